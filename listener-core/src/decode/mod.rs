@@ -1,0 +1,113 @@
+//! Decoding: raw bytes in any envelope → one [`TriggerEvent`].
+//!
+//! The body is parsed once into a `serde_json::Value`; the payload sub-tree is then *moved*
+//! into the event, never cloned. Detection follows PROTOCOL.md §2, in this order: V3
+//! (`type` starting with `composio.`, an object `metadata`, `id` and `data` present), legacy
+//! realtime (an object `metadata` carrying `triggerName`/`nanoId`/`connection`, or
+//! `appName`), V2 (`type`, `timestamp` and an object `data` holding `connection_id`), V1
+//! (`trigger_name`, `connection_id`, `trigger_id` and `payload`).
+
+mod fields;
+mod legacy;
+mod v3;
+mod webhook;
+
+use serde_json::{Map, Value};
+
+use crate::{Envelope, Error, Result, TriggerEvent};
+
+/// Decodes one event from raw bytes, detecting its envelope.
+///
+/// ```
+/// let ev = listener_core::decode::decode(br#"{
+///     "id": "evt_1", "type": "composio.trigger.message", "timestamp": "2026-01-01T00:00:00Z",
+///     "metadata": {"trigger_slug": "SLACK_RECEIVE_MESSAGE", "user_id": "default"},
+///     "data": {"text": "hi"}
+/// }"#).unwrap();
+/// assert_eq!(ev.trigger_slug, "SLACK_RECEIVE_MESSAGE");
+/// assert_eq!(ev.toolkit_slug, "SLACK");
+/// assert_eq!(ev.payload["text"], "hi");
+/// ```
+pub fn decode(bytes: &[u8]) -> Result<TriggerEvent> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|source| Error::InvalidJson { source })?;
+    decode_value(value)
+}
+
+/// Decodes one event from an already parsed JSON value, detecting its envelope.
+pub fn decode_value(value: Value) -> Result<TriggerEvent> {
+    let map = into_object(value)?;
+    match detect(&map) {
+        Some(envelope) => decode_as(envelope, map),
+        None => Err(unknown(&map)),
+    }
+}
+
+/// Decodes bytes that must be in the given envelope; a body of another shape is
+/// [`Error::EnvelopeMismatch`] (or [`Error::UnknownEnvelope`] if it has no known shape).
+pub fn decode_expecting(bytes: &[u8], expected: Envelope) -> Result<TriggerEvent> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|source| Error::InvalidJson { source })?;
+    let map = into_object(value)?;
+    match detect(&map) {
+        Some(actual) if actual == expected => decode_as(actual, map),
+        Some(actual) => Err(Error::EnvelopeMismatch {
+            announced: expected.to_string(),
+            actual,
+        }),
+        None => Err(unknown(&map)),
+    }
+}
+
+/// Which envelope an object is in, if any.
+pub fn detect(map: &Map<String, Value>) -> Option<Envelope> {
+    if v3::is_v3(map) {
+        Some(Envelope::V3)
+    } else if legacy::is_legacy(map) {
+        Some(Envelope::LegacyRealtime)
+    } else if webhook::is_v2(map) {
+        Some(Envelope::V2)
+    } else if webhook::is_v1(map) {
+        Some(Envelope::V1)
+    } else {
+        None
+    }
+}
+
+fn decode_as(envelope: Envelope, map: Map<String, Value>) -> Result<TriggerEvent> {
+    match envelope {
+        Envelope::V3 => Ok(v3::decode(map)),
+        Envelope::LegacyRealtime => Ok(legacy::decode(map)),
+        Envelope::V2 => Ok(webhook::decode_v2(map)),
+        Envelope::V1 => Ok(webhook::decode_v1(map)),
+    }
+}
+
+fn into_object(value: Value) -> Result<Map<String, Value>> {
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(Error::NotAnObject {
+            found: fields::type_name(&other),
+        }),
+    }
+}
+
+fn unknown(map: &Map<String, Value>) -> Error {
+    let reason = match map.get("type") {
+        Some(Value::String(t)) if t.starts_with("composio.") => {
+            "a `composio.*` type needs an object `metadata`, an `id` and `data`"
+        }
+        Some(Value::String(_)) if map.contains_key("data") => {
+            "a V2 body needs `timestamp` and an object `data` with `connection_id`"
+        }
+        _ if map.contains_key("trigger_name") => {
+            "a V1 body needs `trigger_name`, `connection_id`, `trigger_id` and `payload`"
+        }
+        _ => "not a V1, V2, V3 or legacy realtime envelope",
+    };
+    Error::UnknownEnvelope {
+        reason,
+        keys: fields::key_list(map),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,154 @@
+//! A bounded window of recently seen event ids.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long, and how many, event ids are remembered to drop duplicate deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DedupeConfig {
+    /// At most this many ids are remembered; the oldest is forgotten first.
+    pub capacity: usize,
+    /// An id is forgotten this long after it was first seen.
+    pub ttl: Duration,
+}
+
+impl Default for DedupeConfig {
+    /// 10,000 ids for 10 minutes.
+    fn default() -> Self {
+        DedupeConfig {
+            capacity: 10_000,
+            ttl: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Remembers ids in insertion order; both bounds are enforced on every insert.
+#[derive(Debug)]
+pub(crate) struct DedupeWindow {
+    config: DedupeConfig,
+    seen: HashMap<Arc<str>, Instant>,
+    order: VecDeque<Arc<str>>,
+}
+
+impl DedupeWindow {
+    pub(crate) fn new(config: DedupeConfig) -> Self {
+        DedupeWindow {
+            config,
+            seen: HashMap::with_capacity(config.capacity.min(1024)),
+            order: VecDeque::with_capacity(config.capacity.min(1024)),
+        }
+    }
+
+    /// Records `id` and returns `true` if it is new; `false` if it was seen within the window.
+    pub(crate) fn insert(&mut self, id: &str, now: Instant) -> bool {
+        self.expire(now);
+        if self.seen.contains_key(id) {
+            return false;
+        }
+        if self.config.capacity == 0 {
+            return true;
+        }
+        while self.order.len() >= self.config.capacity {
+            self.pop_oldest();
+        }
+        let key: Arc<str> = Arc::from(id);
+        self.seen.insert(Arc::clone(&key), now);
+        self.order.push_back(key);
+        true
+    }
+
+    /// Forgets `id`, so a later delivery of it is dispatched again.
+    pub(crate) fn remove(&mut self, id: &str) {
+        if self.seen.remove(id).is_some() {
+            if let Some(pos) = self.order.iter().position(|k| &**k == id) {
+                self.order.remove(pos);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while let Some(oldest) = self.order.front() {
+            match self.seen.get(oldest) {
+                Some(&at) if now.duration_since(at) < self.config.ttl => break,
+                _ => self.pop_oldest(),
+            }
+        }
+    }
+
+    fn pop_oldest(&mut self) {
+        if let Some(k) = self.order.pop_front() {
+            self.seen.remove(&k);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(capacity: usize, ttl_secs: u64) -> DedupeWindow {
+        DedupeWindow::new(DedupeConfig {
+            capacity,
+            ttl: Duration::from_secs(ttl_secs),
+        })
+    }
+
+    #[test]
+    fn a_repeated_id_is_refused_within_the_window() {
+        let mut w = window(10, 60);
+        let t = Instant::now();
+        assert!(w.insert("a", t));
+        assert!(!w.insert("a", t + Duration::from_secs(59)));
+        assert!(w.insert("b", t));
+    }
+
+    #[test]
+    fn ids_expire_after_the_ttl() {
+        let mut w = window(10, 60);
+        let t = Instant::now();
+        assert!(w.insert("a", t));
+        assert!(w.insert("a", t + Duration::from_secs(60)));
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn capacity_evicts_the_oldest_and_bounds_memory() {
+        let mut w = window(3, 600);
+        let t = Instant::now();
+        for id in ["a", "b", "c", "d"] {
+            assert!(w.insert(id, t));
+        }
+        assert_eq!(w.len(), 3);
+        assert!(w.insert("a", t), "a was evicted, so it counts as new");
+        assert!(!w.insert("d", t));
+        for i in 0..10_000 {
+            w.insert(&i.to_string(), t);
+        }
+        assert_eq!(w.len(), 3);
+        assert_eq!(w.seen.len(), 3);
+    }
+
+    #[test]
+    fn removed_ids_are_new_again() {
+        let mut w = window(10, 600);
+        let t = Instant::now();
+        assert!(w.insert("a", t));
+        w.remove("a");
+        assert!(w.insert("a", t));
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn zero_capacity_remembers_nothing() {
+        let mut w = window(0, 600);
+        let t = Instant::now();
+        assert!(w.insert("a", t));
+        assert!(w.insert("a", t));
+    }
+}

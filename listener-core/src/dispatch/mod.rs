@@ -1,0 +1,364 @@
+//! The dispatcher: dedupe, match, and run handlers under a global in-flight bound.
+//!
+//! It knows nothing of sockets: sources hand it decoded events through
+//! [`Dispatcher::dispatch`], which waits while the in-flight bound is reached, so a source
+//! stops reading instead of buffering without limit.
+
+mod dedupe;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+pub use dedupe::DedupeConfig;
+use dedupe::DedupeWindow;
+
+use crate::extract::{event_label, EventContext, StateMap};
+use crate::handler::{panic_message, Erased};
+use crate::report::{DispatchReport, ErrorHook, Failure, HandlerFailure, HandlerOutcome};
+use crate::{Error, FailureKind, Registry, Result, TriggerEvent};
+
+/// The default bound on handler runs in flight at once.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+
+/// Dispatcher settings.
+#[derive(Debug, Clone)]
+pub struct DispatchConfig {
+    /// At most this many handler runs at once (at least 1).
+    pub max_in_flight: usize,
+    /// Duplicate-delivery window; `None` disables deduplication.
+    pub dedupe: Option<DedupeConfig>,
+    /// A run taking longer is reported as [`FailureKind::TimedOut`] and its permit freed.
+    /// An async handler is cancelled; a blocking one cannot be and runs on detached.
+    pub handler_timeout: Option<Duration>,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            dedupe: Some(DedupeConfig::default()),
+            handler_timeout: None,
+        }
+    }
+}
+
+/// What [`Dispatcher::dispatch`] did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatched {
+    /// The event was accepted and this many handler runs were started (0 if none matched).
+    Accepted {
+        /// Handler runs started.
+        handlers: usize,
+    },
+    /// The event id was seen within the dedupe window; nothing ran.
+    Duplicate,
+}
+
+/// Counters since the dispatcher was built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DispatchStats {
+    /// Events given to `dispatch`, duplicates included.
+    pub events: u64,
+    /// Events dropped as duplicates.
+    pub duplicates: u64,
+    /// Handler runs started.
+    pub runs: u64,
+    /// Handler runs that failed, panicked or timed out.
+    pub failures: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    events: AtomicU64,
+    duplicates: AtomicU64,
+    runs: AtomicU64,
+    failures: AtomicU64,
+}
+
+struct Inner {
+    registry: Registry,
+    state: Arc<StateMap>,
+    permits: Arc<Semaphore>,
+    max_in_flight: usize,
+    dedupe: Option<Mutex<DedupeWindow>>,
+    handler_timeout: Option<Duration>,
+    hook: Option<ErrorHook>,
+    tracker: TaskTracker,
+    closed: AtomicBool,
+    counters: Counters,
+}
+
+/// Runs matching handlers for each event. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("handlers", &self.inner.registry.len())
+            .field("max_in_flight", &self.inner.max_in_flight)
+            .field("in_flight", &self.in_flight())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Dispatcher {
+    /// Builds a dispatcher, checking every handler's extractors against `state` (a handler
+    /// needing a `State<T>` that is not there is [`Error::MissingState`]).
+    pub fn new(registry: Registry, state: StateMap, config: DispatchConfig, hook: Option<ErrorHook>) -> Result<Self> {
+        if config.max_in_flight == 0 {
+            return Err(Error::Config {
+                key: "max_in_flight".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        if let Some(d) = &config.dedupe {
+            if d.ttl.is_zero() {
+                return Err(Error::Config {
+                    key: "dedupe ttl".into(),
+                    message: "must be positive (disable deduplication instead)".into(),
+                });
+            }
+        }
+        for h in registry.handlers() {
+            h.check(&state)?;
+        }
+        Ok(Dispatcher {
+            inner: Arc::new(Inner {
+                registry,
+                state: Arc::new(state),
+                permits: Arc::new(Semaphore::new(config.max_in_flight)),
+                max_in_flight: config.max_in_flight,
+                dedupe: config.dedupe.map(|c| Mutex::new(DedupeWindow::new(c))),
+                handler_timeout: config.handler_timeout,
+                hook,
+                tracker: TaskTracker::new(),
+                closed: AtomicBool::new(false),
+                counters: Counters::default(),
+            }),
+        })
+    }
+
+    /// The handlers.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// Dispatches one event: drops it if its id is a recent duplicate, else starts each
+    /// matching handler as its own task and returns once all are started (waiting for
+    /// in-flight capacity as needed). Errors only with [`Error::ShuttingDown`].
+    pub async fn dispatch(&self, event: TriggerEvent) -> Result<Dispatched> {
+        self.dispatch_inner(event, None).await
+    }
+
+    /// Dispatches one event and waits until all its handlers finished.
+    pub async fn dispatch_and_wait(&self, event: TriggerEvent) -> Result<DispatchReport> {
+        let mut handles = Vec::new();
+        let dispatched = self.dispatch_inner(event, Some(&mut handles)).await?;
+        let mut report = DispatchReport {
+            duplicate: dispatched == Dispatched::Duplicate,
+            outcomes: Vec::with_capacity(handles.len()),
+        };
+        for (name, handle) in handles {
+            let outcome = match handle.await {
+                Ok(outcome) => outcome,
+                // Runs catch their own panics, so this is a cancelled task (runtime shutdown).
+                Err(e) => HandlerOutcome {
+                    handler: name,
+                    result: Err(FailureKind::Panic(format!("handler task ended abnormally: {e}"))),
+                },
+            };
+            report.outcomes.push(outcome);
+        }
+        Ok(report)
+    }
+
+    async fn dispatch_inner(
+        &self,
+        event: TriggerEvent,
+        mut collect: Option<&mut Vec<(Arc<str>, JoinHandle<HandlerOutcome>)>>,
+    ) -> Result<Dispatched> {
+        let inner = &self.inner;
+        // Hold a tracker token for the whole dispatch, *then* check for shutdown: a drain
+        // that starts after this point waits for the dispatch to finish starting its runs.
+        let _token = inner.tracker.token();
+        if inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::ShuttingDown);
+        }
+        inner.counters.events.fetch_add(1, Ordering::Relaxed);
+        if let (Some(window), false) = (&inner.dedupe, event.event_id.is_empty()) {
+            let fresh = window
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .insert(&event.event_id, Instant::now());
+            if !fresh {
+                inner.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(event_id = %event.event_id, trigger_slug = %event.trigger_slug, "duplicate event dropped");
+                return Ok(Dispatched::Duplicate);
+            }
+        }
+
+        let event = Arc::new(event);
+        let label: Arc<str> = Arc::from(event_label(&event));
+        let matched = inner.registry.matching(&event);
+        if matched.is_empty() {
+            tracing::debug!(event_id = %label, trigger_slug = %event.trigger_slug, "no handler matched");
+            return Ok(Dispatched::Accepted { handlers: 0 });
+        }
+        let count = matched.len();
+        for handler in matched {
+            // The semaphore is never closed, so acquiring only waits.
+            let permit = Arc::clone(&inner.permits)
+                .acquire_owned()
+                .await
+                .map_err(|_| Error::ShuttingDown)?;
+            let name = Arc::clone(handler.name_arc());
+            let span = tracing::info_span!(
+                "trigger",
+                event_id = %label,
+                trigger_slug = %event.trigger_slug,
+                handler = %name,
+            );
+            let cx = EventContext::new(Arc::clone(&event), Arc::clone(&inner.state), Arc::clone(&name));
+            let run = run_one(
+                Arc::clone(inner),
+                handler.erased(),
+                cx,
+                permit,
+                Arc::clone(&label),
+            )
+            .instrument(span);
+            inner.counters.runs.fetch_add(1, Ordering::Relaxed);
+            let handle = inner.tracker.spawn(run);
+            if let Some(handles) = collect.as_deref_mut() {
+                handles.push((name, handle));
+            }
+        }
+        Ok(Dispatched::Accepted { handlers: count })
+    }
+
+    /// Forgets an event id, so a redelivery of it is dispatched again (used when an
+    /// accepted delivery could not be processed and the sender will retry).
+    pub fn forget(&self, event_id: &str) {
+        if let Some(window) = &self.inner.dedupe {
+            window.lock().unwrap_or_else(|p| p.into_inner()).remove(event_id);
+        }
+    }
+
+    /// Handler runs in flight right now.
+    pub fn in_flight(&self) -> usize {
+        self.inner.max_in_flight - self.inner.permits.available_permits()
+    }
+
+    /// The in-flight bound.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.max_in_flight
+    }
+
+    /// Whether the in-flight bound is reached (a new dispatch would wait).
+    pub fn is_saturated(&self) -> bool {
+        self.inner.permits.available_permits() == 0
+    }
+
+    /// Whether shutdown has begun (new events are refused).
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::SeqCst)
+    }
+
+    /// Counters since the dispatcher was built.
+    pub fn stats(&self) -> DispatchStats {
+        let c = &self.inner.counters;
+        DispatchStats {
+            events: c.events.load(Ordering::Relaxed),
+            duplicates: c.duplicates.load(Ordering::Relaxed),
+            runs: c.runs.load(Ordering::Relaxed),
+            failures: c.failures.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Reports a failure to the error hook, if any.
+    pub(crate) fn report(&self, failure: Failure) {
+        report(&self.inner.hook, &failure);
+    }
+
+    /// Refuses new events from now on.
+    pub(crate) fn close(&self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        self.inner.tracker.close();
+    }
+
+    /// Closes, then waits up to `deadline` for dispatches and handler runs in flight.
+    pub(crate) async fn drain(&self, deadline: Duration) -> Result<()> {
+        self.close();
+        match tokio::time::timeout(deadline, self.inner.tracker.wait()).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(Error::DrainTimeout {
+                pending: self.inner.tracker.len(),
+                deadline,
+            }),
+        }
+    }
+}
+
+fn report(hook: &Option<ErrorHook>, failure: &Failure) {
+    if let Some(hook) = hook {
+        // A panicking hook must not take the run (or the source) down with it.
+        if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| hook(failure))) {
+            tracing::error!(panic = %panic_message(&*panic), "the error hook panicked");
+        }
+    }
+}
+
+async fn run_one(
+    inner: Arc<Inner>,
+    func: Arc<dyn Erased>,
+    cx: EventContext,
+    permit: OwnedSemaphorePermit,
+    label: Arc<str>,
+) -> HandlerOutcome {
+    let started = Instant::now();
+    let name: Arc<str> = Arc::from(cx.handler());
+    let slug = cx.event().trigger_slug.clone();
+    let run = AssertUnwindSafe(async move { func.call(cx).await }).catch_unwind();
+    let caught = match inner.handler_timeout {
+        Some(limit) => match tokio::time::timeout(limit, run).await {
+            Ok(caught) => caught,
+            Err(_) => Ok(Err(FailureKind::TimedOut(limit))),
+        },
+        None => run.await,
+    };
+    drop(permit);
+    let result = match caught {
+        Ok(result) => result,
+        Err(panic) => Err(FailureKind::Panic(panic_message(&*panic))),
+    };
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match &result {
+        Ok(()) => tracing::debug!(elapsed_ms, "handler finished"),
+        Err(kind) => {
+            inner.counters.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(elapsed_ms, error = %kind, "handler failed");
+            report(
+                &inner.hook,
+                &Failure::Handler(HandlerFailure {
+                    handler: Arc::clone(&name),
+                    event_id: label.to_string(),
+                    trigger_slug: slug,
+                    kind: kind.clone(),
+                }),
+            );
+        }
+    }
+    HandlerOutcome { handler: name, result }
+}

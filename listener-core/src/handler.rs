@@ -1,0 +1,309 @@
+//! Handlers: a function plus its name and filter, erased behind one callable type.
+//!
+//! Any `async fn` or plain `fn` whose parameters are all [`FromEvent`] extractors (up to
+//! eight) and whose return type is [`IntoOutcome`] is a handler. Plain functions run on
+//! tokio's blocking pool so they never stall the event loop.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::extract::{EventContext, FromEvent, StateMap};
+use crate::{Error, Filter, Result};
+
+/// A boxed, sendable future.
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// What a handler's return value means.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a valid trigger handler return type",
+    label = "handlers return `()` or `Result<(), E>` with `E: Display`",
+    note = "`anyhow::Result<()>` works"
+)]
+pub trait IntoOutcome: Send + 'static {
+    /// `Ok(())` for success, or the error's text (its `{:#}` form, which for `anyhow`
+    /// includes the cause chain).
+    fn into_outcome(self) -> std::result::Result<(), String>;
+}
+
+impl IntoOutcome for () {
+    fn into_outcome(self) -> std::result::Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: fmt::Display + Send + 'static> IntoOutcome for std::result::Result<(), E> {
+    fn into_outcome(self) -> std::result::Result<(), String> {
+        self.map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// Why one handler run failed.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The handler returned an error (its text).
+    Error(String),
+    /// The handler panicked (the panic message).
+    Panic(String),
+    /// A parameter could not be extracted (e.g. a payload that does not fit `Payload<T>`).
+    Extract(Arc<Error>),
+    /// The handler ran longer than the listener's handler timeout.
+    TimedOut(Duration),
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailureKind::Error(e) => write!(f, "returned an error: {e}"),
+            FailureKind::Panic(p) => write!(f, "panicked: {p}"),
+            FailureKind::Extract(e) => write!(f, "could not extract a parameter: {e}"),
+            FailureKind::TimedOut(d) => write!(f, "timed out after {d:?}"),
+        }
+    }
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
+pub(crate) trait Erased: Send + Sync + 'static {
+    fn call(&self, cx: EventContext) -> BoxFuture<std::result::Result<(), FailureKind>>;
+    fn check(&self, state: &StateMap, handler: &str) -> Result<()>;
+}
+
+/// A type-erased handler function. Built by [`Handler::new`], [`Handler::blocking`], or the
+/// `#[on_trigger]` macro.
+#[derive(Clone)]
+pub struct HandlerFn {
+    inner: Arc<dyn Erased>,
+    blocking: bool,
+}
+
+/// An `async fn` usable as a handler: every parameter a [`FromEvent`], the output an
+/// [`IntoOutcome`]. Implemented for functions of up to eight parameters.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an async trigger handler",
+    note = "a handler is an `async fn` whose parameters implement `FromEvent` and whose output is `()` or `Result<(), E: Display>`"
+)]
+pub trait AsyncHandlerFn<Args>: Send + Sync + Sized + 'static {
+    #[doc(hidden)]
+    fn into_handler_fn(self) -> HandlerFn;
+}
+
+/// A plain `fn` usable as a handler (run on the blocking pool): every parameter a
+/// [`FromEvent`], the return an [`IntoOutcome`]. Up to eight parameters.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a blocking trigger handler",
+    note = "a blocking handler is a `fn` whose parameters implement `FromEvent` and that returns `()` or `Result<(), E: Display>`"
+)]
+pub trait BlockingHandlerFn<Args>: Send + Sync + Sized + 'static {
+    #[doc(hidden)]
+    fn into_handler_fn(self) -> HandlerFn;
+}
+
+struct AsyncFn<F, Args> {
+    f: F,
+    _args: PhantomData<fn(Args)>,
+}
+
+struct BlockingFn<F, Args> {
+    f: Arc<F>,
+    _args: PhantomData<fn(Args)>,
+}
+
+fn extract_failure(e: Error) -> FailureKind {
+    FailureKind::Extract(Arc::new(e))
+}
+
+macro_rules! impl_handler_fn {
+    ($($A:ident),*) => {
+        #[allow(non_snake_case, unused_variables)]
+        impl<F, Fut, R, $($A,)*> Erased for AsyncFn<F, ($($A,)*)>
+        where
+            F: Fn($($A),*) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = R> + Send + 'static,
+            R: IntoOutcome,
+            $($A: FromEvent,)*
+        {
+            fn call(&self, cx: EventContext) -> BoxFuture<std::result::Result<(), FailureKind>> {
+                $(
+                    let $A = match $A::from_event(&cx) {
+                        Ok(v) => v,
+                        Err(e) => return Box::pin(std::future::ready(Err(extract_failure(e)))),
+                    };
+                )*
+                let fut = (self.f)($($A),*);
+                Box::pin(async move { fut.await.into_outcome().map_err(FailureKind::Error) })
+            }
+
+            fn check(&self, state: &StateMap, handler: &str) -> Result<()> {
+                $($A::check(state, handler)?;)*
+                Ok(())
+            }
+        }
+
+        impl<F, Fut, R, $($A,)*> AsyncHandlerFn<($($A,)*)> for F
+        where
+            F: Fn($($A),*) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = R> + Send + 'static,
+            R: IntoOutcome,
+            $($A: FromEvent,)*
+        {
+            fn into_handler_fn(self) -> HandlerFn {
+                HandlerFn {
+                    inner: Arc::new(AsyncFn::<F, ($($A,)*)> { f: self, _args: PhantomData }),
+                    blocking: false,
+                }
+            }
+        }
+
+        #[allow(non_snake_case, unused_variables)]
+        impl<F, R, $($A,)*> Erased for BlockingFn<F, ($($A,)*)>
+        where
+            F: Fn($($A),*) -> R + Send + Sync + 'static,
+            R: IntoOutcome,
+            $($A: FromEvent,)*
+        {
+            fn call(&self, cx: EventContext) -> BoxFuture<std::result::Result<(), FailureKind>> {
+                let f = Arc::clone(&self.f);
+                Box::pin(async move {
+                    let run = move || -> std::result::Result<(), FailureKind> {
+                        $(let $A = $A::from_event(&cx).map_err(extract_failure)?;)*
+                        f($($A),*).into_outcome().map_err(FailureKind::Error)
+                    };
+                    match tokio::task::spawn_blocking(run).await {
+                        Ok(outcome) => outcome,
+                        Err(e) if e.is_panic() => Err(FailureKind::Panic(panic_message(&*e.into_panic()))),
+                        Err(_) => Err(FailureKind::Panic("the blocking task was cancelled".to_owned())),
+                    }
+                })
+            }
+
+            fn check(&self, state: &StateMap, handler: &str) -> Result<()> {
+                $($A::check(state, handler)?;)*
+                Ok(())
+            }
+        }
+
+        impl<F, R, $($A,)*> BlockingHandlerFn<($($A,)*)> for F
+        where
+            F: Fn($($A),*) -> R + Send + Sync + 'static,
+            R: IntoOutcome,
+            $($A: FromEvent,)*
+        {
+            fn into_handler_fn(self) -> HandlerFn {
+                HandlerFn {
+                    inner: Arc::new(BlockingFn::<F, ($($A,)*)> { f: Arc::new(self), _args: PhantomData }),
+                    blocking: true,
+                }
+            }
+        }
+    };
+}
+
+impl_handler_fn!();
+impl_handler_fn!(A1);
+impl_handler_fn!(A1, A2);
+impl_handler_fn!(A1, A2, A3);
+impl_handler_fn!(A1, A2, A3, A4);
+impl_handler_fn!(A1, A2, A3, A4, A5);
+impl_handler_fn!(A1, A2, A3, A4, A5, A6);
+impl_handler_fn!(A1, A2, A3, A4, A5, A6, A7);
+impl_handler_fn!(A1, A2, A3, A4, A5, A6, A7, A8);
+
+/// A named, filtered handler, ready to be given to a listener.
+///
+/// `#[on_trigger]` functions become `Handler`s automatically; build one by hand for tests,
+/// plugins or filters known only at run time:
+///
+/// ```
+/// use listener_core::{Filter, Handler, Meta};
+/// let h = Handler::new("log_github", Filter::new().toolkit("github"), |meta: Meta| async move {
+///     println!("{} for {}", meta.trigger_slug(), meta.user_id());
+/// });
+/// assert_eq!(h.name(), "log_github");
+/// ```
+#[derive(Clone)]
+pub struct Handler {
+    name: Arc<str>,
+    filter: Filter,
+    func: HandlerFn,
+}
+
+impl Handler {
+    /// A handler running an `async fn` (or closure returning a future).
+    pub fn new<F, Args>(name: impl Into<String>, filter: Filter, f: F) -> Self
+    where
+        F: AsyncHandlerFn<Args>,
+    {
+        Self::from_fn(name, filter, f.into_handler_fn())
+    }
+
+    /// A handler running a plain `fn` on the blocking pool.
+    pub fn blocking<F, Args>(name: impl Into<String>, filter: Filter, f: F) -> Self
+    where
+        F: BlockingHandlerFn<Args>,
+    {
+        Self::from_fn(name, filter, f.into_handler_fn())
+    }
+
+    /// A handler from an already erased function.
+    pub fn from_fn(name: impl Into<String>, filter: Filter, func: HandlerFn) -> Self {
+        Handler {
+            name: Arc::from(name.into()),
+            filter,
+            func,
+        }
+    }
+
+    /// The handler's name (the function's path for `#[on_trigger]` handlers).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn name_arc(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// The handler's filter.
+    pub fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// Whether the handler runs on the blocking pool.
+    pub fn is_blocking(&self) -> bool {
+        self.func.blocking
+    }
+
+    /// Checks the handler's extractors against the listener's state.
+    pub(crate) fn check(&self, state: &StateMap) -> Result<()> {
+        self.func.inner.check(state, &self.name)
+    }
+
+    /// The erased function; calling it runs extraction and the handler body, both inside
+    /// the returned future, so a panicking extractor is caught with the handler.
+    pub(crate) fn erased(&self) -> Arc<dyn Erased> {
+        Arc::clone(&self.func.inner)
+    }
+}
+
+impl fmt::Debug for Handler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handler")
+            .field("name", &self.name)
+            .field("filter", &self.filter)
+            .field("blocking", &self.func.blocking)
+            .finish()
+    }
+}

@@ -1,0 +1,240 @@
+//! Building a listener: sources, handlers, state, limits, hooks; or all from the environment.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Listener;
+use crate::dispatch::DispatchConfig;
+use crate::extract::StateMap;
+use crate::report::{ErrorHook, Failure};
+use crate::source::Source;
+use crate::{registered_handlers, DedupeConfig, Dispatcher, Error, Handler, Registry, Result, WebSocketSource};
+
+/// The default time shutdown waits for handlers in flight.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Builds a [`Listener`]. Start with [`Listener::builder`] or [`Listener::from_env`].
+pub struct ListenerBuilder {
+    sources: Vec<Box<dyn Source>>,
+    handlers: Vec<Handler>,
+    registered: Registered,
+    state: StateMap,
+    dispatch: DispatchConfig,
+    drain_timeout: Duration,
+    hook: Option<ErrorHook>,
+}
+
+impl Default for ListenerBuilder {
+    fn default() -> Self {
+        ListenerBuilder {
+            sources: Vec::new(),
+            handlers: Vec::new(),
+            registered: Registered::All,
+            state: StateMap::new(),
+            dispatch: DispatchConfig::default(),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            hook: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ListenerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerBuilder")
+            .field("sources", &self.sources.iter().map(|s| s.name()).collect::<Vec<_>>())
+            .field("handlers", &self.handlers.len())
+            .field("registered", &self.registered)
+            .field("dispatch", &self.dispatch)
+            .field("drain_timeout", &self.drain_timeout)
+            .finish()
+    }
+}
+
+/// Reads one environment variable through `lookup`, parsed; unset or empty is `None`.
+fn parse_var<T: std::str::FromStr>(lookup: &dyn Fn(&str) -> Option<String>, key: &str, what: &str) -> Result<Option<T>> {
+    match lookup(key).filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(v) => v.trim().parse().map(Some).map_err(|_| Error::Config {
+            key: key.to_owned(),
+            message: format!("`{}` is not {what}", crate::preview::truncate_chars(&v, 60)),
+        }),
+    }
+}
+
+impl ListenerBuilder {
+    /// Adds an event source.
+    pub fn source(mut self, source: impl Source) -> Self {
+        self.sources.push(Box::new(source));
+        self
+    }
+
+    /// Adds an already boxed event source.
+    pub fn boxed_source(mut self, source: Box<dyn Source>) -> Self {
+        self.sources.push(source);
+        self
+    }
+
+    /// Adds a handler registered by hand (besides the `#[on_trigger]` ones).
+    pub fn handler(mut self, handler: Handler) -> Self {
+        self.handlers.push(handler);
+        self
+    }
+
+    /// Leaves out the `#[on_trigger]` handlers linked into the binary: only handlers given
+    /// with [`handler`](Self::handler) run. For tests and plugin hosts.
+    pub fn without_registered_handlers(mut self) -> Self {
+        self.registered = Registered::None;
+        self
+    }
+
+    /// Keeps only the named `#[on_trigger]` handlers (by full path or by function name):
+    /// for tests that exercise some handlers of a binary. Unknown names are an error at
+    /// [`build`](Self::build).
+    pub fn only_registered<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.registered = Registered::Only(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Gives handlers a `State<T>`. One value per type; a later one replaces an earlier one.
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// Gives handlers a `State<T>` that the caller keeps a handle to as well.
+    pub fn shared_state<T: Send + Sync + 'static>(mut self, value: Arc<T>) -> Self {
+        self.state.insert_arc(value);
+        self
+    }
+
+    /// At most `n` handler runs at once (default 256). When reached, sources stop reading.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.dispatch.max_in_flight = n;
+        self
+    }
+
+    /// Drops an event whose id was seen among the last `capacity` ids within `ttl`.
+    /// Default: 10,000 ids, 10 minutes.
+    pub fn dedupe(mut self, capacity: usize, ttl: Duration) -> Self {
+        self.dispatch.dedupe = Some(DedupeConfig { capacity, ttl });
+        self
+    }
+
+    /// Turns deduplication off: every delivery runs.
+    pub fn no_dedupe(mut self) -> Self {
+        self.dispatch.dedupe = None;
+        self
+    }
+
+    /// Reports a handler run longer than `limit` as timed out and frees its slot.
+    pub fn handler_timeout(mut self, limit: Duration) -> Self {
+        self.dispatch.handler_timeout = Some(limit);
+        self
+    }
+
+    /// How long shutdown waits for handlers in flight (default 30 s).
+    pub fn drain_timeout(mut self, d: Duration) -> Self {
+        self.drain_timeout = d;
+        self
+    }
+
+    /// Called for every failed handler run and every source error.
+    pub fn on_error(mut self, hook: impl Fn(&Failure) + Send + Sync + 'static) -> Self {
+        self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Applies the environment's settings (see [`Listener::from_env`]) through `lookup`.
+    pub fn configure_from(mut self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
+        if let Some(url) = lookup("LISTENER_WS_URL").filter(|v| !v.trim().is_empty()) {
+            self = self.source(WebSocketSource::new(url.trim()).map_err(|e| match e {
+                Error::Config { message, .. } => Error::Config {
+                    key: "LISTENER_WS_URL".into(),
+                    message,
+                },
+                other => other,
+            })?);
+        }
+        if let Some(n) = parse_var::<usize>(lookup, "LISTENER_MAX_IN_FLIGHT", "a positive whole number")? {
+            self = self.max_in_flight(n);
+        }
+        if let Some(secs) = parse_var::<f64>(lookup, "LISTENER_DRAIN_TIMEOUT_SECS", "a number of seconds")? {
+            self = self.drain_timeout(seconds("LISTENER_DRAIN_TIMEOUT_SECS", secs)?);
+        }
+        if let Some(secs) = parse_var::<f64>(lookup, "LISTENER_HANDLER_TIMEOUT_SECS", "a number of seconds")? {
+            self = self.handler_timeout(seconds("LISTENER_HANDLER_TIMEOUT_SECS", secs)?);
+        }
+        let capacity = parse_var::<usize>(lookup, "LISTENER_DEDUPE_CAPACITY", "a whole number")?;
+        let ttl = parse_var::<f64>(lookup, "LISTENER_DEDUPE_TTL_SECS", "a number of seconds")?;
+        match (capacity, ttl) {
+            (Some(0), _) => self = self.no_dedupe(),
+            (None, None) => {}
+            (capacity, ttl) => {
+                let defaults = DedupeConfig::default();
+                let ttl = match ttl {
+                    Some(secs) => seconds("LISTENER_DEDUPE_TTL_SECS", secs)?,
+                    None => defaults.ttl,
+                };
+                self = self.dedupe(capacity.unwrap_or(defaults.capacity), ttl);
+            }
+        }
+        Ok(self)
+    }
+
+    /// The number of sources added so far.
+    pub fn source_count(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// Builds the listener: collects the `#[on_trigger]` handlers, indexes them, and checks
+    /// every handler's extractors against the state given (a missing `State<T>` is an
+    /// error here, not at the first event).
+    pub fn build(self) -> Result<Listener> {
+        let mut handlers = match self.registered {
+            Registered::All => registered_handlers(),
+            Registered::None => Vec::new(),
+            Registered::Only(names) => select_registered(&names)?,
+        };
+        handlers.extend(self.handlers);
+        let dispatcher = Dispatcher::new(Registry::new(handlers), self.state, self.dispatch, self.hook)?;
+        if dispatcher.registry().is_empty() {
+            tracing::warn!("the listener has no handlers: events will be received and dropped");
+        }
+        Ok(Listener {
+            sources: self.sources,
+            dispatcher,
+            drain_timeout: self.drain_timeout,
+        })
+    }
+}
+
+/// Which `#[on_trigger]` handlers a listener includes.
+#[derive(Debug, Clone)]
+enum Registered {
+    All,
+    None,
+    Only(Vec<String>),
+}
+
+fn select_registered(names: &[String]) -> Result<Vec<Handler>> {
+    let all = registered_handlers();
+    let named = |h: &Handler, n: &str| h.name() == n || h.name().rsplit("::").next() == Some(n);
+    if let Some(missing) = names.iter().find(|n| !all.iter().any(|h| named(h, n))) {
+        return Err(Error::Config {
+            key: "only_registered".into(),
+            message: format!("no #[on_trigger] handler is named `{missing}`"),
+        });
+    }
+    Ok(all.into_iter().filter(|h| names.iter().any(|n| named(h, n))).collect())
+}
+
+fn seconds(key: &str, secs: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(secs).map_err(|_| Error::Config {
+        key: key.to_owned(),
+        message: format!("{secs} is not a non-negative number of seconds"),
+    })
+}

@@ -1,0 +1,293 @@
+//! The listener: runs sources into the dispatcher until told to stop, then drains.
+
+mod builder;
+mod signal;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+pub use builder::{ListenerBuilder, DEFAULT_DRAIN_TIMEOUT};
+
+use crate::report::{Failure, SourceFailure};
+use crate::source::{Health, HealthBoard, Source, SourceContext, SourceHealth};
+use crate::{DispatchStats, Dispatcher, Error, Result};
+
+/// Why a listener stopped (when it stopped cleanly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// Ctrl-C or SIGTERM.
+    Signal,
+    /// [`ListenerHandle::shutdown`] was called.
+    Requested,
+    /// Every source finished normally (a finite source ran out of events).
+    SourcesFinished,
+}
+
+/// A clean stop: why, and what was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// Why the listener stopped.
+    pub reason: StopReason,
+    /// The dispatcher's counters at the end.
+    pub stats: DispatchStats,
+}
+
+/// Receives events from its sources and runs the matching handlers.
+///
+/// ```no_run
+/// use listener_core::prelude::*;
+///
+/// #[on_trigger(name = "GITHUB_STAR_ADDED_EVENT")]
+/// async fn starred(meta: Meta) -> anyhow::Result<()> {
+///     tracing::info!(user = meta.user_id(), "new star");
+///     Ok(())
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> anyhow::Result<()> {
+///     let stopped = Listener::from_env()?.build()?.wait_forever().await?;
+///     println!("stopped: {:?}", stopped.reason);
+///     Ok(())
+/// }
+/// ```
+pub struct Listener {
+    sources: Vec<Box<dyn Source>>,
+    dispatcher: Dispatcher,
+    drain_timeout: Duration,
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener")
+            .field("sources", &self.sources.iter().map(|s| s.name()).collect::<Vec<_>>())
+            .field("dispatcher", &self.dispatcher)
+            .field("drain_timeout", &self.drain_timeout)
+            .finish()
+    }
+}
+
+impl Listener {
+    /// A builder with no sources, the `#[on_trigger]` handlers, and default limits.
+    pub fn builder() -> ListenerBuilder {
+        ListenerBuilder::default()
+    }
+
+    /// A builder configured from environment variables; add state or hooks, then `build()`.
+    ///
+    /// | variable | meaning |
+    /// | --- | --- |
+    /// | `LISTENER_WS_URL` | a `ws://`/`wss://` URL sending one event per frame |
+    /// | `LISTENER_MAX_IN_FLIGHT` | bound on concurrent handler runs (default 256) |
+    /// | `LISTENER_DRAIN_TIMEOUT_SECS` | shutdown's wait for running handlers (default 30) |
+    /// | `LISTENER_HANDLER_TIMEOUT_SECS` | per-run time limit (default none) |
+    /// | `LISTENER_DEDUPE_CAPACITY` | ids remembered for dedupe (default 10000; 0 disables) |
+    /// | `LISTENER_DEDUPE_TTL_SECS` | how long ids are remembered (default 600) |
+    ///
+    /// Fails with [`Error::Config`] on an unparsable value, or when no source is configured.
+    pub fn from_env() -> Result<ListenerBuilder> {
+        Self::from_lookup(&|key| std::env::var(key).ok())
+    }
+
+    /// [`from_env`](Self::from_env) with another variable lookup (for tests and config files).
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<ListenerBuilder> {
+        let builder = ListenerBuilder::default().configure_from(lookup)?;
+        if builder.source_count() == 0 {
+            return Err(Error::Config {
+                key: "LISTENER_WS_URL".into(),
+                message: "no event source configured: set LISTENER_WS_URL".into(),
+            });
+        }
+        Ok(builder)
+    }
+
+    /// The dispatcher, for injecting events by hand.
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+
+    /// Runs until Ctrl-C or SIGTERM, or until every source has ended; then stops reading,
+    /// waits up to the drain timeout for handlers in flight, and says why it ended.
+    ///
+    /// Errors: the sources' errors if any source failed for good, else
+    /// [`Error::DrainTimeout`] if handlers were still running at the deadline.
+    pub async fn wait_forever(self) -> Result<Stopped> {
+        let board = Arc::new(HealthBoard::default());
+        self.run(CancellationToken::new(), true, board).await
+    }
+
+    /// Runs in a background task (it does not listen for signals: the embedding service
+    /// decides when to stop). Must be called within a tokio runtime.
+    pub fn spawn(self) -> ListenerHandle {
+        let stop = CancellationToken::new();
+        let board = Arc::new(HealthBoard::default());
+        let dispatcher = self.dispatcher.clone();
+        let task = tokio::spawn(self.run(stop.clone(), false, Arc::clone(&board)));
+        ListenerHandle {
+            stop,
+            task,
+            board,
+            dispatcher,
+        }
+    }
+
+    async fn run(self, stop: CancellationToken, signals: bool, board: Arc<HealthBoard>) -> Result<Stopped> {
+        let dispatcher = self.dispatcher;
+        let source_stop = CancellationToken::new();
+        let mut running = JoinSet::new();
+        for source in self.sources {
+            let name = source.name();
+            let cx = SourceContext::new(name.clone(), dispatcher.clone(), Arc::clone(&board), source_stop.clone());
+            let span = tracing::info_span!("source", name = %name);
+            running.spawn(
+                async move {
+                    let result = source.run(cx.clone()).await;
+                    cx.set_health(match &result {
+                        Ok(()) => Health::Stopped,
+                        Err(e) => Health::Failed(e.to_string()),
+                    });
+                    (name, result)
+                }
+                .instrument(span),
+            );
+        }
+        tracing::info!(
+            sources = running.len(),
+            handlers = dispatcher.registry().len(),
+            "listener started"
+        );
+
+        let mut failures: Vec<Error> = Vec::new();
+        let signal = async {
+            if signals {
+                signal::terminate().await
+            } else {
+                std::future::pending().await
+            }
+        };
+        tokio::pin!(signal);
+        let reason = loop {
+            tokio::select! {
+                _ = &mut signal => break StopReason::Signal,
+                _ = stop.cancelled() => break StopReason::Requested,
+                Some(joined) = running.join_next(), if !running.is_empty() => {
+                    if let Some(e) = source_ended(&dispatcher, joined) {
+                        failures.push(e);
+                    }
+                    if running.is_empty() {
+                        break StopReason::SourcesFinished;
+                    }
+                }
+            }
+        };
+
+        // Stop reading, then give sources and handlers the drain timeout to finish.
+        tracing::info!(?reason, in_flight = dispatcher.in_flight(), "listener stopping");
+        let deadline = Instant::now() + self.drain_timeout;
+        source_stop.cancel();
+        dispatcher.close();
+        let sources_stopped = tokio::time::timeout_at(deadline, async {
+            while let Some(joined) = running.join_next().await {
+                if let Some(e) = source_ended(&dispatcher, joined) {
+                    failures.push(e);
+                }
+            }
+        })
+        .await;
+        if sources_stopped.is_err() {
+            tracing::warn!("sources did not stop before the drain deadline; aborting them");
+            running.abort_all();
+        }
+        let drained = dispatcher
+            .drain(deadline.saturating_duration_since(Instant::now()))
+            .await
+            .map_err(|e| match e {
+                Error::DrainTimeout { pending, .. } => Error::DrainTimeout {
+                    pending,
+                    deadline: self.drain_timeout,
+                },
+                other => other,
+            });
+
+        let stats = dispatcher.stats();
+        tracing::info!(?reason, events = stats.events, runs = stats.runs, failures = stats.failures, "listener stopped");
+        match failures.len() {
+            0 => drained.map(|()| Stopped { reason, stats }),
+            1 => Err(failures.remove(0)),
+            _ => Err(Error::AllSourcesFailed(failures)),
+        }
+    }
+}
+
+/// Logs and reports a source's end; returns its error if it failed.
+fn source_ended(
+    dispatcher: &Dispatcher,
+    joined: std::result::Result<(String, Result<()>), tokio::task::JoinError>,
+) -> Option<Error> {
+    let (name, error) = match joined {
+        Ok((name, Ok(()))) => {
+            tracing::info!(source = %name, "source finished");
+            return None;
+        }
+        Ok((name, Err(e))) => (name, e),
+        Err(e) => ("<unknown>".to_owned(), Error::TaskFailed(format!("a source task ended abnormally: {e}"))),
+    };
+    tracing::error!(source = %name, error = %error, "source failed for good");
+    let error = Arc::new(error);
+    dispatcher.report(Failure::Source(SourceFailure {
+        source: name.clone(),
+        error: Arc::clone(&error),
+        fatal: true,
+    }));
+    // The listener's result owns the error; the hook got a shared copy.
+    Some(Arc::try_unwrap(error).unwrap_or_else(|shared| Error::SourceFailed {
+        source_name: name,
+        message: shared.to_string(),
+    }))
+}
+
+/// A listener running in the background (from [`Listener::spawn`]).
+#[derive(Debug)]
+pub struct ListenerHandle {
+    stop: CancellationToken,
+    task: JoinHandle<Result<Stopped>>,
+    board: Arc<HealthBoard>,
+    dispatcher: Dispatcher,
+}
+
+impl ListenerHandle {
+    /// Stops reading, drains handlers in flight (up to the drain timeout) and returns how
+    /// the listener ended.
+    pub async fn shutdown(self) -> Result<Stopped> {
+        self.stop.cancel();
+        self.join().await
+    }
+
+    /// Waits until the listener ends by itself (its sources finished or failed).
+    pub async fn join(self) -> Result<Stopped> {
+        match self.task.await {
+            Ok(result) => result,
+            Err(e) => Err(Error::TaskFailed(e.to_string())),
+        }
+    }
+
+    /// Whether the listener has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Each source's last reported health.
+    pub fn health(&self) -> Vec<SourceHealth> {
+        self.board.snapshot()
+    }
+
+    /// The dispatcher (counters, in-flight runs, injecting events by hand).
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+}

@@ -1,0 +1,197 @@
+//! Sources: where events come from.
+//!
+//! A [`Source`] reads its transport, decodes events and hands them to the listener through
+//! its [`SourceContext`]; it knows nothing of handlers. Delivery waits while the listener's
+//! in-flight bound is reached, so a source that awaits it stops reading instead of
+//! buffering without limit.
+
+pub mod websocket;
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use crate::report::{Failure, SourceFailure};
+use crate::{DispatchReport, Dispatched, Dispatcher, Error, Result, TriggerEvent};
+
+/// Something that yields decoded events until it is told to stop or fails for good.
+#[async_trait]
+pub trait Source: Send + 'static {
+    /// A short name for logs and health reports (never containing secrets).
+    fn name(&self) -> String;
+
+    /// Runs until the context's shutdown fires (return `Ok(())` then), the source runs out
+    /// of events (`Ok(())`), or it fails for good (`Err`, which the listener reports).
+    /// Transient errors are the source's to retry, reporting them with
+    /// [`SourceContext::report_error`].
+    async fn run(self: Box<Self>, cx: SourceContext) -> Result<()>;
+}
+
+/// A source's health, as last reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Health {
+    /// Not connected yet.
+    Starting,
+    /// Connected and receiving.
+    Connected,
+    /// Connection lost; retrying.
+    Reconnecting {
+        /// Consecutive failed attempts so far.
+        attempt: u32,
+        /// Delay before the next attempt.
+        retry_in: Duration,
+        /// The last error.
+        error: String,
+    },
+    /// Finished normally.
+    Stopped,
+    /// Gave up for good.
+    Failed(String),
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Health::Starting => f.write_str("starting"),
+            Health::Connected => f.write_str("connected"),
+            Health::Reconnecting { attempt, retry_in, error } => {
+                write!(f, "reconnecting (attempt {attempt}, next in {retry_in:?}): {error}")
+            }
+            Health::Stopped => f.write_str("stopped"),
+            Health::Failed(e) => write!(f, "failed: {e}"),
+        }
+    }
+}
+
+/// One source's name and health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceHealth {
+    /// The source's name.
+    pub name: String,
+    /// Its last reported health.
+    pub health: Health,
+}
+
+/// The health of every source of a listener.
+#[derive(Debug, Default)]
+pub(crate) struct HealthBoard {
+    entries: Mutex<Vec<SourceHealth>>,
+}
+
+impl HealthBoard {
+    pub(crate) fn register(&self, name: String) -> usize {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.push(SourceHealth {
+            name,
+            health: Health::Starting,
+        });
+        entries.len() - 1
+    }
+
+    pub(crate) fn set(&self, index: usize, health: Health) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = entries.get_mut(index) {
+            entry.health = health;
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<SourceHealth> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// What a running source is given: the way to deliver events, report health and errors,
+/// and the shutdown signal.
+#[derive(Clone)]
+pub struct SourceContext {
+    name: Arc<str>,
+    index: usize,
+    dispatcher: Dispatcher,
+    board: Arc<HealthBoard>,
+    shutdown: CancellationToken,
+}
+
+impl fmt::Debug for SourceContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceContext").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl SourceContext {
+    pub(crate) fn new(
+        name: String,
+        dispatcher: Dispatcher,
+        board: Arc<HealthBoard>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let index = board.register(name.clone());
+        SourceContext {
+            name: Arc::from(name),
+            index,
+            dispatcher,
+            board,
+            shutdown,
+        }
+    }
+
+    /// The source's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Hands one decoded event to the dispatcher; waits while the in-flight bound is
+    /// reached. [`Error::ShuttingDown`] means: stop reading.
+    pub async fn deliver(&self, event: TriggerEvent) -> Result<Dispatched> {
+        self.dispatcher.dispatch(event).await
+    }
+
+    /// Hands one event over and waits until its handlers finished (for transports that
+    /// acknowledge only processed events).
+    pub async fn deliver_and_wait(&self, event: TriggerEvent) -> Result<DispatchReport> {
+        self.dispatcher.dispatch_and_wait(event).await
+    }
+
+    /// Whether a delivery would wait for in-flight capacity right now.
+    pub fn is_saturated(&self) -> bool {
+        self.dispatcher.is_saturated()
+    }
+
+    /// Forgets a delivered event id, so a redelivery of it is dispatched again.
+    pub fn forget(&self, event_id: &str) {
+        self.dispatcher.forget(event_id);
+    }
+
+    /// Records the source's health.
+    pub fn set_health(&self, health: Health) {
+        self.board.set(self.index, health);
+    }
+
+    /// Reports a transient error (the source goes on) to the log and the error hook.
+    pub fn report_error(&self, error: Error) {
+        tracing::warn!(source = %self.name, error = %error, "source error");
+        self.dispatcher.report(Failure::Source(SourceFailure {
+            source: self.name.to_string(),
+            error: Arc::new(error),
+            fatal: false,
+        }));
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+
+    /// Completes when shutdown begins.
+    pub async fn cancelled(&self) {
+        self.shutdown.cancelled().await
+    }
+
+    /// The shutdown token, for sources that hand it to servers or subtasks.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}

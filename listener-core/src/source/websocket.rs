@@ -1,0 +1,264 @@
+//! A plain websocket source: each text (or binary) frame is one event in any envelope.
+//!
+//! It reconnects with [`Backoff`] after any drop, pings after `ping_interval` of silence and
+//! drops a connection that stays silent for `pong_timeout` after a ping, refuses frames over
+//! `max_frame_bytes`, and skips undecodable frames with a bounded log preview.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::{SinkExt, StreamExt};
+use tokio::time::{sleep, sleep_until, Instant};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use super::{Health, Source, SourceContext};
+use crate::preview::{preview, PREVIEW_CHARS};
+use crate::{decode, Backoff, Error, Result};
+
+/// Default limit on one frame or message: 1 MiB.
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 1 << 20;
+
+/// A source reading events from a `ws://` or `wss://` URL.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use listener_core::{Listener, WebSocketSource};
+/// # async fn run() -> listener_core::Result<()> {
+/// let source = WebSocketSource::new("wss://events.example.com/stream")?
+///     .ping_interval(Duration::from_secs(20));
+/// Listener::builder().source(source).build()?.wait_forever().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct WebSocketSource {
+    url: String,
+    max_frame_bytes: usize,
+    ping_interval: Duration,
+    pong_timeout: Duration,
+    connect_timeout: Duration,
+    backoff: Backoff,
+}
+
+enum SessionEnd {
+    Shutdown,
+    Dropped(Error),
+}
+
+impl WebSocketSource {
+    /// A source for `url`, which must be `ws://` or `wss://`.
+    pub fn new(url: impl Into<String>) -> Result<Self> {
+        let url = url.into();
+        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+            return Err(Error::Config {
+                key: "websocket url".into(),
+                message: format!("`{}` is not a ws:// or wss:// URL", crate::preview::truncate_chars(&url, 80)),
+            });
+        }
+        Ok(WebSocketSource {
+            url,
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            ping_interval: Duration::from_secs(30),
+            pong_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            backoff: Backoff::default(),
+        })
+    }
+
+    /// Largest accepted frame (and message); a larger one drops the connection, which is
+    /// then re-established. Default 1 MiB.
+    pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
+        self.max_frame_bytes = bytes.max(1);
+        self
+    }
+
+    /// Silence after which a ping is sent. Default 30 s.
+    pub fn ping_interval(mut self, d: Duration) -> Self {
+        self.ping_interval = d;
+        self
+    }
+
+    /// Time after a ping with nothing received before the connection is dropped. Default 10 s.
+    pub fn pong_timeout(mut self, d: Duration) -> Self {
+        self.pong_timeout = d;
+        self
+    }
+
+    /// Time allowed for TCP connect, TLS and the websocket handshake. Default 10 s.
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// Reconnect timing.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The URL without credentials or query, for logs.
+    fn display_url(&self) -> String {
+        let no_query = self.url.split(['?', '#']).next().unwrap_or_default();
+        match no_query.split_once("://") {
+            Some((scheme, rest)) => {
+                let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+                format!("{scheme}://{host}")
+            }
+            None => no_query.to_owned(),
+        }
+    }
+
+    fn ws_config(&self) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .max_frame_size(Some(self.max_frame_bytes))
+            .max_message_size(Some(self.max_frame_bytes))
+    }
+
+    async fn session<S>(&self, ws: tokio_tungstenite::WebSocketStream<S>, cx: &SourceContext) -> SessionEnd
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let (mut write, mut read) = ws.split();
+        let mut last_seen = Instant::now();
+        let mut ping_sent: Option<Instant> = None;
+        loop {
+            let deadline = match ping_sent {
+                Some(at) => at + self.pong_timeout,
+                None => last_seen + self.ping_interval,
+            };
+            tokio::select! {
+                _ = cx.cancelled() => {
+                    let _ = write.send(Message::Close(None)).await;
+                    return SessionEnd::Shutdown;
+                }
+                _ = sleep_until(deadline) => {
+                    if ping_sent.is_some() {
+                        return SessionEnd::Dropped(Error::SourceFailed {
+                            source_name: cx.name().to_owned(),
+                            message: format!("no answer to ping within {:?}; connection presumed dead", self.pong_timeout),
+                        });
+                    }
+                    if let Err(e) = write.send(Message::Ping(Default::default())).await {
+                        return SessionEnd::Dropped(e.into());
+                    }
+                    ping_sent = Some(Instant::now());
+                }
+                msg = read.next() => {
+                    let msg = match msg {
+                        None => return SessionEnd::Dropped(closed("the server closed the connection")),
+                        Some(Err(e)) => return SessionEnd::Dropped(e.into()),
+                        Some(Ok(msg)) => msg,
+                    };
+                    last_seen = Instant::now();
+                    ping_sent = None;
+                    let bytes: &[u8] = match &msg {
+                        Message::Text(text) => text.as_bytes(),
+                        Message::Binary(bytes) => bytes,
+                        Message::Close(frame) => {
+                            let why = frame.as_ref().map_or_else(
+                                || "the server closed the connection".to_owned(),
+                                |f| format!("the server closed the connection ({} {})", f.code, f.reason),
+                            );
+                            return SessionEnd::Dropped(closed(&why));
+                        }
+                        // Pings are answered by tungstenite; pongs only prove liveness.
+                        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                    };
+                    match decode::decode(bytes) {
+                        Ok(event) => {
+                            if let Err(Error::ShuttingDown) = cx.deliver(event).await {
+                                return SessionEnd::Shutdown;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(
+                                source = %cx.name(),
+                                error = %e,
+                                frame = %preview(bytes, PREVIEW_CHARS),
+                                "skipping undecodable frame"
+                            );
+                            cx.report_error(e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn closed(why: &str) -> Error {
+    Error::WebSocket(tungstenite::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        why.to_owned(),
+    )))
+}
+
+/// Handshake answers that retrying cannot fix.
+fn is_fatal(e: &tungstenite::Error) -> bool {
+    match e {
+        tungstenite::Error::Http(resp) => matches!(resp.status().as_u16(), 401 | 403 | 404),
+        tungstenite::Error::Url(_) => true,
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl Source for WebSocketSource {
+    fn name(&self) -> String {
+        format!("websocket {}", self.display_url())
+    }
+
+    async fn run(self: Box<Self>, cx: SourceContext) -> Result<()> {
+        let mut failures: u32 = 0;
+        loop {
+            if cx.is_shutting_down() {
+                return Ok(());
+            }
+            let connect = tokio_tungstenite::connect_async_with_config(self.url.as_str(), Some(self.ws_config()), false);
+            let connected = tokio::select! {
+                _ = cx.cancelled() => return Ok(()),
+                r = tokio::time::timeout(self.connect_timeout, connect) => r,
+            };
+            let error = match connected {
+                Ok(Ok((ws, _response))) => {
+                    failures = 0;
+                    cx.set_health(Health::Connected);
+                    tracing::info!(source = %cx.name(), "connected");
+                    match self.session(ws, &cx).await {
+                        SessionEnd::Shutdown => return Ok(()),
+                        SessionEnd::Dropped(e) => e,
+                    }
+                }
+                Ok(Err(e)) if is_fatal(&e) => {
+                    return Err(Error::SourceFailed {
+                        source_name: cx.name().to_owned(),
+                        message: format!("the server refused the connection: {e}"),
+                    });
+                }
+                Ok(Err(e)) => e.into(),
+                Err(_) => Error::SourceFailed {
+                    source_name: cx.name().to_owned(),
+                    message: format!("connect timed out after {:?}", self.connect_timeout),
+                },
+            };
+            failures += 1;
+            if self.backoff.exhausted(failures) {
+                return Err(Error::SourceFailed {
+                    source_name: cx.name().to_owned(),
+                    message: format!("gave up after {} failed attempts; last error: {error}", failures - 1),
+                });
+            }
+            let delay = self.backoff.delay(failures);
+            cx.set_health(Health::Reconnecting {
+                attempt: failures,
+                retry_in: delay,
+                error: error.to_string(),
+            });
+            cx.report_error(error);
+            tokio::select! {
+                _ = cx.cancelled() => return Ok(()),
+                _ = sleep(delay) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the third-party peers the test suite drives for real, cached outside the checkout
+# (default ~/.cache/listener-peers, override with LISTENER_PEERS_DIR). Idempotent: a second
+# run finds everything in place and returns in well under a second.
+set -euo pipefail
+
+PEERS_DIR="${LISTENER_PEERS_DIR:-$HOME/.cache/listener-peers}"
+mkdir -p "$PEERS_DIR"
+
+log() { printf '[install-peers] %s\n' "$*" >&2; }
+
+apt_install() {
+  # apt-get update once per run, only when something is missing.
+  if [ -z "${_APT_UPDATED:-}" ]; then
+    apt-get update -qq >/dev/null
+    _APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# --- sockudo: a Pusher-protocol server from crates.io (realtime source tests) ---------------
+SOCKUDO_VERSION="${SOCKUDO_VERSION:-}"
+if [ ! -x "$PEERS_DIR/sockudo/bin/sockudo" ]; then
+  if ! command -v protoc >/dev/null 2>&1; then
+    log "installing protobuf-compiler (needed to build sockudo)"
+    apt_install protobuf-compiler
+  fi
+  log "building sockudo from crates.io (first run only, ~8 minutes on 2 cores)"
+  version_args=()
+  [ -n "$SOCKUDO_VERSION" ] && version_args=(--version "$SOCKUDO_VERSION")
+  cargo install sockudo "${version_args[@]}" --locked --no-default-features --features local \
+    --root "$PEERS_DIR/sockudo" --target-dir "$PEERS_DIR/sockudo-build" -q
+  rm -rf "$PEERS_DIR/sockudo-build"
+fi
+echo "SOCKUDO_BIN=$PEERS_DIR/sockudo/bin/sockudo"
