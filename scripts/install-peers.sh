@@ -33,3 +33,19 @@ if [ ! -x "$PEERS_DIR/sockudo/bin/sockudo" ]; then
   rm -rf "$PEERS_DIR/sockudo-build"
 fi
 echo "SOCKUDO_BIN=$PEERS_DIR/sockudo/bin/sockudo"
+
+# --- Python peers (webhook signing cross-checks, Composio's SDK) ----------------------------
+# One virtualenv in the cache; requirements are pinned in scripts/python-peers.txt.
+VENV="$PEERS_DIR/venv"
+REQS="$(dirname "$0")/python-peers.txt"
+if [ -f "$REQS" ]; then
+  stamp="$VENV/.requirements.sha256"
+  want=$(sha256sum "$REQS" | cut -d' ' -f1)
+  if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "installing Python peers into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQS"
+    echo "$want" > "$stamp"
+  fi
+  echo "PEERS_PYTHON=$VENV/bin/python"
+fi

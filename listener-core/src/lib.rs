@@ -70,6 +70,9 @@ pub mod testing;
 
 pub use std::sync::Arc;
 
+/// Re-exported for implementing [`Source`] without another dependency.
+pub use async_trait::async_trait;
+
 pub use backoff::Backoff;
 pub use dispatch::{DedupeConfig, DispatchConfig, DispatchStats, Dispatched, Dispatcher, DEFAULT_MAX_IN_FLIGHT};
 pub use error::{Error, Result};

@@ -1,0 +1,288 @@
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use super::*;
+use crate::event::V3_TRIGGER_MESSAGE;
+
+fn fixture_dirs() -> Vec<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs = vec![root.join("../tests/fixtures")];
+    let shared = root.join("../../shared/fixtures");
+    if shared.is_dir() {
+        dirs.push(shared);
+    }
+    dirs
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn decode_json(v: serde_json::Value) -> Result<TriggerEvent> {
+    decode(v.to_string().as_bytes())
+}
+
+#[test]
+fn v3_trigger_message_fixture() {
+    let ev = decode(&fixture("v3_slack_receive_message.json")).unwrap();
+    assert_eq!(ev.envelope, Envelope::V3);
+    assert_eq!(ev.event_type.as_deref(), Some(V3_TRIGGER_MESSAGE));
+    assert_eq!(ev.event_id, "evt_2f6c1d0e-5b7a-4c55-9d0e-7f1a2b3c4d5e");
+    assert_eq!(ev.id, "ti_8KpL2qRsT0uV");
+    assert_eq!(ev.uuid, "ti_8KpL2qRsT0uV");
+    assert_eq!(ev.trigger_slug, "SLACK_RECEIVE_MESSAGE");
+    assert_eq!(ev.toolkit_slug, "SLACK");
+    assert_eq!(ev.user_id, "default");
+    assert_eq!(ev.timestamp.as_deref(), Some("2026-11-20T09:14:03.512Z"));
+    let account = &ev.metadata.connected_account;
+    assert_eq!(account.id, "ca_3NwX7yZ1aB2c");
+    assert_eq!(account.auth_config_id, "ac_5DeF6gH7iJ8k");
+    assert_eq!(account.user_id, "default");
+    assert_eq!(ev.metadata.log_id, "log_Yq2mX0aB9cD");
+    assert_eq!(ev.payload["text"], "who broke the staging deploy again");
+    assert_eq!(ev.payload["channel"], "C07JB863EBW");
+    assert!(ev.original_payload.is_none());
+    assert!(!ev.is_lifecycle());
+}
+
+#[test]
+fn v3_lifecycle_fixture() {
+    let ev = decode(&fixture("v3_connected_account_expired.json")).unwrap();
+    assert_eq!(ev.envelope, Envelope::V3);
+    assert!(ev.is_lifecycle());
+    assert_eq!(ev.trigger_slug, "composio.connected_account.expired");
+    assert_eq!(ev.toolkit_slug, "COMPOSIO");
+    assert_eq!(ev.id, "evt_847cdfcd-d219-4f18-a6dd-91acd42ca94a");
+    assert_eq!(ev.event_id, ev.id);
+    assert_eq!(ev.user_id, "");
+    let account = &ev.metadata.connected_account;
+    assert_eq!(account.id, "ca_your-connected-account-id");
+    assert_eq!(account.auth_config_id, "ac_your-auth-config-id");
+    assert_eq!(account.status, "EXPIRED");
+    assert_eq!(ev.payload["status_reason"], "OAuth refresh token expired");
+    assert_eq!(ev.payload["toolkit"]["slug"], "gmail");
+    // The rest of the envelope is kept, without a second copy of `data`.
+    let original = ev.original_payload.as_ref().unwrap();
+    assert_eq!(original["metadata"]["project_id"], "pr_your-project-id");
+    assert!(original.get("data").is_none());
+}
+
+#[test]
+fn v1_webhook_fixture() {
+    let ev = decode(&fixture("v1_slack_receive_message.json")).unwrap();
+    assert_eq!(ev.envelope, Envelope::V1);
+    assert_eq!(ev.trigger_slug, "SLACK_RECEIVE_MESSAGE");
+    assert_eq!(ev.toolkit_slug, "SLACK");
+    assert_eq!(ev.id, "fb36f8db-caf0-4d2c-9cd6-0cb575a5689e");
+    assert_eq!(ev.metadata.connected_account.id, "7baac1d4-e3be-41ae-9550-5ce9829579c9");
+    assert_eq!(ev.event_id, "", "the fixture has no log_id");
+    assert_eq!(ev.user_id, "");
+    assert_eq!(ev.payload["text"], "hey");
+    assert!(ev.payload["bot_id"].is_null());
+}
+
+#[test]
+fn non_event_fixtures_are_typed_errors() {
+    // A captured HTTP request (not an envelope), its body (an old admin event with no
+    // connection_id), and a JSON schema: all refused with the reason.
+    let admin = fixture("admin_connected_account_add_start.json");
+    let err = decode(&admin).unwrap_err();
+    assert!(matches!(err, Error::UnknownEnvelope { .. }), "{err}");
+    assert!(err.to_string().contains("event"), "names the keys: {err}");
+
+    let wrapper: serde_json::Value = serde_json::from_slice(&admin).unwrap();
+    let err = decode_value(wrapper["event"]["body"].clone()).unwrap_err();
+    assert!(
+        matches!(err, Error::UnknownEnvelope { reason, .. } if reason.contains("connection_id")),
+        "{err}"
+    );
+
+    let err = decode(&fixture("github_star_config_schema.json")).unwrap_err();
+    assert!(matches!(err, Error::UnknownEnvelope { .. }), "{err}");
+}
+
+#[test]
+fn every_fixture_decodes_or_fails_with_a_typed_error() {
+    let mut seen = 0;
+    for dir in fixture_dirs() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            seen += 1;
+            match decode(&bytes) {
+                Ok(ev) => assert!(!ev.trigger_slug.is_empty(), "{}: empty slug", path.display()),
+                Err(e) => assert!(
+                    matches!(e, Error::UnknownEnvelope { .. } | Error::NotAnObject { .. }),
+                    "{}: unexpected error {e}",
+                    path.display()
+                ),
+            }
+        }
+    }
+    assert!(seen >= 5, "expected the fixtures, found {seen}");
+}
+
+#[test]
+fn vendored_fixtures_match_the_shared_ones() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let shared = root.join("../../shared/fixtures");
+    if !shared.is_dir() {
+        eprintln!("shared fixtures not beside the checkout; nothing to compare");
+        return;
+    }
+    for entry in std::fs::read_dir(&shared).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap();
+        let ours = root.join("../tests/fixtures").join(name);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            std::fs::read(&ours).unwrap_or_default(),
+            "tests/fixtures/{} differs from the shared fixture: copy it again",
+            name.to_string_lossy()
+        );
+    }
+}
+
+#[test]
+fn missing_null_and_number_identity_fields_become_empty() {
+    for bad in [json!(null), json!(42), json!(1.5), json!(true), json!({"x": 1}), json!(["a"])] {
+        let ev = decode_json(json!({
+            "id": bad, "type": "composio.trigger.message", "timestamp": bad,
+            "metadata": {
+                "trigger_slug": "GITHUB_STAR_ADDED_EVENT", "trigger_id": bad, "user_id": bad,
+                "connected_account_id": bad, "auth_config_id": bad, "log_id": bad
+            },
+            "data": {"stars": 1}
+        }))
+        .unwrap();
+        assert_eq!(ev.event_id, "");
+        assert_eq!(ev.id, "");
+        assert_eq!(ev.user_id, "");
+        assert_eq!(ev.metadata.connected_account.id, "");
+        assert_eq!(ev.metadata.connected_account.auth_config_id, "");
+        assert_eq!(ev.metadata.log_id, "");
+        assert_eq!(ev.timestamp, None);
+        assert_eq!(ev.toolkit_slug, "GITHUB");
+    }
+    // Missing entirely, slug included.
+    let ev = decode_json(json!({"id": "e", "type": "composio.trigger.message", "metadata": {}, "data": null})).unwrap();
+    assert_eq!(ev.trigger_slug, "");
+    assert_eq!(ev.toolkit_slug, "");
+    assert!(ev.payload.is_null());
+}
+
+#[test]
+fn legacy_realtime_envelope() {
+    let ev = decode_json(json!({
+        "appName": "github",
+        "clientId": 7,
+        "payload": {"author": "someone"},
+        "originalPayload": {"ref": "refs/heads/main"},
+        "metadata": {
+            "id": "2507236e-uuid", "nanoId": "ti_VZEW", "triggerName": "GITHUB_COMMIT_EVENT",
+            "triggerData": "{}", "triggerConfig": {"owner": "o", "repo": "r"},
+            "connection": {
+                "id": "conn-uuid", "connectedAccountNanoId": "ca_N", "integrationId": "int-uuid",
+                "authConfigNanoId": "ac_N", "clientUniqueUserId": "user-1", "status": "ACTIVE"
+            }
+        }
+    }))
+    .unwrap();
+    assert_eq!(ev.envelope, Envelope::LegacyRealtime);
+    assert_eq!(ev.id, "ti_VZEW");
+    assert_eq!(ev.uuid, "2507236e-uuid");
+    assert_eq!(ev.trigger_slug, "GITHUB_COMMIT_EVENT");
+    assert_eq!(ev.toolkit_slug, "GITHUB");
+    assert_eq!(ev.user_id, "user-1");
+    assert_eq!(ev.payload["author"], "someone");
+    assert_eq!(ev.original_payload.as_ref().unwrap()["ref"], "refs/heads/main");
+    assert_eq!(ev.metadata.trigger_data.as_deref(), Some("{}"));
+    assert_eq!(ev.metadata.trigger_config["repo"], "r");
+    let a = &ev.metadata.connected_account;
+    assert_eq!((a.id.as_str(), a.uuid.as_str()), ("ca_N", "conn-uuid"));
+    assert_eq!((a.auth_config_id.as_str(), a.auth_config_uuid.as_str()), ("ac_N", "int-uuid"));
+    assert_eq!(a.status, "ACTIVE");
+    assert_eq!(ev.event_id, "");
+
+    // Mistyped nested parts degrade to empty values, never a panic.
+    let ev = decode_json(json!({"appName": 5, "metadata": {"connection": "nope", "triggerName": 3, "triggerConfig": []}})).unwrap();
+    assert_eq!(ev.envelope, Envelope::LegacyRealtime);
+    assert_eq!((ev.trigger_slug.as_str(), ev.toolkit_slug.as_str(), ev.user_id.as_str()), ("", "", ""));
+    assert_eq!(ev.metadata.trigger_config, json!({}));
+}
+
+#[test]
+fn v2_webhook_envelope() {
+    let ev = decode_json(json!({
+        "type": "slack_receive_message", "timestamp": "2025-01-01T00:00:00Z", "log_id": "log_2",
+        "data": {
+            "text": "hi", "connection_id": "conn-uuid", "connection_nano_id": "ca_2",
+            "trigger_id": "trig-uuid", "trigger_nano_id": "ti_2", "user_id": "u2"
+        }
+    }))
+    .unwrap();
+    assert_eq!(ev.envelope, Envelope::V2);
+    assert_eq!(ev.trigger_slug, "SLACK_RECEIVE_MESSAGE");
+    assert_eq!(ev.toolkit_slug, "SLACK");
+    assert_eq!((ev.id.as_str(), ev.uuid.as_str()), ("ti_2", "trig-uuid"));
+    assert_eq!(ev.event_id, "log_2");
+    assert_eq!(ev.user_id, "u2");
+    assert_eq!(ev.metadata.connected_account.id, "ca_2");
+    assert_eq!(ev.metadata.connected_account.uuid, "conn-uuid");
+    // Identity fields are lifted out of the payload.
+    assert_eq!(ev.payload, json!({"text": "hi"}));
+}
+
+#[test]
+fn non_objects_and_bad_json_are_typed_errors() {
+    for (body, found) in [("[]", "an array"), ("\"x\"", "a string"), ("1", "a number"), ("null", "null"), ("true", "a boolean")] {
+        match decode(body.as_bytes()) {
+            Err(Error::NotAnObject { found: f }) => assert_eq!(f, found),
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+    for body in ["", "{", "garbage", "{\"a\":}", "\u{0}"] {
+        assert!(matches!(decode(body.as_bytes()), Err(Error::InvalidJson { .. })), "{body:?}");
+    }
+    assert!(matches!(decode(&[0xff, 0xfe, b'{']), Err(Error::InvalidJson { .. })));
+}
+
+#[test]
+fn unknown_shapes_name_the_problem() {
+    let err = decode_json(json!({"type": "composio.trigger.message", "data": {}})).unwrap_err();
+    assert!(err.to_string().contains("metadata"), "{err}");
+    let err = decode_json(json!({"type": "x", "data": {}, "timestamp": "t"})).unwrap_err();
+    assert!(err.to_string().contains("connection_id"), "{err}");
+    let err = decode_json(json!({"trigger_name": "X"})).unwrap_err();
+    assert!(err.to_string().contains("trigger_id"), "{err}");
+    let err = decode_json(json!({})).unwrap_err();
+    assert!(err.to_string().contains("keys: none"), "{err}");
+    // Key lists are bounded.
+    let many: serde_json::Map<String, serde_json::Value> = (0..500).map(|i| (format!("k{i}"), json!(i))).collect();
+    let err = decode_value(serde_json::Value::Object(many)).unwrap_err();
+    assert!(err.to_string().len() < 400, "{}", err.to_string().len());
+}
+
+#[test]
+fn decode_expecting_checks_the_announced_envelope() {
+    let v3 = fixture("v3_slack_receive_message.json");
+    assert!(decode_expecting(&v3, Envelope::V3).is_ok());
+    match decode_expecting(&v3, Envelope::V1) {
+        Err(Error::EnvelopeMismatch { actual, .. }) => assert_eq!(actual, Envelope::V3),
+        other => panic!("{other:?}"),
+    }
+    let v1 = fixture("v1_slack_receive_message.json");
+    assert!(decode_expecting(&v1, Envelope::V1).is_ok());
+}
+
+#[test]
+fn deeply_nested_payloads_do_not_overflow() {
+    // serde_json's recursion limit turns hostile nesting into an error, not a stack overflow.
+    let body = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    assert!(matches!(decode(body.as_bytes()), Err(Error::InvalidJson { .. })));
+}

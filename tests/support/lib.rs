@@ -1,0 +1,11 @@
+//! Shared helpers for the end-to-end tests: fixtures, recording handlers, scripted peers,
+//! and locating the third-party peers that `scripts/install-peers.sh` installs.
+
+#![allow(missing_docs)]
+
+pub mod fixtures;
+pub mod peers;
+pub mod record;
+pub mod source;
+pub mod wait;
+pub mod ws_server;

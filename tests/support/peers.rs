@@ -1,0 +1,45 @@
+//! Locating third-party peers installed by `scripts/install-peers.sh`.
+//!
+//! A test that needs a peer calls one of these; when the peer is missing, the test is
+//! skipped with a loud message under plain `cargo test`, and fails when `CI` is set, so CI
+//! never passes without the peer.
+
+use std::path::PathBuf;
+
+/// The cache the install script uses (`LISTENER_PEERS_DIR`, default `~/.cache/listener-peers`).
+pub fn peers_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LISTENER_PEERS_DIR") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".cache").join("listener-peers")
+}
+
+/// Finds a peer through `env_var`, else at `default` under the peers dir. Missing: skip
+/// loudly (returns `None`), or panic when `CI` is set.
+pub fn require(what: &str, env_var: &str, default: &str) -> Option<PathBuf> {
+    let found = std::env::var_os(env_var)
+        .map(PathBuf::from)
+        .or_else(|| Some(peers_dir().join(default)))
+        .filter(|p| p.exists());
+    if found.is_none() {
+        let msg = format!(
+            "{what} not found (set {env_var} or run `bash scripts/install-peers.sh`, which the README's test command does)"
+        );
+        if std::env::var_os("CI").is_some() {
+            panic!("CI is set and a required peer is missing: {msg}");
+        }
+        eprintln!("\n*** SKIPPED: {msg} ***\n");
+    }
+    found
+}
+
+/// The Python interpreter of the peers' virtualenv (PyPI packages from `scripts/python-peers.txt`).
+pub fn python_peer() -> Option<PathBuf> {
+    require("the Python peers' virtualenv", "PEERS_PYTHON", "venv/bin/python")
+}
+
+/// The `sockudo` binary (a Pusher-protocol server from crates.io).
+pub fn sockudo() -> Option<PathBuf> {
+    require("the sockudo server", "SOCKUDO_BIN", "sockudo/bin/sockudo")
+}
