@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use listener_core::testing::Harness;
 use listener_core::{
-    ConnectedAccount, Dispatched, Error, Failure, FailureKind, Filter, Handler, Listener, ListenerBuilder, Payload,
-    State, TriggerEvent,
+    ConnectedAccount, Dispatched, Error, Failure, FailureKind, Filter, Handler, Listener,
+    ListenerBuilder, Payload, State, TriggerEvent,
 };
 use listener_e2e::record::Recorder;
 use listener_e2e::wait::{until, within};
@@ -41,7 +41,11 @@ async fn each_filter_key_routes_case_insensitively() {
         ("trigger_id", |f, v| f.trigger_id(v), "TI_TRIG1"),
         ("user_id", |f, v| f.user_id(v), "user-1"),
         ("auth_config_id", |f, v| f.auth_config_id(v), "AC_CONF1"),
-        ("connected_account_id", |f, v| f.connected_account_id(v), "CA_acct1"),
+        (
+            "connected_account_id",
+            |f, v| f.connected_account_id(v),
+            "CA_acct1",
+        ),
     ];
     for (key, set, value) in keys {
         let rec = Recorder::new();
@@ -62,9 +66,30 @@ async fn all_keys_must_match() {
     let rec = Recorder::new();
     let h = Harness::new(
         builder()
-            .handler(rec.handler("both", Filter::new().name("SLACK_RECEIVE_MESSAGE").user_id("user-1")))
-            .handler(rec.handler("wrong_user", Filter::new().name("SLACK_RECEIVE_MESSAGE").user_id("user-2")))
-            .handler(rec.handler("wrong_slug", Filter::new().name("GITHUB_STAR_ADDED_EVENT").user_id("user-1"))),
+            .handler(
+                rec.handler(
+                    "both",
+                    Filter::new()
+                        .name("SLACK_RECEIVE_MESSAGE")
+                        .user_id("user-1"),
+                ),
+            )
+            .handler(
+                rec.handler(
+                    "wrong_user",
+                    Filter::new()
+                        .name("SLACK_RECEIVE_MESSAGE")
+                        .user_id("user-2"),
+                ),
+            )
+            .handler(
+                rec.handler(
+                    "wrong_slug",
+                    Filter::new()
+                        .name("GITHUB_STAR_ADDED_EVENT")
+                        .user_id("user-1"),
+                ),
+            ),
     )
     .unwrap();
     let report = h.dispatch(slack_event("e1")).await.unwrap();
@@ -112,7 +137,11 @@ async fn a_catch_all_gets_every_event() {
     let mut slack_runs = 0;
     for bytes in events {
         let report = h.dispatch_json(&bytes).await.unwrap();
-        assert!(report.ran("all"), "catch-all missed {}", String::from_utf8_lossy(&bytes));
+        assert!(
+            report.ran("all"),
+            "catch-all missed {}",
+            String::from_utf8_lossy(&bytes)
+        );
         slack_runs += usize::from(report.ran("slack"));
     }
     assert_eq!(slack_runs, 2, "the V3 and V1 Slack messages");
@@ -123,13 +152,21 @@ async fn lifecycle_events_route_by_type() {
     let rec = Recorder::new();
     let h = Harness::new(
         builder()
-            .handler(rec.handler("expired", Filter::new().name("composio.connected_account.expired")))
-            .handler(rec.handler("by_account", Filter::new().connected_account_id("ca_your-connected-account-id")))
+            .handler(rec.handler(
+                "expired",
+                Filter::new().name("composio.connected_account.expired"),
+            ))
+            .handler(rec.handler(
+                "by_account",
+                Filter::new().connected_account_id("ca_your-connected-account-id"),
+            ))
             .handler(rec.handler("slack", Filter::new().toolkit("slack"))),
     )
     .unwrap();
     let report = h
-        .dispatch_json(listener_e2e::fixtures::bytes("v3_connected_account_expired.json"))
+        .dispatch_json(listener_e2e::fixtures::bytes(
+            "v3_connected_account_expired.json",
+        ))
         .await
         .unwrap();
     let mut ran = report.handlers();
@@ -146,10 +183,18 @@ async fn a_panicking_or_failing_handler_does_not_stop_its_siblings() {
         builder()
             .handler(rec.handler("first", Filter::new()))
             .handler(Handler::new("panics", Filter::new(), panics))
-            .handler(Handler::blocking("panics_blocking", Filter::new(), panics_blocking))
-            .handler(Handler::new("fails", Filter::new(), |_: Arc<TriggerEvent>| async move {
-                Err::<(), _>(anyhow::anyhow!("inner cause").context("outer context"))
-            }))
+            .handler(Handler::blocking(
+                "panics_blocking",
+                Filter::new(),
+                panics_blocking,
+            ))
+            .handler(Handler::new(
+                "fails",
+                Filter::new(),
+                |_: Arc<TriggerEvent>| async move {
+                    Err::<(), _>(anyhow::anyhow!("inner cause").context("outer context"))
+                },
+            ))
             .handler(rec.handler("last", Filter::new()))
             .on_error(move |f| seen.lock().unwrap().push(f.clone())),
     )
@@ -183,7 +228,10 @@ async fn a_panicking_or_failing_handler_does_not_stop_its_siblings() {
         }
     }
     // And the dispatcher goes on.
-    assert_eq!(h.dispatch(slack_event("e2")).await.unwrap().outcomes.len(), 5);
+    assert_eq!(
+        h.dispatch(slack_event("e2")).await.unwrap().outcomes.len(),
+        5
+    );
     assert_eq!(h.dispatcher().stats().failures, 6);
 }
 
@@ -205,7 +253,11 @@ async fn a_payload_that_does_not_fit_is_that_handlers_error() {
     let rec = Recorder::new();
     let h = Harness::new(
         builder()
-            .handler(Handler::new("typed", Filter::new(), |_: Payload<Star>| async {}))
+            .handler(Handler::new(
+                "typed",
+                Filter::new(),
+                |_: Payload<Star>| async {},
+            ))
             .handler(rec.handler("untyped", Filter::new())),
     )
     .unwrap();
@@ -214,7 +266,10 @@ async fn a_payload_that_does_not_fit_is_that_handlers_error() {
     match &report.outcome("typed").unwrap().result {
         Err(FailureKind::Extract(e)) => {
             let text = e.to_string();
-            assert!(text.contains("evt_bad") && text.contains("Star") && text.contains("stars"), "{text}");
+            assert!(
+                text.contains("evt_bad") && text.contains("Star") && text.contains("stars"),
+                "{text}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -224,7 +279,11 @@ async fn a_payload_that_does_not_fit_is_that_handlers_error() {
 async fn missing_state_is_refused_at_build_time() {
     struct Db;
     let err = builder()
-        .handler(Handler::new("needs_db", Filter::new(), |_: State<Db>| async {}))
+        .handler(Handler::new(
+            "needs_db",
+            Filter::new(),
+            |_: State<Db>| async {},
+        ))
         .build()
         .unwrap_err();
     match err {
@@ -240,10 +299,14 @@ async fn missing_state_is_refused_at_build_time() {
     let h = Harness::new(
         builder()
             .shared_state(Arc::clone(&counter))
-            .handler(Handler::new("count", Filter::new(), |c: State<Counter>| async move {
-                let Counter(n) = &*c;
-                n.fetch_add(1, Ordering::SeqCst);
-            })),
+            .handler(Handler::new(
+                "count",
+                Filter::new(),
+                |c: State<Counter>| async move {
+                    let Counter(n) = &*c;
+                    n.fetch_add(1, Ordering::SeqCst);
+                },
+            )),
     )
     .unwrap();
     h.dispatch(slack_event("a")).await.unwrap();
@@ -255,7 +318,11 @@ async fn missing_state_is_refused_at_build_time() {
 async fn a_duplicate_id_runs_once() {
     let mut rec = Recorder::new();
     let h = Harness::new(builder().handler(rec.handler("h", Filter::new()))).unwrap();
-    let first = h.dispatcher().dispatch(slack_event("evt_same")).await.unwrap();
+    let first = h
+        .dispatcher()
+        .dispatch(slack_event("evt_same"))
+        .await
+        .unwrap();
     assert_eq!(first, Dispatched::Accepted { handlers: 1 });
     let again = h.dispatch(slack_event("evt_same")).await.unwrap();
     assert!(again.duplicate);
@@ -271,7 +338,9 @@ async fn a_duplicate_id_runs_once() {
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let d = h.dispatcher().clone();
-        tasks.push(tokio::spawn(async move { d.dispatch(slack_event("evt_race")).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            d.dispatch(slack_event("evt_race")).await.unwrap()
+        }));
     }
     let mut accepted = 0;
     for t in tasks {
@@ -289,7 +358,12 @@ async fn a_duplicate_id_runs_once() {
 #[tokio::test]
 async fn the_dedupe_window_is_bounded_by_count() {
     let rec = Recorder::new();
-    let h = Harness::new(builder().dedupe(2, Duration::from_secs(600)).handler(rec.handler("h", Filter::new()))).unwrap();
+    let h = Harness::new(
+        builder()
+            .dedupe(2, Duration::from_secs(600))
+            .handler(rec.handler("h", Filter::new())),
+    )
+    .unwrap();
     for id in ["a", "b", "c"] {
         assert!(!h.dispatch(slack_event(id)).await.unwrap().duplicate);
     }
@@ -297,7 +371,12 @@ async fn the_dedupe_window_is_bounded_by_count() {
     assert!(!h.dispatch(slack_event("a")).await.unwrap().duplicate);
     assert!(h.dispatch(slack_event("a")).await.unwrap().duplicate);
     assert!(h.dispatch(slack_event("c")).await.unwrap().duplicate);
-    let h = Harness::new(builder().no_dedupe().handler(rec.handler("h", Filter::new()))).unwrap();
+    let h = Harness::new(
+        builder()
+            .no_dedupe()
+            .handler(rec.handler("h", Filter::new())),
+    )
+    .unwrap();
     assert!(!h.dispatch(slack_event("x")).await.unwrap().duplicate);
     assert!(!h.dispatch(slack_event("x")).await.unwrap().duplicate);
 }
@@ -312,9 +391,11 @@ async fn the_in_flight_bound_holds() {
     let max_seen = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
     let handler = {
-        let (gate, active, max_seen, done) = (gate.clone(), active.clone(), max_seen.clone(), done.clone());
+        let (gate, active, max_seen, done) =
+            (gate.clone(), active.clone(), max_seen.clone(), done.clone());
         Handler::new("gated", Filter::new(), move |_: Arc<TriggerEvent>| {
-            let (gate, active, max_seen, done) = (gate.clone(), active.clone(), max_seen.clone(), done.clone());
+            let (gate, active, max_seen, done) =
+                (gate.clone(), active.clone(), max_seen.clone(), done.clone());
             async move {
                 let now = active.fetch_add(1, Ordering::SeqCst) + 1;
                 max_seen.fetch_max(now, Ordering::SeqCst);
@@ -324,17 +405,25 @@ async fn the_in_flight_bound_holds() {
             }
         })
     };
-    let listener = builder().max_in_flight(BOUND).handler(handler).build().unwrap();
+    let listener = builder()
+        .max_in_flight(BOUND)
+        .handler(handler)
+        .build()
+        .unwrap();
     let d = listener.dispatcher().clone();
 
     for i in 0..BOUND {
         d.dispatch(slack_event(&format!("e{i}"))).await.unwrap();
     }
-    until("the bound to be reached", || active.load(Ordering::SeqCst) == BOUND).await;
+    until("the bound to be reached", || {
+        active.load(Ordering::SeqCst) == BOUND
+    })
+    .await;
     assert!(d.is_saturated());
     assert_eq!(d.in_flight(), BOUND);
     // One more must wait for a free slot.
-    let blocked = tokio::time::timeout(Duration::from_millis(100), d.dispatch(slack_event("over"))).await;
+    let blocked =
+        tokio::time::timeout(Duration::from_millis(100), d.dispatch(slack_event("over"))).await;
     assert!(blocked.is_err(), "a dispatch beyond the bound did not wait");
 
     // Feed 20 more from a task while releasing the gate one permit at a time.
@@ -352,8 +441,15 @@ async fn the_in_flight_bound_holds() {
         tokio::task::yield_now().await;
     }
     within("the feeder", feeder).await.unwrap();
-    until("every run to finish", || done.load(Ordering::SeqCst) == total).await;
-    assert_eq!(max_seen.load(Ordering::SeqCst), BOUND, "max concurrency observed");
+    until("every run to finish", || {
+        done.load(Ordering::SeqCst) == total
+    })
+    .await;
+    assert_eq!(
+        max_seen.load(Ordering::SeqCst),
+        BOUND,
+        "max concurrency observed"
+    );
     assert_eq!(d.in_flight(), 0);
 }
 
@@ -363,16 +459,25 @@ async fn handler_timeout_frees_the_slot_and_reports() {
         builder()
             .max_in_flight(1)
             .handler_timeout(Duration::from_millis(50))
-            .handler(Handler::new("stuck", Filter::new(), |_: Arc<TriggerEvent>| {
-                std::future::pending::<()>()
-            })),
+            .handler(Handler::new(
+                "stuck",
+                Filter::new(),
+                |_: Arc<TriggerEvent>| std::future::pending::<()>(),
+            )),
     )
     .unwrap();
-    let report = within("a timed-out run", h.dispatch(slack_event("t1"))).await.unwrap();
-    assert!(matches!(report.outcome("stuck").unwrap().result, Err(FailureKind::TimedOut(_))));
+    let report = within("a timed-out run", h.dispatch(slack_event("t1")))
+        .await
+        .unwrap();
+    assert!(matches!(
+        report.outcome("stuck").unwrap().result,
+        Err(FailureKind::TimedOut(_))
+    ));
     assert_eq!(h.dispatcher().in_flight(), 0);
     // The single slot is free again.
-    within("a second run", h.dispatch(slack_event("t2"))).await.unwrap();
+    within("a second run", h.dispatch(slack_event("t2")))
+        .await
+        .unwrap();
 }
 
 /// On a single-threaded runtime, a blocking handler that waits for the test would deadlock
@@ -383,15 +488,28 @@ async fn blocking_handlers_run_on_the_blocking_pool() {
     let release_rx = Arc::new(Mutex::new(release_rx));
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
     let listener = builder()
-        .handler(Handler::blocking("sync", Filter::new(), move |_: Arc<TriggerEvent>| {
-            let released = release_rx.lock().unwrap().recv_timeout(Duration::from_secs(10));
-            let _ = done_tx.send(released.is_ok());
-        }))
+        .handler(Handler::blocking(
+            "sync",
+            Filter::new(),
+            move |_: Arc<TriggerEvent>| {
+                let released = release_rx
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(Duration::from_secs(10));
+                let _ = done_tx.send(released.is_ok());
+            },
+        ))
         .build()
         .unwrap();
     assert!(listener.dispatcher().registry().handlers()[0].is_blocking());
-    listener.dispatcher().dispatch(slack_event("b")).await.unwrap();
+    listener
+        .dispatcher()
+        .dispatch(slack_event("b"))
+        .await
+        .unwrap();
     release_tx.send(()).unwrap();
-    let released = within("the blocking handler", done_rx.recv()).await.unwrap();
+    let released = within("the blocking handler", done_rx.recv())
+        .await
+        .unwrap();
     assert!(released, "the handler was not released by the test task");
 }

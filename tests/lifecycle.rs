@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use listener_core::{
-    Dispatched, Error, Failure, Filter, Handler, Health, Listener, ListenerBuilder, StopReason, TriggerEvent,
+    Dispatched, Error, Failure, Filter, Handler, Health, Listener, ListenerBuilder, StopReason,
+    TriggerEvent,
 };
 use listener_e2e::record::Recorder;
 use listener_e2e::source::{ChannelSource, Feed};
@@ -23,7 +24,11 @@ fn event(id: &str) -> TriggerEvent {
 }
 
 /// A handler that signals when it starts and finishes only when the gate opens.
-fn gated(started: tokio::sync::mpsc::UnboundedSender<String>, gate: Arc<tokio::sync::Notify>, finished: Arc<AtomicBool>) -> Handler {
+fn gated(
+    started: tokio::sync::mpsc::UnboundedSender<String>,
+    gate: Arc<tokio::sync::Notify>,
+    finished: Arc<AtomicBool>,
+) -> Handler {
     Handler::new("slow", Filter::new(), move |ev: Arc<TriggerEvent>| {
         let (started, gate, finished) = (started.clone(), gate.clone(), finished.clone());
         async move {
@@ -49,24 +54,44 @@ async fn shutdown_waits_for_a_slow_handler_and_dispatches_nothing_new() {
         .spawn();
 
     feeder.send(event("before"));
-    assert_eq!(feeder.result().await.unwrap(), Dispatched::Accepted { handlers: 1 });
-    assert_eq!(within("the slow handler to start", started.recv()).await.unwrap(), "before");
+    assert_eq!(
+        feeder.result().await.unwrap(),
+        Dispatched::Accepted { handlers: 1 }
+    );
+    assert_eq!(
+        within("the slow handler to start", started.recv())
+            .await
+            .unwrap(),
+        "before"
+    );
 
     let dispatcher = handle.dispatcher().clone();
     let shutdown = tokio::spawn(handle.shutdown());
     until("shutdown to begin", || dispatcher.is_closed()).await;
 
     // Nothing new is dispatched once shutdown began.
-    assert!(matches!(dispatcher.dispatch(event("after")).await, Err(Error::ShuttingDown)));
-    assert!(!shutdown.is_finished(), "shutdown returned while a handler was running");
+    assert!(matches!(
+        dispatcher.dispatch(event("after")).await,
+        Err(Error::ShuttingDown)
+    ));
+    assert!(
+        !shutdown.is_finished(),
+        "shutdown returned while a handler was running"
+    );
     assert!(!finished.load(Ordering::SeqCst));
 
     gate.notify_one();
     let stopped = within("shutdown", shutdown).await.unwrap().unwrap();
     assert_eq!(stopped.reason, StopReason::Requested);
-    assert!(finished.load(Ordering::SeqCst), "shutdown returned before the handler finished");
+    assert!(
+        finished.load(Ordering::SeqCst),
+        "shutdown returned before the handler finished"
+    );
     assert_eq!(stopped.stats.runs, 1);
-    assert!(started.try_recv().is_err(), "a handler started after shutdown");
+    assert!(
+        started.try_recv().is_err(),
+        "a handler started after shutdown"
+    );
 }
 
 #[tokio::test]
@@ -74,7 +99,11 @@ async fn the_drain_deadline_bounds_shutdown() {
     let (source, mut feeder) = ChannelSource::new("feed");
     let handle = builder()
         .source(source)
-        .handler(Handler::new("stuck", Filter::new(), |_: Arc<TriggerEvent>| std::future::pending::<()>()))
+        .handler(Handler::new(
+            "stuck",
+            Filter::new(),
+            |_: Arc<TriggerEvent>| std::future::pending::<()>(),
+        ))
         .drain_timeout(Duration::from_millis(100))
         .build()
         .unwrap()
@@ -94,13 +123,22 @@ async fn the_drain_deadline_bounds_shutdown() {
 async fn sources_finishing_end_the_listener_cleanly() {
     let mut rec = Recorder::new();
     let (source, mut feeder) = ChannelSource::new("finite");
-    let listener = builder().source(source).handler(rec.handler("h", Filter::new())).build().unwrap();
+    let listener = builder()
+        .source(source)
+        .handler(rec.handler("h", Filter::new()))
+        .build()
+        .unwrap();
     feeder.send(event("one"));
     feeder.tx.send(Feed::Finish).unwrap();
-    let stopped = within("the listener", listener.wait_forever()).await.unwrap();
+    let stopped = within("the listener", listener.wait_forever())
+        .await
+        .unwrap();
     assert_eq!(stopped.reason, StopReason::SourcesFinished);
     assert_eq!(rec.next().await.event.event_id, "one");
-    assert_eq!(feeder.result().await.unwrap(), Dispatched::Accepted { handlers: 1 });
+    assert_eq!(
+        feeder.result().await.unwrap(),
+        Dispatched::Accepted { handlers: 1 }
+    );
 }
 
 #[tokio::test]
@@ -116,16 +154,25 @@ async fn a_failed_source_ends_wait_forever_with_its_error_once_all_are_done() {
         .build()
         .unwrap()
         .spawn();
-    bad_feed.tx.send(Feed::Fail("credentials rejected".into())).unwrap();
+    bad_feed
+        .tx
+        .send(Feed::Fail("credentials rejected".into()))
+        .unwrap();
     until("the bad source to be marked failed", || {
-        handle.health().iter().any(|s| s.name == "bad" && matches!(s.health, Health::Failed(_)))
+        handle
+            .health()
+            .iter()
+            .any(|s| s.name == "bad" && matches!(s.health, Health::Failed(_)))
     })
     .await;
     // The other source keeps the listener alive until it ends too.
     assert!(!handle.is_finished());
     good_feed.tx.send(Feed::Finish).unwrap();
     match within("the listener", handle.join()).await {
-        Err(Error::SourceFailed { source_name, message }) => {
+        Err(Error::SourceFailed {
+            source_name,
+            message,
+        }) => {
             assert_eq!(source_name, "bad");
             assert_eq!(message, "credentials rejected");
         }
@@ -133,7 +180,9 @@ async fn a_failed_source_ends_wait_forever_with_its_error_once_all_are_done() {
     }
     let failures = failures.lock().unwrap().clone();
     assert_eq!(failures.len(), 1, "{failures:?}");
-    assert!(failures[0].contains("failed for good") && failures[0].contains("credentials rejected"));
+    assert!(
+        failures[0].contains("failed for good") && failures[0].contains("credentials rejected")
+    );
 }
 
 #[tokio::test]
@@ -146,7 +195,10 @@ async fn every_source_failing_reports_all_errors() {
     match within("the listener", listener.wait_forever()).await {
         Err(e @ Error::AllSourcesFailed(_)) => {
             let text = e.to_string();
-            assert!(text.contains("a broke") && text.contains("b broke"), "{text}");
+            assert!(
+                text.contains("a broke") && text.contains("b broke"),
+                "{text}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -167,22 +219,33 @@ async fn the_error_hook_sees_fatal_source_failures() {
         .build()
         .unwrap();
     feed.tx.send(Feed::Fail("nope".into())).unwrap();
-    assert!(within("the listener", listener.wait_forever()).await.is_err());
+    assert!(within("the listener", listener.wait_forever())
+        .await
+        .is_err());
     assert_eq!(*got.lock().unwrap(), Some(("only".to_owned(), true)));
 }
 
 fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-    let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     move |k| map.get(k).cloned()
 }
 
 #[test]
 fn from_env_needs_a_source_and_valid_values() {
     let err = Listener::from_lookup(&lookup(&[])).unwrap_err();
-    assert!(matches!(&err, Error::Config { key, .. } if key == "LISTENER_WS_URL"), "{err}");
+    assert!(
+        matches!(&err, Error::Config { key, .. } if key == "LISTENER_WS_URL"),
+        "{err}"
+    );
 
     let err = Listener::from_lookup(&lookup(&[("LISTENER_WS_URL", "http://not-ws")])).unwrap_err();
-    assert!(matches!(&err, Error::Config { key, .. } if key == "LISTENER_WS_URL"), "{err}");
+    assert!(
+        matches!(&err, Error::Config { key, .. } if key == "LISTENER_WS_URL"),
+        "{err}"
+    );
 
     for (key, value) in [
         ("LISTENER_MAX_IN_FLIGHT", "lots"),
@@ -193,13 +256,23 @@ fn from_env_needs_a_source_and_valid_values() {
         ("LISTENER_DEDUPE_CAPACITY", "1e3"),
         ("LISTENER_DEDUPE_TTL_SECS", "inf"),
     ] {
-        let err = Listener::from_lookup(&lookup(&[("LISTENER_WS_URL", "ws://127.0.0.1:1/"), (key, value)])).unwrap_err();
-        assert!(matches!(&err, Error::Config { key: k, .. } if k == key), "{key}={value}: {err}");
-    }
-    let err = Listener::from_lookup(&lookup(&[("LISTENER_WS_URL", "ws://127.0.0.1:1/"), ("LISTENER_MAX_IN_FLIGHT", "0")]))
-        .unwrap()
-        .build()
+        let err = Listener::from_lookup(&lookup(&[
+            ("LISTENER_WS_URL", "ws://127.0.0.1:1/"),
+            (key, value),
+        ]))
         .unwrap_err();
+        assert!(
+            matches!(&err, Error::Config { key: k, .. } if k == key),
+            "{key}={value}: {err}"
+        );
+    }
+    let err = Listener::from_lookup(&lookup(&[
+        ("LISTENER_WS_URL", "ws://127.0.0.1:1/"),
+        ("LISTENER_MAX_IN_FLIGHT", "0"),
+    ]))
+    .unwrap()
+    .build()
+    .unwrap_err();
     assert!(err.to_string().contains("at least 1"), "{err}");
 
     let ok = Listener::from_lookup(&lookup(&[

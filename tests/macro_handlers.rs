@@ -23,7 +23,10 @@ struct Seen {
 
 #[on_trigger(name = "slack_receive_message")]
 async fn on_slack(Payload(msg): Payload<SlackMessage>, seen: State<Seen>) -> anyhow::Result<()> {
-    seen.messages.lock().unwrap().push(format!("{}: {}", msg.channel, msg.text));
+    seen.messages
+        .lock()
+        .unwrap()
+        .push(format!("{}: {}", msg.channel, msg.text));
     Ok(())
 }
 
@@ -45,16 +48,31 @@ async fn on_star_for_octocat(Payload(star): Payload<serde_json::Value>) -> Resul
 
 #[test]
 fn the_macro_registers_each_function_with_its_filter() {
-    let names: Vec<String> = registered_handlers().iter().map(|h| h.name().to_owned()).collect();
-    for want in ["on_slack", "on_expired", "on_everything", "on_star_for_octocat"] {
+    let names: Vec<String> = registered_handlers()
+        .iter()
+        .map(|h| h.name().to_owned())
+        .collect();
+    for want in [
+        "on_slack",
+        "on_expired",
+        "on_everything",
+        "on_star_for_octocat",
+    ] {
         assert!(
             names.contains(&format!("macro_handlers::{want}")),
             "{want} missing from {names:?}"
         );
     }
-    let expired = registered_handlers().into_iter().find(|h| h.name().ends_with("on_expired")).unwrap();
+    let expired = registered_handlers()
+        .into_iter()
+        .find(|h| h.name().ends_with("on_expired"))
+        .unwrap();
     assert!(expired.is_blocking());
-    assert!(!registered_handlers().into_iter().find(|h| h.name().ends_with("on_slack")).unwrap().is_blocking());
+    assert!(!registered_handlers()
+        .into_iter()
+        .find(|h| h.name().ends_with("on_slack"))
+        .unwrap()
+        .is_blocking());
 }
 
 #[tokio::test]
@@ -62,17 +80,27 @@ async fn registered_handlers_run_on_matching_events() {
     let seen = std::sync::Arc::new(Seen::default());
     let h = Harness::new(Listener::builder().shared_state(seen.clone())).unwrap();
 
-    let report = h.dispatch_json(fixtures::bytes("v3_slack_receive_message.json")).await.unwrap();
+    let report = h
+        .dispatch_json(fixtures::bytes("v3_slack_receive_message.json"))
+        .await
+        .unwrap();
     let mut ran = report.handlers();
     ran.sort();
-    assert_eq!(ran, vec!["macro_handlers::on_everything", "macro_handlers::on_slack"]);
+    assert_eq!(
+        ran,
+        vec!["macro_handlers::on_everything", "macro_handlers::on_slack"]
+    );
     assert!(report.all_ok());
 
-    let report = h.dispatch_json(fixtures::bytes("v3_connected_account_expired.json")).await.unwrap();
+    let report = h
+        .dispatch_json(fixtures::bytes("v3_connected_account_expired.json"))
+        .await
+        .unwrap();
     assert!(report.ran("on_expired") && report.ran("on_everything"));
     assert!(report.all_ok(), "{:?}", report.outcomes);
 
-    let star = TriggerEvent::new("GITHUB_STAR_ADDED_EVENT", serde_json::json!({"repo": "r"})).with_user_id("OctoCat");
+    let star = TriggerEvent::new("GITHUB_STAR_ADDED_EVENT", serde_json::json!({"repo": "r"}))
+        .with_user_id("OctoCat");
     let report = h.dispatch(star).await.unwrap();
     match &report.outcome("on_star_for_octocat").unwrap().result {
         Err(FailureKind::Error(e)) => assert_eq!(e, "refusing star \"r\""),
@@ -91,8 +119,14 @@ async fn registered_handlers_run_on_matching_events() {
 fn registered_handlers_needing_state_refuse_a_listener_without_it() {
     let err = Listener::builder().build().unwrap_err();
     assert!(err.to_string().contains("State<"), "{err}");
-    let err = Listener::builder().only_registered(["no_such_handler"]).build().unwrap_err();
+    let err = Listener::builder()
+        .only_registered(["no_such_handler"])
+        .build()
+        .unwrap_err();
     assert!(err.to_string().contains("no_such_handler"), "{err}");
     // Selecting only handlers without state builds.
-    Listener::builder().only_registered(["on_star_for_octocat"]).build().unwrap();
+    Listener::builder()
+        .only_registered(["on_star_for_octocat"])
+        .build()
+        .unwrap();
 }

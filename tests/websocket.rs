@@ -3,7 +3,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use listener_core::{Backoff, Error, Failure, Filter, Health, Listener, ListenerHandle, WebSocketSource};
+use listener_core::{
+    Backoff, Error, Failure, Filter, Health, Listener, ListenerHandle, WebSocketSource,
+};
 use listener_e2e::record::Recorder;
 use listener_e2e::wait::{until, within};
 use listener_e2e::ws_server::WsServer;
@@ -26,7 +28,11 @@ fn fast_backoff() -> Backoff {
     }
 }
 
-fn start(source: WebSocketSource, rec: &Recorder, failures: Arc<Mutex<Vec<String>>>) -> ListenerHandle {
+fn start(
+    source: WebSocketSource,
+    rec: &Recorder,
+    failures: Arc<Mutex<Vec<String>>>,
+) -> ListenerHandle {
     Listener::builder()
         .without_registered_handlers()
         .source(source)
@@ -43,7 +49,9 @@ async fn reconnects_after_the_server_drops_it_and_receives_what_follows() {
     let mut rec = Recorder::new();
     let failures = Arc::new(Mutex::new(Vec::new()));
     let handle = start(
-        WebSocketSource::new(server.url()).unwrap().backoff(fast_backoff()),
+        WebSocketSource::new(server.url())
+            .unwrap()
+            .backoff(fast_backoff()),
         &rec,
         failures.clone(),
     );
@@ -59,10 +67,16 @@ async fn reconnects_after_the_server_drops_it_and_receives_what_follows() {
     assert_eq!(seen.event.event_id, "evt_2");
     assert_eq!(seen.event.payload["text"], "after the reconnect");
     until("the source to report itself connected", || {
-        handle.health().iter().any(|s| s.health == Health::Connected)
+        handle
+            .health()
+            .iter()
+            .any(|s| s.health == Health::Connected)
     })
     .await;
-    assert!(!failures.lock().unwrap().is_empty(), "the drop was reported to the hook");
+    assert!(
+        !failures.lock().unwrap().is_empty(),
+        "the drop was reported to the hook"
+    );
 
     let stopped = within("shutdown", handle.shutdown()).await.unwrap();
     assert_eq!(stopped.stats.runs, 2);
@@ -73,7 +87,11 @@ async fn a_garbage_frame_is_skipped_and_the_next_good_one_dispatched() {
     let mut server = WsServer::start().await;
     let mut rec = Recorder::new();
     let failures = Arc::new(Mutex::new(Vec::new()));
-    let handle = start(WebSocketSource::new(server.url()).unwrap(), &rec, failures.clone());
+    let handle = start(
+        WebSocketSource::new(server.url()).unwrap(),
+        &rec,
+        failures.clone(),
+    );
     let mut conn = server.accept().await;
     conn.send_text("this is not json \u{1b}[31m").await;
     conn.send_text("[1, 2, 3]").await;
@@ -203,14 +221,20 @@ async fn gives_up_after_max_attempts() {
     };
     let listener = Listener::builder()
         .without_registered_handlers()
-        .source(WebSocketSource::new(format!("ws://127.0.0.1:{port}/")).unwrap().backoff(Backoff {
-            max_attempts: Some(2),
-            ..fast_backoff()
-        }))
+        .source(
+            WebSocketSource::new(format!("ws://127.0.0.1:{port}/"))
+                .unwrap()
+                .backoff(Backoff {
+                    max_attempts: Some(2),
+                    ..fast_backoff()
+                }),
+        )
         .build()
         .unwrap();
     match within("the listener to give up", listener.wait_forever()).await {
-        Err(Error::SourceFailed { message, .. }) => assert!(message.contains("gave up after 2"), "{message}"),
+        Err(Error::SourceFailed { message, .. }) => {
+            assert!(message.contains("gave up after 2"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
 }

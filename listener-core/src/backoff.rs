@@ -80,7 +80,11 @@ mod tests {
             let base = b.base_delay(attempt);
             for _ in 0..50 {
                 let d = b.delay(attempt);
-                assert!(d >= base / 2 && d <= base, "{d:?} outside [{:?}, {base:?}]", base / 2);
+                assert!(
+                    d >= base / 2 && d <= base,
+                    "{d:?} outside [{:?}, {base:?}]",
+                    base / 2
+                );
             }
         }
     }

@@ -25,7 +25,11 @@ pub struct EventContext {
 
 impl EventContext {
     pub(crate) fn new(event: Arc<TriggerEvent>, state: Arc<StateMap>, handler: Arc<str>) -> Self {
-        Self { event, state, handler }
+        Self {
+            event,
+            state,
+            handler,
+        }
     }
 
     /// The event being dispatched.
@@ -111,11 +115,13 @@ impl<T> Payload<T> {
 
 impl<T: DeserializeOwned + Send + 'static> FromEvent for Payload<T> {
     fn from_event(cx: &EventContext) -> Result<Self> {
-        T::deserialize(&cx.event.payload).map(Payload).map_err(|source| Error::Payload {
-            type_name: type_name::<T>(),
-            event_id: event_label(&cx.event),
-            source,
-        })
+        T::deserialize(&cx.event.payload)
+            .map(Payload)
+            .map_err(|source| Error::Payload {
+                type_name: type_name::<T>(),
+                event_id: event_label(&cx.event),
+                source,
+            })
     }
 }
 
@@ -236,10 +242,13 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for State<T> {
 
 impl<T: Send + Sync + 'static> FromEvent for State<T> {
     fn from_event(cx: &EventContext) -> Result<Self> {
-        cx.state.get::<T>().map(State).ok_or_else(|| Error::MissingState {
-            handler: cx.handler.to_string(),
-            type_name: type_name::<T>(),
-        })
+        cx.state
+            .get::<T>()
+            .map(State)
+            .ok_or_else(|| Error::MissingState {
+                handler: cx.handler.to_string(),
+                type_name: type_name::<T>(),
+            })
     }
 
     fn check(state: &StateMap, handler: &str) -> Result<()> {

@@ -100,7 +100,10 @@ impl Filter {
     }
 
     /// An extra condition computed at run time (checked after the keys).
-    pub fn when(mut self, predicate: impl Fn(&TriggerEvent) -> bool + Send + Sync + 'static) -> Self {
+    pub fn when(
+        mut self,
+        predicate: impl Fn(&TriggerEvent) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.predicate = Some(Arc::new(predicate));
         self
     }
@@ -112,13 +115,17 @@ impl Filter {
 
     /// Whether the event passes every key that is set (the slug included).
     pub fn matches(&self, ev: &TriggerEvent) -> bool {
-        self.name.as_deref().is_none_or(|w| eq_ci(w, &ev.trigger_slug)) && self.matches_rest(ev)
+        self.name
+            .as_deref()
+            .is_none_or(|w| eq_ci(w, &ev.trigger_slug))
+            && self.matches_rest(ev)
     }
 
     /// Every key but the slug, which the registry's index has already checked.
     pub(crate) fn matches_rest(&self, ev: &TriggerEvent) -> bool {
         let account = &ev.metadata.connected_account;
-        let check = |want: &Option<Box<str>>, have: &str| want.as_deref().is_none_or(|w| eq_ci(w, have));
+        let check =
+            |want: &Option<Box<str>>, have: &str| want.as_deref().is_none_or(|w| eq_ci(w, have));
         check(&self.toolkit, &ev.toolkit_slug)
             && check(&self.trigger_id, &ev.id)
             && check(&self.user_id, &ev.user_id)

@@ -74,17 +74,27 @@ pub use std::sync::Arc;
 pub use async_trait::async_trait;
 
 pub use backoff::Backoff;
-pub use dispatch::{DedupeConfig, DispatchConfig, DispatchStats, Dispatched, Dispatcher, DEFAULT_MAX_IN_FLIGHT};
+pub use dispatch::{
+    DedupeConfig, DispatchConfig, DispatchStats, Dispatched, Dispatcher, DEFAULT_MAX_IN_FLIGHT,
+};
 pub use error::{Error, Result};
-pub use event::{toolkit_of, ConnectedAccount, Envelope, TriggerEvent, TriggerMetadata, V3_TRIGGER_MESSAGE};
+pub use event::{
+    toolkit_of, ConnectedAccount, Envelope, TriggerEvent, TriggerMetadata, V3_TRIGGER_MESSAGE,
+};
 pub use extract::{EventContext, FromEvent, Meta, Payload, State, StateMap};
 pub use filter::{Filter, FilterSpec};
-pub use handler::{AsyncHandlerFn, BlockingHandlerFn, FailureKind, Handler, HandlerFn, IntoOutcome};
-pub use listener::{Listener, ListenerBuilder, ListenerHandle, StopReason, Stopped, DEFAULT_DRAIN_TIMEOUT};
+pub use handler::{
+    AsyncHandlerFn, BlockingHandlerFn, FailureKind, Handler, HandlerFn, IntoOutcome,
+};
+pub use listener::{
+    Listener, ListenerBuilder, ListenerHandle, StopReason, Stopped, DEFAULT_DRAIN_TIMEOUT,
+};
 /// Marks a function as a trigger handler; see the crate docs.
 pub use listener_macros::on_trigger;
 pub use registry::{registered_handlers, HandlerDescriptor, Registry};
-pub use report::{DispatchReport, ErrorHook, Failure, HandlerFailure, HandlerOutcome, SourceFailure};
+pub use report::{
+    DispatchReport, ErrorHook, Failure, HandlerFailure, HandlerOutcome, SourceFailure,
+};
 pub use source::websocket::WebSocketSource;
 pub use source::{Health, Source, SourceContext, SourceHealth};
 

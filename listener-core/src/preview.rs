@@ -16,9 +16,8 @@ pub fn preview(bytes: &[u8], max_chars: usize) -> String {
     let head = &bytes[..bytes.len().min(max_chars.saturating_mul(4))];
     let text = String::from_utf8_lossy(head);
     let mut out = String::with_capacity(max_chars.min(text.len()) + 24);
-    let mut taken = 0;
     let mut cut = head.len() < bytes.len();
-    for ch in text.chars() {
+    for (taken, ch) in text.chars().enumerate() {
         if taken == max_chars {
             cut = true;
             break;
@@ -28,7 +27,6 @@ pub fn preview(bytes: &[u8], max_chars: usize) -> String {
         } else {
             out.push(ch);
         }
-        taken += 1;
     }
     if cut {
         out.push_str(&format!("… ({} bytes)", bytes.len()));
@@ -41,5 +39,38 @@ pub fn truncate_chars(s: &str, max_chars: usize) -> String {
     match s.char_indices().nth(max_chars) {
         Some((idx, _)) => format!("{}…", &s[..idx]),
         None => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_input_is_kept_whole() {
+        assert_eq!(preview(b"{\"a\":1}", 160), "{\"a\":1}");
+    }
+
+    #[test]
+    fn long_input_is_cut_and_sized() {
+        let big = vec![b'x'; 1_000_000];
+        let p = preview(&big, 10);
+        assert_eq!(p, format!("{}… (1000000 bytes)", "x".repeat(10)));
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_bad_utf8_replaced() {
+        let p = preview(b"a\nb\x1b[31m\xff", 160);
+        assert_eq!(p, "a\\nb\\u{1b}[31m\u{fffd}");
+        assert!(!p.contains('\n'));
+    }
+
+    #[test]
+    fn multibyte_characters_are_never_split() {
+        let s = "é".repeat(50);
+        let p = preview(s.as_bytes(), 7);
+        assert!(p.starts_with(&"é".repeat(7)));
+        assert_eq!(truncate_chars(&s, 3), "ééé…");
+        assert_eq!(truncate_chars("abc", 3), "abc");
     }
 }

@@ -41,7 +41,11 @@ pub struct SourceFailure {
 
 impl fmt::Display for SourceFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = if self.fatal { "failed for good" } else { "hit an error" };
+        let what = if self.fatal {
+            "failed for good"
+        } else {
+            "hit an error"
+        };
         write!(f, "source `{}` {what}: {}", self.source, self.error)
     }
 }

@@ -11,7 +11,9 @@ pub fn peers_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("LISTENER_PEERS_DIR") {
         return PathBuf::from(dir);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".cache").join("listener-peers")
 }
 
@@ -36,7 +38,11 @@ pub fn require(what: &str, env_var: &str, default: &str) -> Option<PathBuf> {
 
 /// The Python interpreter of the peers' virtualenv (PyPI packages from `scripts/python-peers.txt`).
 pub fn python_peer() -> Option<PathBuf> {
-    require("the Python peers' virtualenv", "PEERS_PYTHON", "venv/bin/python")
+    require(
+        "the Python peers' virtualenv",
+        "PEERS_PYTHON",
+        "venv/bin/python",
+    )
 }
 
 /// The `sockudo` binary (a Pusher-protocol server from crates.io).

@@ -38,7 +38,10 @@ impl Recorder {
             let tx = tx.clone();
             let label = label.clone();
             async move {
-                let _ = tx.send(Seen { handler: label, event: ev });
+                let _ = tx.send(Seen {
+                    handler: label,
+                    event: ev,
+                });
             }
         })
     }

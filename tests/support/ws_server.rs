@@ -55,7 +55,11 @@ impl WsServer {
                 });
             }
         });
-        WsServer { addr, conns, tcp_accepts }
+        WsServer {
+            addr,
+            conns,
+            tcp_accepts,
+        }
     }
 
     /// `ws://127.0.0.1:PORT/`.

@@ -29,7 +29,8 @@ use crate::{Envelope, Error, Result, TriggerEvent};
 /// assert_eq!(ev.payload["text"], "hi");
 /// ```
 pub fn decode(bytes: &[u8]) -> Result<TriggerEvent> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|source| Error::InvalidJson { source })?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|source| Error::InvalidJson { source })?;
     decode_value(value)
 }
 
@@ -45,7 +46,8 @@ pub fn decode_value(value: Value) -> Result<TriggerEvent> {
 /// Decodes bytes that must be in the given envelope; a body of another shape is
 /// [`Error::EnvelopeMismatch`] (or [`Error::UnknownEnvelope`] if it has no known shape).
 pub fn decode_expecting(bytes: &[u8], expected: Envelope) -> Result<TriggerEvent> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|source| Error::InvalidJson { source })?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|source| Error::InvalidJson { source })?;
     let map = into_object(value)?;
     match detect(&map) {
         Some(actual) if actual == expected => decode_as(actual, map),

@@ -16,7 +16,9 @@ fn fixture_dirs() -> Vec<PathBuf> {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -76,7 +78,10 @@ fn v1_webhook_fixture() {
     assert_eq!(ev.trigger_slug, "SLACK_RECEIVE_MESSAGE");
     assert_eq!(ev.toolkit_slug, "SLACK");
     assert_eq!(ev.id, "fb36f8db-caf0-4d2c-9cd6-0cb575a5689e");
-    assert_eq!(ev.metadata.connected_account.id, "7baac1d4-e3be-41ae-9550-5ce9829579c9");
+    assert_eq!(
+        ev.metadata.connected_account.id,
+        "7baac1d4-e3be-41ae-9550-5ce9829579c9"
+    );
     assert_eq!(ev.event_id, "", "the fixture has no log_id");
     assert_eq!(ev.user_id, "");
     assert_eq!(ev.payload["text"], "hey");
@@ -115,7 +120,11 @@ fn every_fixture_decodes_or_fails_with_a_typed_error() {
             let bytes = std::fs::read(&path).unwrap();
             seen += 1;
             match decode(&bytes) {
-                Ok(ev) => assert!(!ev.trigger_slug.is_empty(), "{}: empty slug", path.display()),
+                Ok(ev) => assert!(
+                    !ev.trigger_slug.is_empty(),
+                    "{}: empty slug",
+                    path.display()
+                ),
                 Err(e) => assert!(
                     matches!(e, Error::UnknownEnvelope { .. } | Error::NotAnObject { .. }),
                     "{}: unexpected error {e}",
@@ -150,7 +159,14 @@ fn vendored_fixtures_match_the_shared_ones() {
 
 #[test]
 fn missing_null_and_number_identity_fields_become_empty() {
-    for bad in [json!(null), json!(42), json!(1.5), json!(true), json!({"x": 1}), json!(["a"])] {
+    for bad in [
+        json!(null),
+        json!(42),
+        json!(1.5),
+        json!(true),
+        json!({"x": 1}),
+        json!(["a"]),
+    ] {
         let ev = decode_json(json!({
             "id": bad, "type": "composio.trigger.message", "timestamp": bad,
             "metadata": {
@@ -170,7 +186,10 @@ fn missing_null_and_number_identity_fields_become_empty() {
         assert_eq!(ev.toolkit_slug, "GITHUB");
     }
     // Missing entirely, slug included.
-    let ev = decode_json(json!({"id": "e", "type": "composio.trigger.message", "metadata": {}, "data": null})).unwrap();
+    let ev = decode_json(
+        json!({"id": "e", "type": "composio.trigger.message", "metadata": {}, "data": null}),
+    )
+    .unwrap();
     assert_eq!(ev.trigger_slug, "");
     assert_eq!(ev.toolkit_slug, "");
     assert!(ev.payload.is_null());
@@ -200,19 +219,32 @@ fn legacy_realtime_envelope() {
     assert_eq!(ev.toolkit_slug, "GITHUB");
     assert_eq!(ev.user_id, "user-1");
     assert_eq!(ev.payload["author"], "someone");
-    assert_eq!(ev.original_payload.as_ref().unwrap()["ref"], "refs/heads/main");
+    assert_eq!(
+        ev.original_payload.as_ref().unwrap()["ref"],
+        "refs/heads/main"
+    );
     assert_eq!(ev.metadata.trigger_data.as_deref(), Some("{}"));
     assert_eq!(ev.metadata.trigger_config["repo"], "r");
     let a = &ev.metadata.connected_account;
     assert_eq!((a.id.as_str(), a.uuid.as_str()), ("ca_N", "conn-uuid"));
-    assert_eq!((a.auth_config_id.as_str(), a.auth_config_uuid.as_str()), ("ac_N", "int-uuid"));
+    assert_eq!(
+        (a.auth_config_id.as_str(), a.auth_config_uuid.as_str()),
+        ("ac_N", "int-uuid")
+    );
     assert_eq!(a.status, "ACTIVE");
     assert_eq!(ev.event_id, "");
 
     // Mistyped nested parts degrade to empty values, never a panic.
     let ev = decode_json(json!({"appName": 5, "metadata": {"connection": "nope", "triggerName": 3, "triggerConfig": []}})).unwrap();
     assert_eq!(ev.envelope, Envelope::LegacyRealtime);
-    assert_eq!((ev.trigger_slug.as_str(), ev.toolkit_slug.as_str(), ev.user_id.as_str()), ("", "", ""));
+    assert_eq!(
+        (
+            ev.trigger_slug.as_str(),
+            ev.toolkit_slug.as_str(),
+            ev.user_id.as_str()
+        ),
+        ("", "", "")
+    );
     assert_eq!(ev.metadata.trigger_config, json!({}));
 }
 
@@ -240,16 +272,28 @@ fn v2_webhook_envelope() {
 
 #[test]
 fn non_objects_and_bad_json_are_typed_errors() {
-    for (body, found) in [("[]", "an array"), ("\"x\"", "a string"), ("1", "a number"), ("null", "null"), ("true", "a boolean")] {
+    for (body, found) in [
+        ("[]", "an array"),
+        ("\"x\"", "a string"),
+        ("1", "a number"),
+        ("null", "null"),
+        ("true", "a boolean"),
+    ] {
         match decode(body.as_bytes()) {
             Err(Error::NotAnObject { found: f }) => assert_eq!(f, found),
             other => panic!("{body}: {other:?}"),
         }
     }
     for body in ["", "{", "garbage", "{\"a\":}", "\u{0}"] {
-        assert!(matches!(decode(body.as_bytes()), Err(Error::InvalidJson { .. })), "{body:?}");
+        assert!(
+            matches!(decode(body.as_bytes()), Err(Error::InvalidJson { .. })),
+            "{body:?}"
+        );
     }
-    assert!(matches!(decode(&[0xff, 0xfe, b'{']), Err(Error::InvalidJson { .. })));
+    assert!(matches!(
+        decode(&[0xff, 0xfe, b'{']),
+        Err(Error::InvalidJson { .. })
+    ));
 }
 
 #[test]
@@ -263,7 +307,8 @@ fn unknown_shapes_name_the_problem() {
     let err = decode_json(json!({})).unwrap_err();
     assert!(err.to_string().contains("keys: none"), "{err}");
     // Key lists are bounded.
-    let many: serde_json::Map<String, serde_json::Value> = (0..500).map(|i| (format!("k{i}"), json!(i))).collect();
+    let many: serde_json::Map<String, serde_json::Value> =
+        (0..500).map(|i| (format!("k{i}"), json!(i))).collect();
     let err = decode_value(serde_json::Value::Object(many)).unwrap_err();
     assert!(err.to_string().len() < 400, "{}", err.to_string().len());
 }
@@ -284,5 +329,8 @@ fn decode_expecting_checks_the_announced_envelope() {
 fn deeply_nested_payloads_do_not_overflow() {
     // serde_json's recursion limit turns hostile nesting into an error, not a stack overflow.
     let body = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    assert!(matches!(decode(body.as_bytes()), Err(Error::InvalidJson { .. })));
+    assert!(matches!(
+        decode(body.as_bytes()),
+        Err(Error::InvalidJson { .. })
+    ));
 }

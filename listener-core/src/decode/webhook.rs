@@ -37,8 +37,16 @@ pub(super) fn decode_v2(mut map: Map<String, Value>) -> TriggerEvent {
     let trigger_uuid = take_str(&mut data, "trigger_id");
     let trigger_nano = take_str(&mut data, "trigger_nano_id");
     let user_id = take_str(&mut data, "user_id");
-    let id = if trigger_nano.is_empty() { trigger_uuid.clone() } else { trigger_nano };
-    let account_id = if connection_nano.is_empty() { connection_uuid.clone() } else { connection_nano };
+    let id = if trigger_nano.is_empty() {
+        trigger_uuid.clone()
+    } else {
+        trigger_nano
+    };
+    let account_id = if connection_nano.is_empty() {
+        connection_uuid.clone()
+    } else {
+        connection_nano
+    };
     TriggerEvent {
         id,
         uuid: trigger_uuid,

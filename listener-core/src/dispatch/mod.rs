@@ -116,7 +116,12 @@ impl std::fmt::Debug for Dispatcher {
 impl Dispatcher {
     /// Builds a dispatcher, checking every handler's extractors against `state` (a handler
     /// needing a `State<T>` that is not there is [`Error::MissingState`]).
-    pub fn new(registry: Registry, state: StateMap, config: DispatchConfig, hook: Option<ErrorHook>) -> Result<Self> {
+    pub fn new(
+        registry: Registry,
+        state: StateMap,
+        config: DispatchConfig,
+        hook: Option<ErrorHook>,
+    ) -> Result<Self> {
         if config.max_in_flight == 0 {
             return Err(Error::Config {
                 key: "max_in_flight".into(),
@@ -176,7 +181,9 @@ impl Dispatcher {
                 // Runs catch their own panics, so this is a cancelled task (runtime shutdown).
                 Err(e) => HandlerOutcome {
                     handler: name,
-                    result: Err(FailureKind::Panic(format!("handler task ended abnormally: {e}"))),
+                    result: Err(FailureKind::Panic(format!(
+                        "handler task ended abnormally: {e}"
+                    ))),
                 },
             };
             report.outcomes.push(outcome);
@@ -230,7 +237,11 @@ impl Dispatcher {
                 trigger_slug = %event.trigger_slug,
                 handler = %name,
             );
-            let cx = EventContext::new(Arc::clone(&event), Arc::clone(&inner.state), Arc::clone(&name));
+            let cx = EventContext::new(
+                Arc::clone(&event),
+                Arc::clone(&inner.state),
+                Arc::clone(&name),
+            );
             let run = run_one(
                 Arc::clone(inner),
                 handler.erased(),
@@ -252,7 +263,10 @@ impl Dispatcher {
     /// accepted delivery could not be processed and the sender will retry).
     pub fn forget(&self, event_id: &str) {
         if let Some(window) = &self.inner.dedupe {
-            window.lock().unwrap_or_else(|p| p.into_inner()).remove(event_id);
+            window
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(event_id);
         }
     }
 
@@ -360,5 +374,8 @@ async fn run_one(
             );
         }
     }
-    HandlerOutcome { handler: name, result }
+    HandlerOutcome {
+        handler: name,
+        result,
+    }
 }

@@ -8,7 +8,10 @@ use crate::dispatch::DispatchConfig;
 use crate::extract::StateMap;
 use crate::report::{ErrorHook, Failure};
 use crate::source::Source;
-use crate::{registered_handlers, DedupeConfig, Dispatcher, Error, Handler, Registry, Result, WebSocketSource};
+use crate::{
+    registered_handlers, DedupeConfig, Dispatcher, Error, Handler, Registry, Result,
+    WebSocketSource,
+};
 
 /// The default time shutdown waits for handlers in flight.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,7 +44,10 @@ impl Default for ListenerBuilder {
 impl std::fmt::Debug for ListenerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ListenerBuilder")
-            .field("sources", &self.sources.iter().map(|s| s.name()).collect::<Vec<_>>())
+            .field(
+                "sources",
+                &self.sources.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            )
             .field("handlers", &self.handlers.len())
             .field("registered", &self.registered)
             .field("dispatch", &self.dispatch)
@@ -51,7 +57,11 @@ impl std::fmt::Debug for ListenerBuilder {
 }
 
 /// Reads one environment variable through `lookup`, parsed; unset or empty is `None`.
-fn parse_var<T: std::str::FromStr>(lookup: &dyn Fn(&str) -> Option<String>, key: &str, what: &str) -> Result<Option<T>> {
+fn parse_var<T: std::str::FromStr>(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    key: &str,
+    what: &str,
+) -> Result<Option<T>> {
     match lookup(key).filter(|v| !v.trim().is_empty()) {
         None => Ok(None),
         Some(v) => v.trim().parse().map(Some).map_err(|_| Error::Config {
@@ -159,13 +169,21 @@ impl ListenerBuilder {
                 other => other,
             })?);
         }
-        if let Some(n) = parse_var::<usize>(lookup, "LISTENER_MAX_IN_FLIGHT", "a positive whole number")? {
+        if let Some(n) =
+            parse_var::<usize>(lookup, "LISTENER_MAX_IN_FLIGHT", "a positive whole number")?
+        {
             self = self.max_in_flight(n);
         }
-        if let Some(secs) = parse_var::<f64>(lookup, "LISTENER_DRAIN_TIMEOUT_SECS", "a number of seconds")? {
+        if let Some(secs) =
+            parse_var::<f64>(lookup, "LISTENER_DRAIN_TIMEOUT_SECS", "a number of seconds")?
+        {
             self = self.drain_timeout(seconds("LISTENER_DRAIN_TIMEOUT_SECS", secs)?);
         }
-        if let Some(secs) = parse_var::<f64>(lookup, "LISTENER_HANDLER_TIMEOUT_SECS", "a number of seconds")? {
+        if let Some(secs) = parse_var::<f64>(
+            lookup,
+            "LISTENER_HANDLER_TIMEOUT_SECS",
+            "a number of seconds",
+        )? {
             self = self.handler_timeout(seconds("LISTENER_HANDLER_TIMEOUT_SECS", secs)?);
         }
         let capacity = parse_var::<usize>(lookup, "LISTENER_DEDUPE_CAPACITY", "a whole number")?;
@@ -200,7 +218,12 @@ impl ListenerBuilder {
             Registered::Only(names) => select_registered(&names)?,
         };
         handlers.extend(self.handlers);
-        let dispatcher = Dispatcher::new(Registry::new(handlers), self.state, self.dispatch, self.hook)?;
+        let dispatcher = Dispatcher::new(
+            Registry::new(handlers),
+            self.state,
+            self.dispatch,
+            self.hook,
+        )?;
         if dispatcher.registry().is_empty() {
             tracing::warn!("the listener has no handlers: events will be received and dropped");
         }
@@ -229,7 +252,10 @@ fn select_registered(names: &[String]) -> Result<Vec<Handler>> {
             message: format!("no #[on_trigger] handler is named `{missing}`"),
         });
     }
-    Ok(all.into_iter().filter(|h| names.iter().any(|n| named(h, n))).collect())
+    Ok(all
+        .into_iter()
+        .filter(|h| names.iter().any(|n| named(h, n)))
+        .collect())
 }
 
 fn seconds(key: &str, secs: f64) -> Result<Duration> {

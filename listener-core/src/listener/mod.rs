@@ -65,7 +65,10 @@ pub struct Listener {
 impl std::fmt::Debug for Listener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Listener")
-            .field("sources", &self.sources.iter().map(|s| s.name()).collect::<Vec<_>>())
+            .field(
+                "sources",
+                &self.sources.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            )
             .field("dispatcher", &self.dispatcher)
             .field("drain_timeout", &self.drain_timeout)
             .finish()
@@ -136,13 +139,23 @@ impl Listener {
         }
     }
 
-    async fn run(self, stop: CancellationToken, signals: bool, board: Arc<HealthBoard>) -> Result<Stopped> {
+    async fn run(
+        self,
+        stop: CancellationToken,
+        signals: bool,
+        board: Arc<HealthBoard>,
+    ) -> Result<Stopped> {
         let dispatcher = self.dispatcher;
         let source_stop = CancellationToken::new();
         let mut running = JoinSet::new();
         for source in self.sources {
             let name = source.name();
-            let cx = SourceContext::new(name.clone(), dispatcher.clone(), Arc::clone(&board), source_stop.clone());
+            let cx = SourceContext::new(
+                name.clone(),
+                dispatcher.clone(),
+                Arc::clone(&board),
+                source_stop.clone(),
+            );
             let span = tracing::info_span!("source", name = %name);
             running.spawn(
                 async move {
@@ -187,7 +200,11 @@ impl Listener {
         };
 
         // Stop reading, then give sources and handlers the drain timeout to finish.
-        tracing::info!(?reason, in_flight = dispatcher.in_flight(), "listener stopping");
+        tracing::info!(
+            ?reason,
+            in_flight = dispatcher.in_flight(),
+            "listener stopping"
+        );
         let deadline = Instant::now() + self.drain_timeout;
         source_stop.cancel();
         dispatcher.close();
@@ -215,7 +232,13 @@ impl Listener {
             });
 
         let stats = dispatcher.stats();
-        tracing::info!(?reason, events = stats.events, runs = stats.runs, failures = stats.failures, "listener stopped");
+        tracing::info!(
+            ?reason,
+            events = stats.events,
+            runs = stats.runs,
+            failures = stats.failures,
+            "listener stopped"
+        );
         match failures.len() {
             0 => drained.map(|()| Stopped { reason, stats }),
             1 => Err(failures.remove(0)),
@@ -235,7 +258,10 @@ fn source_ended(
             return None;
         }
         Ok((name, Err(e))) => (name, e),
-        Err(e) => ("<unknown>".to_owned(), Error::TaskFailed(format!("a source task ended abnormally: {e}"))),
+        Err(e) => (
+            "<unknown>".to_owned(),
+            Error::TaskFailed(format!("a source task ended abnormally: {e}")),
+        ),
     };
     tracing::error!(source = %name, error = %error, "source failed for good");
     let error = Arc::new(error);
@@ -245,10 +271,12 @@ fn source_ended(
         fatal: true,
     }));
     // The listener's result owns the error; the hook got a shared copy.
-    Some(Arc::try_unwrap(error).unwrap_or_else(|shared| Error::SourceFailed {
-        source_name: name,
-        message: shared.to_string(),
-    }))
+    Some(
+        Arc::try_unwrap(error).unwrap_or_else(|shared| Error::SourceFailed {
+            source_name: name,
+            message: shared.to_string(),
+        }),
+    )
 }
 
 /// A listener running in the background (from [`Listener::spawn`]).

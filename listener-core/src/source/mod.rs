@@ -58,8 +58,15 @@ impl fmt::Display for Health {
         match self {
             Health::Starting => f.write_str("starting"),
             Health::Connected => f.write_str("connected"),
-            Health::Reconnecting { attempt, retry_in, error } => {
-                write!(f, "reconnecting (attempt {attempt}, next in {retry_in:?}): {error}")
+            Health::Reconnecting {
+                attempt,
+                retry_in,
+                error,
+            } => {
+                write!(
+                    f,
+                    "reconnecting (attempt {attempt}, next in {retry_in:?}): {error}"
+                )
             }
             Health::Stopped => f.write_str("stopped"),
             Health::Failed(e) => write!(f, "failed: {e}"),
@@ -100,7 +107,10 @@ impl HealthBoard {
     }
 
     pub(crate) fn snapshot(&self) -> Vec<SourceHealth> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -117,7 +127,9 @@ pub struct SourceContext {
 
 impl fmt::Debug for SourceContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SourceContext").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("SourceContext")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -170,9 +182,10 @@ impl SourceContext {
         self.board.set(self.index, health);
     }
 
-    /// Reports a transient error (the source goes on) to the log and the error hook.
+    /// Reports a transient error (the source goes on) to the error hook. The source logs it
+    /// itself, with whatever context (a frame preview, a peer address) it has.
     pub fn report_error(&self, error: Error) {
-        tracing::warn!(source = %self.name, error = %error, "source error");
+        tracing::debug!(source = %self.name, error = %error, "source error reported to the hook");
         self.dispatcher.report(Failure::Source(SourceFailure {
             source: self.name.to_string(),
             error: Arc::new(error),

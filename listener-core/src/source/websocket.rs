@@ -52,7 +52,10 @@ impl WebSocketSource {
         if !(url.starts_with("ws://") || url.starts_with("wss://")) {
             return Err(Error::Config {
                 key: "websocket url".into(),
-                message: format!("`{}` is not a ws:// or wss:// URL", crate::preview::truncate_chars(&url, 80)),
+                message: format!(
+                    "`{}` is not a ws:// or wss:// URL",
+                    crate::preview::truncate_chars(&url, 80)
+                ),
             });
         }
         Ok(WebSocketSource {
@@ -114,7 +117,11 @@ impl WebSocketSource {
             .max_message_size(Some(self.max_frame_bytes))
     }
 
-    async fn session<S>(&self, ws: tokio_tungstenite::WebSocketStream<S>, cx: &SourceContext) -> SessionEnd
+    async fn session<S>(
+        &self,
+        ws: tokio_tungstenite::WebSocketStream<S>,
+        cx: &SourceContext,
+    ) -> SessionEnd
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
@@ -172,7 +179,6 @@ impl WebSocketSource {
                         }
                         Err(e) => {
                             tracing::warn!(
-                                source = %cx.name(),
                                 error = %e,
                                 frame = %preview(bytes, PREVIEW_CHARS),
                                 "skipping undecodable frame"
@@ -214,7 +220,11 @@ impl Source for WebSocketSource {
             if cx.is_shutting_down() {
                 return Ok(());
             }
-            let connect = tokio_tungstenite::connect_async_with_config(self.url.as_str(), Some(self.ws_config()), false);
+            let connect = tokio_tungstenite::connect_async_with_config(
+                self.url.as_str(),
+                Some(self.ws_config()),
+                false,
+            );
             let connected = tokio::select! {
                 _ = cx.cancelled() => return Ok(()),
                 r = tokio::time::timeout(self.connect_timeout, connect) => r,
@@ -223,7 +233,7 @@ impl Source for WebSocketSource {
                 Ok(Ok((ws, _response))) => {
                     failures = 0;
                     cx.set_health(Health::Connected);
-                    tracing::info!(source = %cx.name(), "connected");
+                    tracing::info!("connected");
                     match self.session(ws, &cx).await {
                         SessionEnd::Shutdown => return Ok(()),
                         SessionEnd::Dropped(e) => e,
@@ -245,10 +255,14 @@ impl Source for WebSocketSource {
             if self.backoff.exhausted(failures) {
                 return Err(Error::SourceFailed {
                     source_name: cx.name().to_owned(),
-                    message: format!("gave up after {} failed attempts; last error: {error}", failures - 1),
+                    message: format!(
+                        "gave up after {} failed attempts; last error: {error}",
+                        failures - 1
+                    ),
                 });
             }
             let delay = self.backoff.delay(failures);
+            tracing::warn!(error = %error, attempt = failures, retry_in_ms = delay.as_millis() as u64, "connection lost; reconnecting");
             cx.set_health(Health::Reconnecting {
                 attempt: failures,
                 retry_in: delay,
