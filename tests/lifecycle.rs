@@ -236,8 +236,9 @@ fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
 #[test]
 fn from_env_needs_a_source_and_valid_values() {
     let err = Listener::from_lookup(&lookup(&[])).unwrap_err();
+    let text = err.to_string();
     assert!(
-        matches!(&err, Error::Config { key, .. } if key == "LISTENER_WS_URL"),
+        text.contains("no event source") && text.contains("COMPOSIO_API_KEY") && text.contains("LISTENER_WS_URL"),
         "{err}"
     );
 
@@ -246,6 +247,18 @@ fn from_env_needs_a_source_and_valid_values() {
         matches!(&err, Error::Config { key, .. } if key == "LISTENER_WS_URL"),
         "{err}"
     );
+
+    // Composio's realtime source.
+    let composio = Listener::from_lookup(&lookup(&[("COMPOSIO_API_KEY", "ak_test")])).unwrap();
+    assert_eq!(composio.source_count(), 1);
+    for (key, value) in [
+        ("COMPOSIO_BASE_URL", "ftp://example.com"),
+        ("COMPOSIO_PUSHER_PORT", "70000"),
+        ("COMPOSIO_PUSHER_TLS", "maybe"),
+    ] {
+        let err = Listener::from_lookup(&lookup(&[("COMPOSIO_API_KEY", "ak_test"), (key, value)])).unwrap_err();
+        assert!(matches!(&err, Error::Config { key: k, .. } if k == key), "{key}={value}: {err}");
+    }
 
     for (key, value) in [
         ("LISTENER_MAX_IN_FLIGHT", "lots"),

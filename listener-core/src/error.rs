@@ -91,6 +91,26 @@ pub enum Error {
     #[error("websocket error: {0}")]
     WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
 
+    /// A channel auth token could not be obtained (refused, or an unusable answer).
+    #[error("channel authorization failed: {message}")]
+    Auth {
+        /// What happened (the endpoint's status and a bounded preview of its answer).
+        message: String,
+    },
+
+    /// A Pusher-protocol server sent `pusher:error` or closed with a Pusher code.
+    #[error("pusher error {code}: {message}")]
+    Pusher {
+        /// The Pusher error code (4000-4099: fatal, 4100-4199: back off, 4200-4299: retry now).
+        code: i64,
+        /// The server's message.
+        message: String,
+    },
+
+    /// A chunk of a `chunked-…` event was malformed or broke a bound; its id was dropped.
+    #[error("chunked event: {0}")]
+    Chunk(String),
+
     /// A source gave up for good; the message says why.
     #[error("source `{source_name}` failed: {message}")]
     SourceFailed {

@@ -95,6 +95,8 @@ pub use registry::{registered_handlers, HandlerDescriptor, Registry};
 pub use report::{
     DispatchReport, ErrorHook, Failure, HandlerFailure, HandlerOutcome, SourceFailure,
 };
+pub use source::composio::ComposioSource;
+pub use source::pusher::PusherSource;
 pub use source::websocket::WebSocketSource;
 pub use source::{Health, Source, SourceContext, SourceHealth};
 

@@ -9,7 +9,7 @@ use crate::extract::StateMap;
 use crate::report::{ErrorHook, Failure};
 use crate::source::Source;
 use crate::{
-    registered_handlers, DedupeConfig, Dispatcher, Error, Handler, Registry, Result,
+    registered_handlers, ComposioSource, DedupeConfig, Dispatcher, Error, Handler, Registry, Result,
     WebSocketSource,
 };
 
@@ -168,6 +168,9 @@ impl ListenerBuilder {
                 },
                 other => other,
             })?);
+        }
+        if lookup("COMPOSIO_API_KEY").is_some_and(|v| !v.trim().is_empty()) {
+            self = self.source(ComposioSource::from_lookup(lookup)?);
         }
         if let Some(n) =
             parse_var::<usize>(lookup, "LISTENER_MAX_IN_FLIGHT", "a positive whole number")?

@@ -85,6 +85,9 @@ impl Listener {
     ///
     /// | variable | meaning |
     /// | --- | --- |
+    /// | `COMPOSIO_API_KEY` | a Composio project API key: listen on its realtime channel |
+    /// | `COMPOSIO_BASE_URL` | Composio's API (default `https://backend.composio.dev`) |
+    /// | `COMPOSIO_PUSHER_HOST`, `…_PORT`, `…_TLS` | websocket server override (self-hosted, local hub) |
     /// | `LISTENER_WS_URL` | a `ws://`/`wss://` URL sending one event per frame |
     /// | `LISTENER_MAX_IN_FLIGHT` | bound on concurrent handler runs (default 256) |
     /// | `LISTENER_DRAIN_TIMEOUT_SECS` | shutdown's wait for running handlers (default 30) |
@@ -102,8 +105,8 @@ impl Listener {
         let builder = ListenerBuilder::default().configure_from(lookup)?;
         if builder.source_count() == 0 {
             return Err(Error::Config {
-                key: "LISTENER_WS_URL".into(),
-                message: "no event source configured: set LISTENER_WS_URL".into(),
+                key: "COMPOSIO_API_KEY".into(),
+                message: "no event source configured: set COMPOSIO_API_KEY (Composio realtime) or LISTENER_WS_URL (a websocket)".into(),
             });
         }
         Ok(builder)

@@ -5,6 +5,8 @@
 //! in-flight bound is reached, so a source that awaits it stops reading instead of
 //! buffering without limit.
 
+pub mod composio;
+pub mod pusher;
 pub mod websocket;
 
 use std::fmt;

@@ -1,0 +1,292 @@
+//! Composio's realtime delivery: fetch the project's Pusher credentials with the API key,
+//! then listen on `private-{project_id}_triggers` through a [`PusherSource`], authorizing
+//! through Composio's auth endpoint (PROTOCOL.md §1). No public URL needed.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use tokio::time::sleep;
+
+use super::pusher::{http_client, validate_cluster, without_url, ChannelAuth, ChunkLimits, PusherSource, SubscriptionError};
+use super::{Health, Source, SourceContext};
+use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
+use crate::{Backoff, Error, Result};
+
+/// Composio's API, unless `COMPOSIO_BASE_URL` says otherwise.
+pub const DEFAULT_BASE_URL: &str = "https://backend.composio.dev";
+const CREDENTIALS_PATH: &str = "/api/v3/internal/sdk/realtime/credentials";
+const AUTH_PATH: &str = "/api/v3/internal/sdk/realtime/auth";
+
+/// The project's realtime credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RealtimeCredentials {
+    /// The Pusher app key.
+    pub pusher_key: String,
+    /// The project id (the channel is `private-{project_id}_triggers`).
+    pub project_id: String,
+    /// The Pusher cluster (validated before use: it becomes a host name).
+    pub pusher_cluster: String,
+}
+
+/// Receives a Composio project's trigger events live, as Composio's SDKs'
+/// `triggers.subscribe()` does.
+///
+/// ```no_run
+/// use listener_core::prelude::*;
+/// use listener_core::source::composio::ComposioSource;
+/// # async fn run() -> anyhow::Result<()> {
+/// let listener = Listener::builder().source(ComposioSource::from_env()?).build()?;
+/// listener.wait_forever().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ComposioSource {
+    api_key: String,
+    base_url: String,
+    host: Option<String>,
+    port: Option<u16>,
+    tls: Option<bool>,
+    pusher: PusherSource,
+}
+
+impl fmt::Debug for ComposioSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ComposioSource")
+            .field("api_key", &"<redacted>")
+            .field("base_url", &self.base_url)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+fn env_lookup(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl ComposioSource {
+    /// A source for the project of `api_key`, against Composio's API.
+    pub fn new(api_key: impl Into<String>) -> Self {
+        ComposioSource {
+            api_key: api_key.into(),
+            base_url: DEFAULT_BASE_URL.into(),
+            host: None,
+            port: None,
+            tls: None,
+            pusher: PusherSource::new("", "").client_name("listener-core-rust"),
+        }
+    }
+
+    /// From `COMPOSIO_API_KEY` (required), `COMPOSIO_BASE_URL`, and the overrides
+    /// `COMPOSIO_PUSHER_HOST`, `COMPOSIO_PUSHER_PORT`, `COMPOSIO_PUSHER_TLS` (`true`/`false`)
+    /// for self-hosted or local servers.
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(&env_lookup)
+    }
+
+    /// [`from_env`](Self::from_env) with another variable lookup.
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
+        let api_key = lookup("COMPOSIO_API_KEY").map(|k| k.trim().to_owned()).filter(|k| !k.is_empty());
+        let api_key = api_key.ok_or_else(|| Error::Config {
+            key: "COMPOSIO_API_KEY".into(),
+            message: "not set".into(),
+        })?;
+        let mut source = ComposioSource::new(api_key);
+        if let Some(url) = lookup("COMPOSIO_BASE_URL").filter(|v| !v.trim().is_empty()) {
+            source = source.base_url(url.trim())?;
+        }
+        if let Some(host) = lookup("COMPOSIO_PUSHER_HOST").filter(|v| !v.trim().is_empty()) {
+            source = source.pusher_host(host.trim());
+        }
+        if let Some(port) = lookup("COMPOSIO_PUSHER_PORT").filter(|v| !v.trim().is_empty()) {
+            let port = port.trim().parse().map_err(|_| Error::Config {
+                key: "COMPOSIO_PUSHER_PORT".into(),
+                message: format!("`{}` is not a port number", truncate_chars(&port, 20)),
+            })?;
+            source = source.pusher_port(port);
+        }
+        if let Some(tls) = lookup("COMPOSIO_PUSHER_TLS").filter(|v| !v.trim().is_empty()) {
+            let tls = match tls.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" => false,
+                _ => {
+                    return Err(Error::Config {
+                        key: "COMPOSIO_PUSHER_TLS".into(),
+                        message: "expected true or false".into(),
+                    })
+                }
+            };
+            source = source.pusher_tls(tls);
+        }
+        Ok(source)
+    }
+
+    /// Composio's API base URL (`http://` or `https://`, no trailing path needed).
+    pub fn base_url(mut self, url: impl Into<String>) -> Result<Self> {
+        let url = url.into();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(Error::Config {
+                key: "COMPOSIO_BASE_URL".into(),
+                message: format!("`{}` is not an http(s) URL", truncate_chars(&url, 80)),
+            });
+        }
+        self.base_url = url.trim_end_matches('/').to_owned();
+        Ok(self)
+    }
+
+    /// Connects the websocket to this host instead of `ws-{cluster}.pusher.com`.
+    pub fn pusher_host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// Connects the websocket to this port instead of 443.
+    pub fn pusher_port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// Uses `wss://` (true, the default) or `ws://`.
+    pub fn pusher_tls(mut self, tls: bool) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Reconnect timing (also used to retry fetching the credentials).
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.pusher = self.pusher.backoff(backoff);
+        self
+    }
+
+    /// Bounds on chunked-event reassembly.
+    pub fn chunk_limits(mut self, limits: ChunkLimits) -> Self {
+        self.pusher = self.pusher.chunk_limits(limits);
+        self
+    }
+
+    /// Called for every `pusher:subscription_error`.
+    pub fn on_subscription_error(mut self, hook: impl Fn(&SubscriptionError) + Send + Sync + 'static) -> Self {
+        self.pusher = self.pusher.on_subscription_error(hook);
+        self
+    }
+
+    /// Any other setting of the underlying [`PusherSource`] (keepalive timing, frame size,
+    /// connect timeout). Key, channel, host and auth are set from the credentials.
+    pub fn configure_pusher(mut self, f: impl FnOnce(PusherSource) -> PusherSource) -> Self {
+        self.pusher = f(self.pusher);
+        self
+    }
+
+    /// Fetches the realtime credentials. `Err((error, fatal))`: a refused key (401/403) or an
+    /// unusable answer is fatal; network trouble and server errors are not.
+    async fn credentials(&self, http: &reqwest::Client) -> std::result::Result<RealtimeCredentials, (Error, bool)> {
+        let url = format!("{}{CREDENTIALS_PATH}", self.base_url);
+        let response = http
+            .get(&url)
+            .header("x-api-key", &self.api_key)
+            .send()
+            .await
+            .map_err(|e| (Error::Auth { message: format!("credentials request failed: {}", without_url(&e)) }, false))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| (Error::Auth { message: format!("credentials answer unreadable: {}", without_url(&e)) }, false))?;
+        if !status.is_success() {
+            let error = Error::Auth {
+                message: format!("credentials request answered {status}: {}", preview(&body, PREVIEW_CHARS)),
+            };
+            return Err((error, matches!(status.as_u16(), 401 | 403)));
+        }
+        let creds: RealtimeCredentials = serde_json::from_slice(&body).map_err(|e| {
+            let error = Error::Auth {
+                message: format!("credentials answer is not usable ({e}): {}", preview(&body, PREVIEW_CHARS)),
+            };
+            (error, true)
+        })?;
+        validate_cluster(&creds.pusher_cluster).map_err(|e| (e, true))?;
+        Ok(creds)
+    }
+
+    fn pusher_for(&self, creds: &RealtimeCredentials) -> Result<PusherSource> {
+        let mut pusher = self
+            .pusher
+            .clone()
+            .key(&creds.pusher_key)
+            .channel(format!("private-{}_triggers", creds.project_id))
+            .auth(ChannelAuth::Endpoint {
+                url: format!("{}{AUTH_PATH}", self.base_url),
+                headers: vec![("x-api-key".into(), self.api_key.clone())],
+            })
+            .cluster(&creds.pusher_cluster)?;
+        if let Some(host) = &self.host {
+            pusher = pusher.host(host);
+        }
+        if let Some(port) = self.port {
+            pusher = pusher.port(port);
+        }
+        if let Some(tls) = self.tls {
+            pusher = pusher.tls(tls);
+        }
+        Ok(pusher)
+    }
+}
+
+#[async_trait]
+impl Source for ComposioSource {
+    fn name(&self) -> String {
+        "composio realtime".to_owned()
+    }
+
+    async fn run(self: Box<Self>, cx: SourceContext) -> Result<()> {
+        let http = http_client()?;
+        let backoff = self.pusher_backoff();
+        let mut attempt = 0;
+        let creds = loop {
+            let fetched = tokio::select! {
+                _ = cx.cancelled() => return Ok(()),
+                r = self.credentials(&http) => r,
+            };
+            match fetched {
+                Ok(creds) => break creds,
+                Err((error, true)) => {
+                    return Err(Error::SourceFailed {
+                        source_name: cx.name().to_owned(),
+                        message: error.to_string(),
+                    })
+                }
+                Err((error, false)) => {
+                    attempt += 1;
+                    if backoff.exhausted(attempt) {
+                        return Err(Error::SourceFailed {
+                            source_name: cx.name().to_owned(),
+                            message: format!("gave up fetching credentials: {error}"),
+                        });
+                    }
+                    let delay = backoff.delay(attempt);
+                    tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "fetching realtime credentials failed");
+                    cx.set_health(Health::Reconnecting {
+                        attempt,
+                        retry_in: delay,
+                        error: error.to_string(),
+                    });
+                    cx.report_error(error);
+                    tokio::select! {
+                        _ = cx.cancelled() => return Ok(()),
+                        _ = sleep(delay) => {}
+                    }
+                }
+            }
+        };
+        tracing::info!(project_id = %creds.project_id, cluster = %creds.pusher_cluster, "realtime credentials fetched");
+        Box::new(self.pusher_for(&creds)?).run(cx).await
+    }
+}
+
+impl ComposioSource {
+    fn pusher_backoff(&self) -> Backoff {
+        self.pusher.backoff_config()
+    }
+}
