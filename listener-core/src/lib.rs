@@ -67,6 +67,7 @@ mod registry;
 mod report;
 pub mod source;
 pub mod testing;
+mod tls;
 
 pub use std::sync::Arc;
 

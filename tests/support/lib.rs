@@ -4,7 +4,9 @@
 #![allow(missing_docs)]
 
 pub mod fixtures;
+pub mod http;
 pub mod peers;
+pub mod pusher;
 pub mod record;
 pub mod source;
 pub mod wait;

@@ -9,8 +9,8 @@ use crate::extract::StateMap;
 use crate::report::{ErrorHook, Failure};
 use crate::source::Source;
 use crate::{
-    registered_handlers, ComposioSource, DedupeConfig, Dispatcher, Error, Handler, Registry, Result,
-    WebSocketSource,
+    registered_handlers, ComposioSource, DedupeConfig, Dispatcher, Error, Handler, Registry,
+    Result, WebSocketSource,
 };
 
 /// The default time shutdown waits for handlers in flight.

@@ -8,7 +8,10 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use tokio::time::sleep;
 
-use super::pusher::{http_client, validate_cluster, without_url, ChannelAuth, ChunkLimits, PusherSource, SubscriptionError};
+use super::pusher::{
+    http_client, validate_cluster, without_url, ChannelAuth, ChunkLimits, PusherSource,
+    SubscriptionError,
+};
 use super::{Health, Source, SourceContext};
 use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
 use crate::{Backoff, Error, Result};
@@ -88,7 +91,9 @@ impl ComposioSource {
 
     /// [`from_env`](Self::from_env) with another variable lookup.
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
-        let api_key = lookup("COMPOSIO_API_KEY").map(|k| k.trim().to_owned()).filter(|k| !k.is_empty());
+        let api_key = lookup("COMPOSIO_API_KEY")
+            .map(|k| k.trim().to_owned())
+            .filter(|k| !k.is_empty());
         let api_key = api_key.ok_or_else(|| Error::Config {
             key: "COMPOSIO_API_KEY".into(),
             message: "not set".into(),
@@ -167,7 +172,10 @@ impl ComposioSource {
     }
 
     /// Called for every `pusher:subscription_error`.
-    pub fn on_subscription_error(mut self, hook: impl Fn(&SubscriptionError) + Send + Sync + 'static) -> Self {
+    pub fn on_subscription_error(
+        mut self,
+        hook: impl Fn(&SubscriptionError) + Send + Sync + 'static,
+    ) -> Self {
         self.pusher = self.pusher.on_subscription_error(hook);
         self
     }
@@ -181,28 +189,48 @@ impl ComposioSource {
 
     /// Fetches the realtime credentials. `Err((error, fatal))`: a refused key (401/403) or an
     /// unusable answer is fatal; network trouble and server errors are not.
-    async fn credentials(&self, http: &reqwest::Client) -> std::result::Result<RealtimeCredentials, (Error, bool)> {
+    async fn credentials(
+        &self,
+        http: &reqwest::Client,
+    ) -> std::result::Result<RealtimeCredentials, (Error, bool)> {
         let url = format!("{}{CREDENTIALS_PATH}", self.base_url);
         let response = http
             .get(&url)
             .header("x-api-key", &self.api_key)
             .send()
             .await
-            .map_err(|e| (Error::Auth { message: format!("credentials request failed: {}", without_url(&e)) }, false))?;
+            .map_err(|e| {
+                (
+                    Error::Auth {
+                        message: format!("credentials request failed: {}", without_url(&e)),
+                    },
+                    false,
+                )
+            })?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| (Error::Auth { message: format!("credentials answer unreadable: {}", without_url(&e)) }, false))?;
+        let body = response.bytes().await.map_err(|e| {
+            (
+                Error::Auth {
+                    message: format!("credentials answer unreadable: {}", without_url(&e)),
+                },
+                false,
+            )
+        })?;
         if !status.is_success() {
             let error = Error::Auth {
-                message: format!("credentials request answered {status}: {}", preview(&body, PREVIEW_CHARS)),
+                message: format!(
+                    "credentials request answered {status}: {}",
+                    preview(&body, PREVIEW_CHARS)
+                ),
             };
             return Err((error, matches!(status.as_u16(), 401 | 403)));
         }
         let creds: RealtimeCredentials = serde_json::from_slice(&body).map_err(|e| {
             let error = Error::Auth {
-                message: format!("credentials answer is not usable ({e}): {}", preview(&body, PREVIEW_CHARS)),
+                message: format!(
+                    "credentials answer is not usable ({e}): {}",
+                    preview(&body, PREVIEW_CHARS)
+                ),
             };
             (error, true)
         })?;

@@ -215,6 +215,7 @@ impl Source for WebSocketSource {
     }
 
     async fn run(self: Box<Self>, cx: SourceContext) -> Result<()> {
+        crate::tls::ensure_crypto_provider();
         let mut failures: u32 = 0;
         loop {
             if cx.is_shutting_down() {

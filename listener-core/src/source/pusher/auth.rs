@@ -20,7 +20,8 @@ use crate::{Error, Result};
 /// assert_eq!(token.len(), "key:".len() + 64);
 /// ```
 pub fn sign_channel(key: &str, secret: &str, socket_id: &str, channel: &str) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes keys of any length");
     mac.update(socket_id.as_bytes());
     mac.update(b":");
     mac.update(channel.as_bytes());
@@ -64,7 +65,10 @@ impl fmt::Debug for ChannelAuth {
             ChannelAuth::Endpoint { url, headers } => f
                 .debug_struct("Endpoint")
                 .field("url", url)
-                .field("headers", &headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+                .field(
+                    "headers",
+                    &headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+                )
                 .finish(),
         }
     }
@@ -114,7 +118,11 @@ impl Authorizer {
     }
 
     /// The token for `channel` on this connection's `socket_id`.
-    pub(crate) async fn token(&self, socket_id: &str, channel: &str) -> std::result::Result<Option<String>, AuthFailure> {
+    pub(crate) async fn token(
+        &self,
+        socket_id: &str,
+        channel: &str,
+    ) -> std::result::Result<Option<String>, AuthFailure> {
         if !Self::needs_token(channel) {
             return Ok(None);
         }
@@ -122,17 +130,31 @@ impl Authorizer {
             ChannelAuth::None => Err(AuthFailure {
                 error: Error::Config {
                     key: "channel auth".into(),
-                    message: format!("`{channel}` is private but no auth endpoint or secret is configured"),
+                    message: format!(
+                        "`{channel}` is private but no auth endpoint or secret is configured"
+                    ),
                 },
                 fatal: true,
             }),
-            ChannelAuth::Secret { secret } => Ok(Some(sign_channel(&self.key, secret, socket_id, channel))),
-            ChannelAuth::Endpoint { url, .. } => self.fetch(url, socket_id, channel).await.map(Some),
+            ChannelAuth::Secret { secret } => {
+                Ok(Some(sign_channel(&self.key, secret, socket_id, channel)))
+            }
+            ChannelAuth::Endpoint { url, .. } => {
+                self.fetch(url, socket_id, channel).await.map(Some)
+            }
         }
     }
 
-    async fn fetch(&self, url: &str, socket_id: &str, channel: &str) -> std::result::Result<String, AuthFailure> {
-        let transient = |error: Error| AuthFailure { error, fatal: false };
+    async fn fetch(
+        &self,
+        url: &str,
+        socket_id: &str,
+        channel: &str,
+    ) -> std::result::Result<String, AuthFailure> {
+        let transient = |error: Error| AuthFailure {
+            error,
+            fatal: false,
+        };
         let response = self
             .http
             .post(url)
@@ -140,12 +162,19 @@ impl Authorizer {
             .form(&[("channel_name", channel), ("socket_id", socket_id)])
             .send()
             .await
-            .map_err(|e| transient(auth_error(format!("auth request failed: {}", without_url(&e)))))?;
+            .map_err(|e| {
+                transient(auth_error(format!(
+                    "auth request failed: {}",
+                    without_url(&e)
+                )))
+            })?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transient(auth_error(format!("auth response unreadable: {}", without_url(&e)))))?;
+        let body = response.bytes().await.map_err(|e| {
+            transient(auth_error(format!(
+                "auth response unreadable: {}",
+                without_url(&e)
+            )))
+        })?;
         if !status.is_success() {
             let error = auth_error(format!(
                 "auth endpoint answered {status}: {}",
@@ -186,6 +215,7 @@ pub(crate) fn without_url(e: &reqwest::Error) -> String {
 
 /// The HTTP client used for auth and credentials: 5 s to connect, 15 s per request.
 pub(crate) fn http_client() -> Result<reqwest::Client> {
+    crate::tls::ensure_crypto_provider();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(15))
@@ -206,14 +236,24 @@ mod tests {
         // Pusher's auth docs: key 278d425bdf160c739803, secret 7ad3773142a6692b25b8,
         // socket 1234.1234, channel private-foobar.
         assert_eq!(
-            sign_channel("278d425bdf160c739803", "7ad3773142a6692b25b8", "1234.1234", "private-foobar"),
+            sign_channel(
+                "278d425bdf160c739803",
+                "7ad3773142a6692b25b8",
+                "1234.1234",
+                "private-foobar"
+            ),
             "278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4"
         );
     }
 
     #[test]
     fn debug_never_shows_secrets() {
-        let s = format!("{:?}", ChannelAuth::Secret { secret: "hunter2".into() });
+        let s = format!(
+            "{:?}",
+            ChannelAuth::Secret {
+                secret: "hunter2".into()
+            }
+        );
         assert!(!s.contains("hunter2"));
         let e = format!(
             "{:?}",

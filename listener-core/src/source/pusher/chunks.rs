@@ -66,6 +66,7 @@ pub(crate) enum ChunkOutcome {
 pub(crate) struct Assembler {
     limits: ChunkLimits,
     open: HashMap<String, Partial>,
+    dropped: Vec<String>,
 }
 
 impl Assembler {
@@ -73,6 +74,7 @@ impl Assembler {
         Assembler {
             limits,
             open: HashMap::new(),
+            dropped: Vec::new(),
         }
     }
 
@@ -98,7 +100,10 @@ impl Assembler {
                     self.open.remove(id);
                 }
                 return Err(match dropped {
-                    Some(id) => format!("malformed chunk of `{}` ({e}); its partial event was dropped", short(&id)),
+                    Some(id) => format!(
+                        "malformed chunk of `{}` ({e}); its partial event was dropped",
+                        short(&id)
+                    ),
                     None => format!("malformed chunk ({e})"),
                 });
             }
@@ -123,8 +128,13 @@ impl Assembler {
             final_index: None,
         });
         let problem = if partial.final_index.is_some_and(|f| chunk.index > f) {
-            Some(format!("chunk index {} is past the final index", chunk.index))
-        } else if chunk.is_final && (partial.final_index.is_some() || partial.chunks.keys().any(|&i| i > chunk.index)) {
+            Some(format!(
+                "chunk index {} is past the final index",
+                chunk.index
+            ))
+        } else if chunk.is_final
+            && (partial.final_index.is_some() || partial.chunks.keys().any(|&i| i > chunk.index))
+        {
             Some("conflicting final chunk".to_owned())
         } else if partial.chunks.contains_key(&chunk.index) {
             Some(format!("chunk index {} repeated", chunk.index))
@@ -159,27 +169,44 @@ impl Assembler {
     /// Drops incomplete events older than the age limit; returns how many.
     pub(crate) fn evict_expired(&mut self, now: Instant) -> usize {
         let max_age = self.limits.max_age;
-        let before = self.open.len();
-        self.open.retain(|id, p| {
-            let keep = now.duration_since(p.started) < max_age;
-            if !keep {
-                tracing::warn!(
-                    chunk_id = %short(id),
-                    received = p.chunks.len(),
-                    final_index = ?p.final_index,
-                    "incomplete chunked event expired; dropped"
-                );
+        let expired: Vec<String> = self
+            .open
+            .iter()
+            .filter(|(_, p)| now.duration_since(p.started) >= max_age)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &expired {
+            if let Some(p) = self.open.remove(id) {
+                self.dropped.push(format!(
+                    "incomplete chunked event `{}` expired after {max_age:?} with {} chunk(s) (final index {}); dropped",
+                    short(id),
+                    p.chunks.len(),
+                    p.final_index.map_or_else(|| "unknown".to_owned(), |f| f.to_string()),
+                ));
             }
-            keep
-        });
-        before - self.open.len()
+        }
+        expired.len()
     }
 
     fn evict_oldest(&mut self) {
-        if let Some(oldest) = self.open.iter().min_by_key(|(_, p)| p.started).map(|(id, _)| id.clone()) {
-            tracing::warn!(chunk_id = %short(&oldest), "too many chunked events in progress; dropped the oldest");
+        if let Some(oldest) = self
+            .open
+            .iter()
+            .min_by_key(|(_, p)| p.started)
+            .map(|(id, _)| id.clone())
+        {
             self.open.remove(&oldest);
+            self.dropped.push(format!(
+                "more than {} chunked events in progress; the oldest, `{}`, was dropped",
+                self.limits.max_open,
+                short(&oldest)
+            ));
         }
+    }
+
+    /// Incomplete events dropped (expired or evicted) since the last call, described.
+    pub(crate) fn take_dropped(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.dropped)
     }
 }
 
@@ -208,9 +235,18 @@ mod tests {
     fn out_of_order_chunks_reassemble_once_complete() {
         let mut a = Assembler::new(limits());
         let t = Instant::now();
-        assert_eq!(a.push(&frame("x", 2, "c", true), t).unwrap(), ChunkOutcome::Pending);
-        assert_eq!(a.push(&frame("x", 0, "a", false), t).unwrap(), ChunkOutcome::Pending);
-        assert_eq!(a.push(&frame("x", 1, "b", false), t).unwrap(), ChunkOutcome::Complete("abc".into()));
+        assert_eq!(
+            a.push(&frame("x", 2, "c", true), t).unwrap(),
+            ChunkOutcome::Pending
+        );
+        assert_eq!(
+            a.push(&frame("x", 0, "a", false), t).unwrap(),
+            ChunkOutcome::Pending
+        );
+        assert_eq!(
+            a.push(&frame("x", 1, "b", false), t).unwrap(),
+            ChunkOutcome::Complete("abc".into())
+        );
         assert_eq!(a.open_ids(), 0);
     }
 
@@ -219,11 +255,23 @@ mod tests {
         let mut a = Assembler::new(limits());
         let t = Instant::now();
         a.push(&frame("g", 0, "a", false), t).unwrap();
-        assert_eq!(a.push(&frame("g", 2, "c", true), t).unwrap(), ChunkOutcome::Pending);
+        assert_eq!(
+            a.push(&frame("g", 2, "c", true), t).unwrap(),
+            ChunkOutcome::Pending
+        );
         assert_eq!(a.open_ids(), 1);
         assert_eq!(a.evict_expired(t + Duration::from_secs(9)), 0);
         assert_eq!(a.evict_expired(t + Duration::from_secs(10)), 1);
         assert_eq!(a.open_ids(), 0);
+        let dropped = a.take_dropped();
+        assert_eq!(dropped.len(), 1);
+        assert!(
+            dropped[0].contains("`g`")
+                && dropped[0].contains("2 chunk(s)")
+                && dropped[0].contains("final index 2"),
+            "{dropped:?}"
+        );
+        assert!(a.take_dropped().is_empty());
     }
 
     #[test]
@@ -231,12 +279,16 @@ mod tests {
         let mut a = Assembler::new(limits());
         let t = Instant::now();
         a.push(&frame("m", 0, "a", false), t).unwrap();
-        let err = a.push(r#"{"id":"m","index":"one","chunk":"b","final":true}"#, t).unwrap_err();
+        let err = a
+            .push(r#"{"id":"m","index":"one","chunk":"b","final":true}"#, t)
+            .unwrap_err();
         assert!(err.contains("malformed") && err.contains("`m`"), "{err}");
         assert_eq!(a.open_ids(), 0);
         assert!(a.push("not json", t).is_err());
         assert!(a.push(r#"{"index":0}"#, t).is_err());
-        assert!(a.push(r#"{"id":"n","index":-1,"chunk":"x","final":true}"#, t).is_err());
+        assert!(a
+            .push(r#"{"id":"n","index":-1,"chunk":"x","final":true}"#, t)
+            .is_err());
     }
 
     #[test]
@@ -244,18 +296,31 @@ mod tests {
         let mut a = Assembler::new(limits());
         let t = Instant::now();
         // Too many chunks.
-        assert!(a.push(&frame("big", 8, "x", false), t).unwrap_err().contains("limit of 8"));
+        assert!(a
+            .push(&frame("big", 8, "x", false), t)
+            .unwrap_err()
+            .contains("limit of 8"));
         // Too many bytes.
         a.push(&frame("b", 0, &"x".repeat(30), false), t).unwrap();
-        assert!(a.push(&frame("b", 1, "xyz", true), t).unwrap_err().contains("32 bytes"));
+        assert!(a
+            .push(&frame("b", 1, "xyz", true), t)
+            .unwrap_err()
+            .contains("32 bytes"));
         assert_eq!(a.open_ids(), 0);
         // Too many open ids: the oldest goes.
         a.push(&frame("1", 0, "a", false), t).unwrap();
-        a.push(&frame("2", 0, "a", false), t + Duration::from_millis(1)).unwrap();
-        a.push(&frame("3", 0, "a", false), t + Duration::from_millis(2)).unwrap();
+        a.push(&frame("2", 0, "a", false), t + Duration::from_millis(1))
+            .unwrap();
+        a.push(&frame("3", 0, "a", false), t + Duration::from_millis(2))
+            .unwrap();
         assert_eq!(a.open_ids(), 2);
+        assert!(a.take_dropped()[0].contains("`1`"));
         // "1" was evicted: finishing it now cannot complete (index 0 is gone).
-        assert_eq!(a.push(&frame("1", 1, "b", true), t + Duration::from_millis(3)).unwrap(), ChunkOutcome::Pending);
+        assert_eq!(
+            a.push(&frame("1", 1, "b", true), t + Duration::from_millis(3))
+                .unwrap(),
+            ChunkOutcome::Pending
+        );
     }
 
     #[test]
@@ -263,11 +328,20 @@ mod tests {
         let mut a = Assembler::new(limits());
         let t = Instant::now();
         a.push(&frame("r", 0, "a", false), t).unwrap();
-        assert!(a.push(&frame("r", 0, "a", false), t).unwrap_err().contains("repeated"));
+        assert!(a
+            .push(&frame("r", 0, "a", false), t)
+            .unwrap_err()
+            .contains("repeated"));
         a.push(&frame("f", 1, "b", true), t).unwrap();
-        assert!(a.push(&frame("f", 2, "c", false), t).unwrap_err().contains("past the final"));
+        assert!(a
+            .push(&frame("f", 2, "c", false), t)
+            .unwrap_err()
+            .contains("past the final"));
         a.push(&frame("h", 3, "d", false), t).unwrap();
-        assert!(a.push(&frame("h", 1, "b", true), t).unwrap_err().contains("conflicting final"));
+        assert!(a
+            .push(&frame("h", 1, "b", true), t)
+            .unwrap_err()
+            .contains("conflicting final"));
         assert_eq!(a.open_ids(), 0);
     }
 

@@ -27,8 +27,8 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
-pub use auth::{sign_channel, ChannelAuth};
 pub(crate) use auth::{http_client, without_url};
+pub use auth::{sign_channel, ChannelAuth};
 use auth::{AuthFailure, Authorizer};
 pub use chunks::ChunkLimits;
 use chunks::{Assembler, ChunkOutcome};
@@ -113,7 +113,9 @@ impl fmt::Debug for PusherSource {
 pub fn validate_cluster(cluster: &str) -> Result<()> {
     let ok = !cluster.is_empty()
         && cluster.len() <= 64
-        && cluster.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        && cluster
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if ok {
         Ok(())
     } else {
@@ -130,7 +132,9 @@ pub fn validate_cluster(cluster: &str) -> Result<()> {
 fn validate_key(key: &str) -> Result<()> {
     let ok = !key.is_empty()
         && key.len() <= 128
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else {
@@ -153,7 +157,10 @@ fn validate_channel(channel: &str) -> Result<()> {
     } else {
         Err(Error::Config {
             key: "pusher channel".into(),
-            message: format!("`{}` is not a valid channel name", truncate_chars(channel, 60)),
+            message: format!(
+                "`{}` is not a valid channel name",
+                truncate_chars(channel, 60)
+            ),
         })
     }
 }
@@ -297,7 +304,10 @@ impl PusherSource {
     }
 
     /// Called for every `pusher:subscription_error`.
-    pub fn on_subscription_error(mut self, hook: impl Fn(&SubscriptionError) + Send + Sync + 'static) -> Self {
+    pub fn on_subscription_error(
+        mut self,
+        hook: impl Fn(&SubscriptionError) + Send + Sync + 'static,
+    ) -> Self {
         self.on_subscription_error = Some(Arc::new(hook));
         self
     }
@@ -324,7 +334,11 @@ impl PusherSource {
                 message: format!("`{}` is not a host name", truncate_chars(&self.host, 60)),
             });
         }
-        if !self.client_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if !self
+            .client_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err(Error::Config {
                 key: "pusher client name".into(),
                 message: "only letters, digits, `-` and `_`".into(),
@@ -340,13 +354,19 @@ impl PusherSource {
     }
 
     async fn connect_and_serve(&self, cx: &SourceContext, authorizer: &Authorizer) -> End {
-        let connect = tokio_tungstenite::connect_async_with_config(self.url(), Some(self.ws_config()), false);
+        let connect =
+            tokio_tungstenite::connect_async_with_config(self.url(), Some(self.ws_config()), false);
         let ws = match tokio::time::timeout(self.connect_timeout, connect).await {
             Ok(Ok((ws, _))) => ws,
-            Ok(Err(tungstenite::Error::Http(resp))) if matches!(resp.status().as_u16(), 401 | 403) => {
+            Ok(Err(tungstenite::Error::Http(resp)))
+                if matches!(resp.status().as_u16(), 401 | 403) =>
+            {
                 return End::Fatal(Error::SourceFailed {
                     source_name: cx.name().to_owned(),
-                    message: format!("the server refused the websocket handshake ({})", resp.status()),
+                    message: format!(
+                        "the server refused the websocket handshake ({})",
+                        resp.status()
+                    ),
                 })
             }
             Ok(Err(e)) => return reconnect(e.into()),
@@ -409,7 +429,10 @@ struct Session<'a, S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     async fn send(&mut self, text: String) -> std::result::Result<(), Error> {
-        self.write.send(Message::text(text)).await.map_err(Error::from)
+        self.write
+            .send(Message::text(text))
+            .await
+            .map_err(Error::from)
     }
 
     /// Reads until `pusher:connection_established`.
@@ -424,7 +447,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 msg = self.read.next() => msg,
             };
             let text = match msg {
-                None => return Err(reconnect(closed("the server closed the connection before it was established"))),
+                None => {
+                    return Err(reconnect(closed(
+                        "the server closed the connection before it was established",
+                    )))
+                }
                 Some(Err(e)) => return Err(reconnect(e.into())),
                 Some(Ok(Message::Text(t))) => t,
                 Some(Ok(Message::Close(frame))) => return Err(close_end(frame.as_ref(), false)),
@@ -450,7 +477,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                     let err: PusherError = frame.data_as().unwrap_or_default();
                     return Err(error_end(err, false));
                 }
-                other => tracing::debug!(event = %truncate_chars(other, 80), "frame before connection_established ignored"),
+                other => {
+                    tracing::debug!(event = %truncate_chars(other, 80), "frame before connection_established ignored")
+                }
             }
         }
     }
@@ -460,23 +489,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             Ok(e) => e,
             Err(end) => return end,
         };
-        let server_timeout = Duration::from_secs(established.activity_timeout.unwrap_or(120).clamp(1, 3600));
-        let activity_timeout = self.source.activity_timeout.map_or(server_timeout, |ours| ours.min(server_timeout));
+        let server_timeout =
+            Duration::from_secs(established.activity_timeout.unwrap_or(120).clamp(1, 3600));
+        let activity_timeout = self
+            .source
+            .activity_timeout
+            .map_or(server_timeout, |ours| ours.min(server_timeout));
         tracing::debug!(socket_id = %established.socket_id, ?activity_timeout, "connection established");
 
         let channel = self.source.channel.as_str();
         let token = match authorizer.token(&established.socket_id, channel).await {
             Ok(token) => token,
             Err(AuthFailure { error, fatal: true }) => return End::Fatal(error),
-            Err(AuthFailure { error, fatal: false }) => return reconnect(error),
+            Err(AuthFailure {
+                error,
+                fatal: false,
+            }) => return reconnect(error),
         };
-        if let Err(e) = self.send(protocol::subscribe(channel, token.as_deref())).await {
+        if let Err(e) = self
+            .send(protocol::subscribe(channel, token.as_deref()))
+            .await
+        {
             return reconnect(e);
         }
 
         let mut last_seen = Instant::now();
         let mut ping_sent: Option<Instant> = None;
-        let sweep_every = (self.source.chunk_limits.max_age / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+        let sweep_every = (self.source.chunk_limits.max_age / 4)
+            .clamp(Duration::from_millis(50), Duration::from_secs(5));
         let mut sweep = tokio::time::interval(sweep_every);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -505,6 +545,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 }
                 _ = sweep.tick() => {
                     self.assembler.evict_expired(std::time::Instant::now());
+                    self.report_dropped_chunks();
                     continue;
                 }
                 msg = self.read.next() => msg,
@@ -515,7 +556,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 None => return self.dropped(closed("the server closed the connection")),
                 Some(Err(e)) => return self.dropped(e.into()),
                 Some(Ok(Message::Text(t))) => t,
-                Some(Ok(Message::Close(frame))) => return close_end(frame.as_ref(), self.subscribed),
+                Some(Ok(Message::Close(frame))) => {
+                    return close_end(frame.as_ref(), self.subscribed)
+                }
                 Some(Ok(Message::Binary(b))) => {
                     tracing::warn!(bytes = b.len(), "unexpected binary frame ignored");
                     continue;
@@ -556,7 +599,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             "pusher:pong" => {}
             "pusher:error" => {
                 let err: PusherError = frame.data_as().unwrap_or_default();
-                if err.code.is_some_and(|c| code_action(c) != CodeAction::Other) {
+                if err
+                    .code
+                    .is_some_and(|c| code_action(c) != CodeAction::Other)
+                {
                     return Some(error_end(err, self.subscribed));
                 }
                 let message = truncate_chars(err.message.as_deref().unwrap_or("(no message)"), 300);
@@ -572,19 +618,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 tracing::info!(channel = %self.source.channel, "subscribed");
             }
             "pusher:subscription_error" => return Some(self.subscription_error(&frame)),
-            event if ours && self.source.events.iter().any(|e| e == event) => match frame.data_text() {
-                Ok(body) => return self.deliver(body.as_bytes()).await,
-                Err(e) => self.bad_payload(Error::InvalidJson { source: e }, text.as_bytes()),
-            },
+            event if ours && self.source.events.iter().any(|e| e == event) => {
+                match frame.data_text() {
+                    Ok(body) => return self.deliver(body.as_bytes()).await,
+                    Err(e) => self.bad_payload(Error::InvalidJson { source: e }, text.as_bytes()),
+                }
+            }
             event if ours && self.source.chunked_events.iter().any(|e| e == event) => {
                 let data = match frame.data_text() {
                     Ok(d) => d,
                     Err(e) => {
-                        self.bad_payload(Error::Chunk(format!("chunk data is not a JSON string: {e}")), text.as_bytes());
+                        self.bad_payload(
+                            Error::Chunk(format!("chunk data is not a JSON string: {e}")),
+                            text.as_bytes(),
+                        );
                         return None;
                     }
                 };
-                match self.assembler.push(&data, std::time::Instant::now()) {
+                let pushed = self.assembler.push(&data, std::time::Instant::now());
+                self.report_dropped_chunks();
+                match pushed {
                     Ok(ChunkOutcome::Pending) => {}
                     Ok(ChunkOutcome::Complete(body)) => return self.deliver(body.as_bytes()).await,
                     Err(problem) => self.bad_payload(Error::Chunk(problem), text.as_bytes()),
@@ -608,6 +661,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         }
     }
 
+    /// Incomplete chunked events are lost events: log and report each one.
+    fn report_dropped_chunks(&mut self) {
+        for message in self.assembler.take_dropped() {
+            tracing::warn!(%message, "chunked event dropped");
+            self.cx.report_error(Error::Chunk(message));
+        }
+    }
+
     fn bad_payload(&self, error: Error, bytes: &[u8]) {
         tracing::warn!(error = %error, frame = %preview(bytes, PREVIEW_CHARS), "skipping undecodable event");
         self.cx.report_error(error);
@@ -615,10 +676,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
 
     fn subscription_error(&self, frame: &Frame<'_>) -> End {
         let data: SubscriptionErrorData = frame.data_as().unwrap_or_default();
-        let raw = frame.data_text().map(|d| d.into_owned()).unwrap_or_default();
-        let message = data.error.clone().unwrap_or_else(|| truncate_chars(&raw, 300));
+        let raw = frame
+            .data_text()
+            .map(|d| d.into_owned())
+            .unwrap_or_default();
+        let message = data
+            .error
+            .clone()
+            .unwrap_or_else(|| truncate_chars(&raw, 300));
         let err = SubscriptionError {
-            channel: frame.channel.as_deref().unwrap_or(&self.source.channel).to_owned(),
+            channel: frame
+                .channel
+                .as_deref()
+                .unwrap_or(&self.source.channel)
+                .to_owned(),
             status: data.status,
             kind: data.kind.clone(),
             message: truncate_chars(&message, 300),
@@ -635,7 +706,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 err.message
             ),
         };
-        let refused = matches!(err.status, Some(401 | 403)) || err.kind.as_deref() == Some("AuthError");
+        let refused =
+            matches!(err.status, Some(401 | 403)) || err.kind.as_deref() == Some("AuthError");
         if refused {
             End::Fatal(error)
         } else {
@@ -658,11 +730,17 @@ fn error_end(err: PusherError, subscribed: bool) -> End {
 
 fn close_end(frame: Option<&tungstenite::protocol::CloseFrame>, subscribed: bool) -> End {
     match frame {
-        Some(f) if (4000..4300).contains(&u16::from(f.code)) => {
-            end_for_code(i64::from(u16::from(f.code)), truncate_chars(&f.reason, 300), subscribed)
-        }
+        Some(f) if (4000..4300).contains(&u16::from(f.code)) => end_for_code(
+            i64::from(u16::from(f.code)),
+            truncate_chars(&f.reason, 300),
+            subscribed,
+        ),
         Some(f) => End::Reconnect {
-            error: closed(&format!("the server closed the connection ({} {})", f.code, truncate_chars(&f.reason, 200))),
+            error: closed(&format!(
+                "the server closed the connection ({} {})",
+                f.code,
+                truncate_chars(&f.reason, 200)
+            )),
             immediately: false,
             subscribed,
         },
@@ -722,13 +800,18 @@ impl Source for PusherSource {
             if self.backoff.exhausted(failures) {
                 return Err(Error::SourceFailed {
                     source_name: cx.name().to_owned(),
-                    message: format!("gave up after {} failed attempts; last error: {error}", failures - 1),
+                    message: format!(
+                        "gave up after {} failed attempts; last error: {error}",
+                        failures - 1
+                    ),
                 });
             }
             // "Reconnect at once" is honoured, but not twice within a few seconds: a server
             // answering every connection with 42xx must not make us spin.
             let now = Instant::now();
-            let delay = if immediately && last_immediate.is_none_or(|t| now.duration_since(t) > Duration::from_secs(5)) {
+            let delay = if immediately
+                && last_immediate.is_none_or(|t| now.duration_since(t) > Duration::from_secs(5))
+            {
                 last_immediate = Some(now);
                 Duration::ZERO
             } else {

@@ -3,8 +3,8 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::json;
+use serde_json::value::RawValue;
 
 /// One frame from the server: `{"event": …, "channel": …, "data": …}`.
 #[derive(Debug, Deserialize)]
