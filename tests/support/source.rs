@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 #[derive(Debug)]
 pub enum Feed {
     /// Deliver this event.
-    Event(TriggerEvent),
+    Event(Box<TriggerEvent>),
     /// End normally.
     Finish,
     /// Fail for good with this message.
@@ -45,7 +45,7 @@ impl ChannelSource {
 
 impl Feeder {
     pub fn send(&self, event: TriggerEvent) {
-        self.tx.send(Feed::Event(event)).expect("source gone");
+        self.tx.send(Feed::Event(Box::new(event))).expect("source gone");
     }
 
     /// The result of the next delivery, within the test deadline.
@@ -77,7 +77,7 @@ impl Source for ChannelSource {
                     })
                 }
                 Some(Feed::Event(ev)) => {
-                    let r = cx.deliver(ev).await;
+                    let r = cx.deliver(*ev).await;
                     let stop = matches!(r, Err(Error::ShuttingDown));
                     let _ = self.results.send(r);
                     if stop {
