@@ -60,6 +60,7 @@ mod event;
 mod extract;
 mod filter;
 mod handler;
+pub mod hub;
 mod listener;
 pub mod prelude;
 pub mod preview;

@@ -28,6 +28,38 @@ pub fn sign_channel(key: &str, secret: &str, socket_id: &str, channel: &str) -> 
     format!("{key}:{}", hex(&mac.finalize().into_bytes()))
 }
 
+/// Checks a private-channel auth token in constant time (what a Pusher server does).
+pub fn verify_channel(
+    key: &str,
+    secret: &str,
+    socket_id: &str,
+    channel: &str,
+    token: &str,
+) -> bool {
+    let Some((token_key, signature)) = token.split_once(':') else {
+        return false;
+    };
+    let Some(signature) = unhex(signature) else {
+        return false;
+    };
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes keys of any length");
+    mac.update(socket_id.as_bytes());
+    mac.update(b":");
+    mac.update(channel.as_bytes());
+    token_key == key && mac.verify_slice(&signature).is_ok()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     let mut s = String::with_capacity(bytes.len() * 2);
@@ -244,6 +276,19 @@ mod tests {
             ),
             "278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4"
         );
+    }
+
+    #[test]
+    fn tokens_verify_only_for_their_socket_channel_and_secret() {
+        let t = sign_channel("k", "s", "1.2", "private-a");
+        assert!(verify_channel("k", "s", "1.2", "private-a", &t));
+        assert!(!verify_channel("k", "s", "1.3", "private-a", &t));
+        assert!(!verify_channel("k", "s", "1.2", "private-b", &t));
+        assert!(!verify_channel("k", "other", "1.2", "private-a", &t));
+        assert!(!verify_channel("other", "s", "1.2", "private-a", &t));
+        for bad in ["", "k", "k:", "k:zz", "k:abc", "k:é1", &t[..t.len() - 2]] {
+            assert!(!verify_channel("k", "s", "1.2", "private-a", bad), "{bad}");
+        }
     }
 
     #[test]

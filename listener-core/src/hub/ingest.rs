@@ -1,0 +1,202 @@
+//! Ingest: `POST /hub/events` publishes one event (any envelope, or a bare payload plus a
+//! trigger slug, wrapped into a V3 envelope with fresh ids and timestamp) to every
+//! subscriber, chunked when larger than the chunk size, and to every webhook subscription.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::realtime_api::api_error;
+use super::{ids, HubState};
+use crate::event::V3_TRIGGER_MESSAGE;
+use crate::{decode, Error, Result};
+
+/// A bare payload to wrap into a V3 trigger message.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BareEvent {
+    /// The trigger slug (`SLACK_RECEIVE_MESSAGE`).
+    pub trigger_slug: String,
+    /// The trigger payload (`data` of the envelope).
+    #[serde(default)]
+    pub payload: Value,
+    /// The user id (default `default`).
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The trigger instance id (fresh when absent).
+    #[serde(default)]
+    pub trigger_id: Option<String>,
+    /// The connected account id (fresh when absent).
+    #[serde(default)]
+    pub connected_account_id: Option<String>,
+    /// The auth config id (fresh when absent).
+    #[serde(default)]
+    pub auth_config_id: Option<String>,
+}
+
+impl BareEvent {
+    /// The V3 envelope for this payload, with a fresh event id, log id and timestamp.
+    pub fn into_envelope(self) -> Value {
+        json!({
+            "id": ids::fresh("evt_"),
+            "type": V3_TRIGGER_MESSAGE,
+            "timestamp": ids::now_rfc3339(),
+            "metadata": {
+                "log_id": ids::fresh("log_"),
+                "trigger_slug": self.trigger_slug,
+                "trigger_id": self.trigger_id.unwrap_or_else(|| ids::fresh("ti_")),
+                "connected_account_id": self.connected_account_id.unwrap_or_else(|| ids::fresh("ca_")),
+                "auth_config_id": self.auth_config_id.unwrap_or_else(|| ids::fresh("ac_")),
+                "user_id": self.user_id.unwrap_or_else(|| "default".to_owned()),
+            },
+            "data": self.payload,
+        })
+    }
+}
+
+/// What publishing one event did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Published {
+    /// The event's id (its `id`, or `log_id` for V1/V2 bodies; `""` if it has none).
+    pub id: String,
+    /// The event type used to match webhook subscriptions (`composio.trigger.message`, …).
+    pub event_type: String,
+    /// Websocket subscribers that were sent the event.
+    pub subscribers: usize,
+    /// Frames per subscriber: 1, or the number of chunks.
+    pub frames: usize,
+    /// Webhook subscriptions the event was queued for.
+    pub webhooks: usize,
+}
+
+/// Turns an ingest body into the envelope to send: envelopes are kept as they are (their
+/// exact bytes), bare payloads are wrapped.
+pub(crate) fn prepare(body: &[u8]) -> Result<(String, String, String)> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|source| Error::InvalidJson { source })?;
+    let Value::Object(map) = value else {
+        return Err(Error::NotAnObject {
+            found: "a non-object",
+        });
+    };
+    if let Some(envelope) = decode::detect(&map) {
+        let text = String::from_utf8_lossy(body).into_owned();
+        let (id, event_type) = identity(&map, envelope);
+        return Ok((text, id, event_type));
+    }
+    if map.contains_key("trigger_slug") {
+        let bare: BareEvent =
+            serde_json::from_value(Value::Object(map)).map_err(|e| Error::Config {
+                key: "event".into(),
+                message: format!("not a bare event ({{trigger_slug, payload, user_id?}}): {e}"),
+            })?;
+        if bare.trigger_slug.trim().is_empty() {
+            return Err(Error::Config {
+                key: "trigger_slug".into(),
+                message: "must not be empty".into(),
+            });
+        }
+        let envelope = bare.into_envelope();
+        let id = envelope["id"].as_str().unwrap_or_default().to_owned();
+        return Ok((envelope.to_string(), id, V3_TRIGGER_MESSAGE.to_owned()));
+    }
+    // Neither: let the decoder name the problem.
+    Err(decode::decode_value(Value::Object(map))
+        .err()
+        .unwrap_or(Error::UnknownEnvelope {
+            reason: "not an envelope",
+            keys: String::new(),
+        }))
+}
+
+fn identity(map: &Map<String, Value>, envelope: crate::Envelope) -> (String, String) {
+    let s = |k: &str| {
+        map.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    match envelope {
+        crate::Envelope::V3 => (s("id"), s("type")),
+        crate::Envelope::V2 | crate::Envelope::V1 => (s("log_id"), V3_TRIGGER_MESSAGE.to_owned()),
+        crate::Envelope::LegacyRealtime => (String::new(), V3_TRIGGER_MESSAGE.to_owned()),
+    }
+}
+
+pub(crate) async fn ingest(
+    State(hub): State<Arc<HubState>>,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    match hub.publish_bytes(&body) {
+        Ok(published) => (StatusCode::ACCEPTED, Json(json!(published))),
+        Err(e) => api_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+/// Splits `body` into pieces of at most `size` bytes, never inside a character.
+pub(crate) fn split(body: &str, size: usize) -> Vec<&str> {
+    let size = size.max(4);
+    let mut pieces = Vec::with_capacity(body.len() / size + 1);
+    let mut rest = body;
+    while rest.len() > size {
+        let mut cut = size;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (piece, tail) = rest.split_at(cut);
+        pieces.push(piece);
+        rest = tail;
+    }
+    pieces.push(rest);
+    pieces
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_respects_size_and_characters() {
+        let s = "ab€cd€".repeat(100);
+        for size in [4, 5, 7, 64] {
+            let parts = split(&s, size);
+            assert!(parts.iter().all(|p| p.len() <= size));
+            assert_eq!(parts.concat(), s);
+        }
+        assert_eq!(split("abc", 10), vec!["abc"]);
+    }
+
+    #[test]
+    fn bare_events_are_wrapped_and_envelopes_kept() {
+        let (text, id, ty) =
+            prepare(br#"{"trigger_slug":"SLACK_RECEIVE_MESSAGE","payload":{"text":"hi"}}"#)
+                .unwrap();
+        assert!(id.starts_with("evt_"));
+        assert_eq!(ty, V3_TRIGGER_MESSAGE);
+        let ev = decode::decode(text.as_bytes()).unwrap();
+        assert_eq!(ev.trigger_slug, "SLACK_RECEIVE_MESSAGE");
+        assert_eq!(ev.user_id, "default");
+        assert_eq!(ev.event_id, id);
+        assert_eq!(ev.payload["text"], "hi");
+        assert!(ev.timestamp.unwrap().ends_with('Z'));
+
+        let raw = br#"{"id":"evt_x","type":"composio.connected_account.expired","metadata":{},"data":{}}"#;
+        let (text, id, ty) = prepare(raw).unwrap();
+        assert_eq!(text.as_bytes(), raw);
+        assert_eq!(
+            (id.as_str(), ty.as_str()),
+            ("evt_x", "composio.connected_account.expired")
+        );
+
+        assert!(prepare(b"[]").is_err());
+        assert!(prepare(br#"{"hello":1}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown event envelope"));
+        assert!(prepare(br#"{"trigger_slug":""}"#).is_err());
+    }
+}
