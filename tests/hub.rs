@@ -227,3 +227,45 @@ async fn a_subscriber_that_cannot_keep_up_is_dropped_without_stalling_others() {
     let _ = tokio::time::timeout(Duration::from_millis(10), slow.close(None)).await;
     hub.shutdown().await;
 }
+
+/// Composio's own Python SDK listener (PyPI `composio`, `TriggerSubscription` over pysher),
+/// pointed at the hub, receives an event sent to the hub.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn composios_python_sdk_listener_receives_events_from_the_hub() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let Some(python) = listener_e2e::peers::python_peer() else { return };
+    let hub = Hub::builder().start().await.unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/composio_listener.py");
+    let mut child = tokio::process::Command::new(python)
+        .arg(script)
+        .env("HUB_HOST", hub.addr().ip().to_string())
+        .env("HUB_PORT", hub.addr().port().to_string())
+        .env("COMPOSIO_API_KEY", hub.api_key())
+        .env("COMPOSIO_BASE_URL", hub.base_url())
+        .env("EXPECT", "1")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the Python SDK listener");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = within("the SDK listener to start", lines.next_line()).await.unwrap();
+    assert_eq!(ready.as_deref(), Some("READY"));
+    until("the SDK to subscribe to the hub", || hub.subscribers() == 1).await;
+
+    let published = hub
+        .publish_payload("SLACK_RECEIVE_MESSAGE", json!({"channel": "C1", "text": "from the hub"}))
+        .unwrap();
+    let line = within("the SDK to print the event", lines.next_line()).await.unwrap().unwrap();
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(event["trigger_slug"], "SLACK_RECEIVE_MESSAGE");
+    assert_eq!(event["toolkit_slug"], "SLACK");
+    assert_eq!(event["user_id"], "default");
+    assert_eq!(event["payload"]["text"], "from the hub");
+    assert!(!published.id.is_empty());
+    let done = within("the SDK to finish", lines.next_line()).await.unwrap();
+    assert_eq!(done.as_deref(), Some("DONE"));
+    let status = within("the SDK process to exit", child.wait()).await.unwrap();
+    assert!(status.success());
+    hub.shutdown().await;
+}
