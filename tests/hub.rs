@@ -234,9 +234,12 @@ async fn a_subscriber_that_cannot_keep_up_is_dropped_without_stalling_others() {
 async fn composios_python_sdk_listener_receives_events_from_the_hub() {
     use tokio::io::{AsyncBufReadExt, BufReader};
 
-    let Some(python) = listener_e2e::peers::python_peer() else { return };
+    let Some(python) = listener_e2e::peers::python_peer() else {
+        return;
+    };
     let hub = Hub::builder().start().await.unwrap();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/composio_listener.py");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/composio_listener.py");
     let mut child = tokio::process::Command::new(python)
         .arg(script)
         .env("HUB_HOST", hub.addr().ip().to_string())
@@ -249,23 +252,289 @@ async fn composios_python_sdk_listener_receives_events_from_the_hub() {
         .spawn()
         .expect("start the Python SDK listener");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = within("the SDK listener to start", lines.next_line()).await.unwrap();
+    let ready = within("the SDK listener to start", lines.next_line())
+        .await
+        .unwrap();
     assert_eq!(ready.as_deref(), Some("READY"));
     until("the SDK to subscribe to the hub", || hub.subscribers() == 1).await;
 
     let published = hub
-        .publish_payload("SLACK_RECEIVE_MESSAGE", json!({"channel": "C1", "text": "from the hub"}))
+        .publish_payload(
+            "SLACK_RECEIVE_MESSAGE",
+            json!({"channel": "C1", "text": "from the hub"}),
+        )
         .unwrap();
-    let line = within("the SDK to print the event", lines.next_line()).await.unwrap().unwrap();
-    let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let line = within("the SDK to print the event", lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    let event: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
     assert_eq!(event["trigger_slug"], "SLACK_RECEIVE_MESSAGE");
     assert_eq!(event["toolkit_slug"], "SLACK");
     assert_eq!(event["user_id"], "default");
     assert_eq!(event["payload"]["text"], "from the hub");
     assert!(!published.id.is_empty());
-    let done = within("the SDK to finish", lines.next_line()).await.unwrap();
+    let done = within("the SDK to finish", lines.next_line())
+        .await
+        .unwrap();
     assert_eq!(done.as_deref(), Some("DONE"));
-    let status = within("the SDK process to exit", child.wait()).await.unwrap();
+    let status = within("the SDK process to exit", child.wait())
+        .await
+        .unwrap();
     assert!(status.success());
     hub.shutdown().await;
+}
+
+mod webhook_delivery {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::post;
+    use axum::Router;
+    use base64::Engine;
+    use hmac::{Hmac, KeyInit, Mac};
+    use listener_core::hub::{DeliveryConfig, Hub};
+    use listener_core::Backoff;
+    use listener_e2e::wait::until;
+    use serde_json::{json, Value};
+    use sha2::Sha256;
+
+    #[derive(Clone, Debug)]
+    struct Received {
+        headers: HeaderMap,
+        body: String,
+    }
+
+    /// A webhook receiver answering the scripted statuses in order (then 200), recording
+    /// every request.
+    async fn receiver(script: Vec<u16>) -> (String, Arc<Mutex<Vec<Received>>>) {
+        let seen: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let script = Arc::new(Mutex::new(script.into_iter()));
+        let record = seen.clone();
+        let app = Router::new().route(
+            "/hook",
+            post(move |headers: HeaderMap, body: String| {
+                let (record, script) = (record.clone(), script.clone());
+                async move {
+                    record.lock().unwrap().push(Received { headers, body });
+                    let code = script.lock().unwrap().next().unwrap_or(200);
+                    StatusCode::from_u16(code).unwrap()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, seen)
+    }
+
+    fn fast_delivery() -> DeliveryConfig {
+        DeliveryConfig {
+            max_attempts: 4,
+            backoff: Backoff {
+                initial: Duration::from_millis(20),
+                max: Duration::from_millis(50),
+                ..Backoff::default()
+            },
+            timeout: Duration::from_secs(2),
+            ..DeliveryConfig::default()
+        }
+    }
+
+    /// Composio's scheme, computed independently here: the whole secret's bytes as the key.
+    fn expected_signature(secret: &str, id: &str, ts: &str, body: &str) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{id}.{ts}.{body}").as_bytes());
+        format!(
+            "v1,{}",
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+        )
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_answering_500_twice_gets_the_event_on_the_third_attempt() {
+        let hub = Hub::builder()
+            .delivery(fast_delivery())
+            .start()
+            .await
+            .unwrap();
+        let (url, seen) = receiver(vec![500, 500]).await;
+        let sub = hub.subscribe_webhook(&url, None);
+        let published = hub
+            .publish_payload("SLACK_RECEIVE_MESSAGE", json!({"text": "retry me"}))
+            .unwrap();
+        assert_eq!(published.webhooks, 1);
+        until("three attempts", || seen.lock().unwrap().len() == 3).await;
+        until("the log to show the delivery", || {
+            hub.deliveries().iter().any(|d| d.outcome == "delivered")
+        })
+        .await;
+
+        let seen = seen.lock().unwrap().clone();
+        let ids: Vec<&str> = seen
+            .iter()
+            .map(|r| r.headers["webhook-id"].to_str().unwrap())
+            .collect();
+        assert!(
+            ids.iter().all(|id| *id == ids[0] && id.starts_with("msg_")),
+            "one id across retries: {ids:?}"
+        );
+        for (n, r) in seen.iter().enumerate() {
+            let h = |k: &str| r.headers[k].to_str().unwrap().to_owned();
+            assert_eq!(h("x-composio-delivery-attempt"), (n + 1).to_string());
+            assert_eq!(h("x-composio-webhook-version"), "V3");
+            assert_eq!(h("content-type"), "application/json");
+            let ts = h("webhook-timestamp");
+            assert_eq!(
+                h("webhook-signature"),
+                expected_signature(&sub.secret, &ids[0], &ts, &r.body)
+            );
+            let body: Value = serde_json::from_str(&r.body).unwrap();
+            assert_eq!(body["id"], published.id.as_str());
+            assert_eq!(body["data"]["text"], "retry me");
+        }
+        let log = hub.deliveries();
+        let outcomes: Vec<(u32, Option<u16>, &str)> = log
+            .iter()
+            .map(|d| (d.attempt, d.status, d.outcome.as_str()))
+            .collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                (1, Some(500), "retrying"),
+                (2, Some(500), "retrying"),
+                (3, Some(200), "delivered")
+            ]
+        );
+        hub.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn attempts_are_bounded_and_a_dead_endpoint_does_not_stall_others() {
+        let hub = Hub::builder()
+            .delivery(fast_delivery())
+            .start()
+            .await
+            .unwrap();
+        let (bad_url, bad) = receiver(vec![503; 100]).await;
+        let (good_url, good) = receiver(vec![]).await;
+        hub.subscribe_webhook(&bad_url, None);
+        hub.subscribe_webhook(&good_url, None);
+        for i in 0..3 {
+            hub.publish_payload("SLACK_RECEIVE_MESSAGE", json!({"n": i}))
+                .unwrap();
+        }
+        until("the healthy endpoint to get all three", || {
+            good.lock().unwrap().len() == 3
+        })
+        .await;
+        until("the failing endpoint to exhaust its attempts", || {
+            hub.deliveries()
+                .iter()
+                .filter(|d| d.outcome == "failed")
+                .count()
+                == 3
+        })
+        .await;
+        assert_eq!(
+            bad.lock().unwrap().len(),
+            12,
+            "4 attempts for each of 3 events"
+        );
+        hub.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn the_management_api_has_composios_paths_and_shapes() {
+        let hub = Hub::builder()
+            .delivery(fast_delivery())
+            .start()
+            .await
+            .unwrap();
+        let http = listener_e2e::http::client();
+        let base = format!("{}/api/v3.1/webhook_subscriptions", hub.base_url());
+        let key = hub.api_key().to_owned();
+        let call = |m: reqwest::Method, url: String, body: Option<Value>| {
+            let mut r = http.request(m, url).header("x-api-key", key.clone());
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            async move {
+                let resp = r.send().await.unwrap();
+                let status = resp.status().as_u16();
+                (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        assert_eq!(http.get(&base).send().await.unwrap().status(), 401);
+
+        let (status, created) = call(
+            reqwest::Method::POST,
+            base.clone(),
+            Some(json!({"webhook_url": "http://127.0.0.1:9/x"})),
+        )
+        .await;
+        assert_eq!(status, 201);
+        let id = created["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            created["enabled_events"],
+            json!(["composio.trigger.message"])
+        );
+        assert_eq!(created["version"], "V3");
+        assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+        assert!(created["created_at"].as_str().unwrap().ends_with('Z'));
+
+        let (status, listed) = call(reqwest::Method::GET, base.clone(), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(listed["total_items"], 1);
+        assert_eq!(listed["items"][0]["id"], id.as_str());
+
+        let (status, patched) = call(
+            reqwest::Method::PATCH,
+            format!("{base}/{id}"),
+            Some(json!({"enabled_events": ["composio.trigger.message", "composio.connected_account.expired"]})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(patched["enabled_events"].as_array().unwrap().len(), 2);
+
+        let (status, rotated) = call(
+            reqwest::Method::POST,
+            format!("{base}/{id}/rotate_secret"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(rotated["id"], id.as_str());
+        assert_ne!(rotated["secret"], created["secret"]);
+        let (_, got) = call(reqwest::Method::GET, format!("{base}/{id}"), None).await;
+        assert_eq!(got["secret"], rotated["secret"]);
+
+        let (status, types) = call(reqwest::Method::GET, format!("{base}/event_types"), None).await;
+        assert_eq!(status, 200);
+        assert!(types["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["event_type"] == "composio.connected_account.expired"));
+
+        for bad in [
+            json!({}),
+            json!({"webhook_url": "ftp://x"}),
+            json!({"webhook_url": "http://x", "enabled_events": []}),
+            json!({"webhook_url": "http://x", "enabled_events": ["nope"]}),
+            json!({"webhook_url": "http://x", "version": "V1"}),
+        ] {
+            let (status, err) = call(reqwest::Method::POST, base.clone(), Some(bad.clone())).await;
+            assert_eq!(status, 400, "{bad}");
+            assert!(err["error"]["message"].is_string(), "{err}");
+        }
+
+        let (status, deleted) = call(reqwest::Method::DELETE, format!("{base}/{id}"), None).await;
+        assert_eq!((status, deleted), (200, json!({"success": true})));
+        let (status, _) = call(reqwest::Method::GET, format!("{base}/{id}"), None).await;
+        assert_eq!(status, 404);
+        hub.shutdown().await;
+    }
 }

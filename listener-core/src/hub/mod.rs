@@ -19,6 +19,7 @@ mod ids;
 mod ingest;
 mod pusher_server;
 mod realtime_api;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
@@ -33,6 +34,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use ingest::{BareEvent, Published};
+pub use webhooks::{DeliveryAttempt, DeliveryConfig, WebhookSubscription};
 
 use crate::source::pusher::protocol::channel_event;
 use crate::source::pusher::{CHUNKED_TRIGGER_EVENT, TRIGGER_EVENT};
@@ -63,6 +65,8 @@ pub struct HubConfig {
     pub subscriber_queue: usize,
     /// Largest request body and websocket frame accepted (default 1 MiB).
     pub max_frame_bytes: usize,
+    /// Webhook delivery: attempts, back-off, timeout, queue and log sizes.
+    pub delivery: DeliveryConfig,
 }
 
 impl Default for HubConfig {
@@ -78,6 +82,7 @@ impl Default for HubConfig {
             max_connections: 1024,
             subscriber_queue: 1024,
             max_frame_bytes: 1 << 20,
+            delivery: DeliveryConfig::default(),
         }
     }
 }
@@ -94,6 +99,22 @@ pub(crate) struct HubState {
     pub(crate) connections: AtomicUsize,
     pub(crate) next_connection: AtomicU64,
     pub(crate) shutdown: CancellationToken,
+    pub(crate) webhooks: webhooks::Webhooks,
+}
+
+/// `v1,` + base64(HMAC-SHA256(secret's UTF-8 bytes, `{id}.{timestamp}.{body}`)): Composio's
+/// signing scheme (PROTOCOL.md §4).
+fn sign_delivery(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes keys of any length");
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body.as_bytes());
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
 }
 
 impl HubState {
@@ -125,13 +146,14 @@ impl HubState {
                 .collect()
         };
         let subscribers = self.channels.publish(&channel, &frames);
-        tracing::info!(event_id = %id, %event_type, subscribers, frames = frames.len(), "hub: event published");
+        let webhooks = self.webhooks.enqueue(&id, &event_type, &text);
+        tracing::info!(event_id = %id, %event_type, subscribers, webhooks, frames = frames.len(), "hub: event published");
         Published {
             id,
             event_type,
             subscribers,
             frames: frames.len(),
-            webhooks: 0,
+            webhooks,
         }
     }
 }
@@ -165,6 +187,12 @@ impl Hub {
         self
     }
 
+    /// Webhook delivery settings.
+    pub fn delivery(mut self, delivery: DeliveryConfig) -> Self {
+        self.config.delivery = delivery;
+        self
+    }
+
     /// Frames queued per connection before it is dropped as too slow (default 1,024).
     pub fn subscriber_queue(mut self, frames: usize) -> Self {
         self.config.subscriber_queue = frames.max(1);
@@ -187,12 +215,15 @@ impl Hub {
         }
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let webhooks = webhooks::Webhooks::new(config.delivery, sign_delivery, shutdown.clone())?;
         let state = Arc::new(HubState {
             config,
             channels: fanout::Channels::default(),
             connections: AtomicUsize::new(0),
             next_connection: AtomicU64::new(1),
-            shutdown: CancellationToken::new(),
+            shutdown,
+            webhooks,
         });
         let app = router(Arc::clone(&state));
         let stop = state.shutdown.clone();
@@ -222,6 +253,25 @@ fn router(state: Arc<HubState>) -> Router {
             post(realtime_api::auth),
         )
         .route("/hub/events", post(ingest::ingest))
+        .route("/hub/deliveries", get(webhooks::deliveries))
+        .route(
+            "/api/v3.1/webhook_subscriptions",
+            post(webhooks::create).get(webhooks::list),
+        )
+        .route(
+            "/api/v3.1/webhook_subscriptions/event_types",
+            get(webhooks::event_types),
+        )
+        .route(
+            "/api/v3.1/webhook_subscriptions/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/api/v3.1/webhook_subscriptions/{id}/rotate_secret",
+            post(webhooks::rotate_secret),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -319,6 +369,22 @@ impl RunningHub {
         }
         .into_envelope();
         self.publish(&envelope)
+    }
+
+    /// Creates a webhook subscription (as `POST /api/v3.1/webhook_subscriptions` does);
+    /// `enabled_events` defaults to trigger messages.
+    pub fn subscribe_webhook(
+        &self,
+        url: &str,
+        enabled_events: Option<Vec<String>>,
+    ) -> WebhookSubscription {
+        let events = enabled_events.unwrap_or_else(|| vec![crate::V3_TRIGGER_MESSAGE.to_owned()]);
+        self.state.webhooks.create(url.to_owned(), events)
+    }
+
+    /// The delivery log (oldest first), as `GET /hub/deliveries` returns it.
+    pub fn deliveries(&self) -> Vec<DeliveryAttempt> {
+        self.state.webhooks.log()
     }
 
     /// Stops serving: websocket clients are closed, the server finishes in-flight requests.

@@ -1,0 +1,577 @@
+//! Webhook delivery from the hub: subscriptions with the management API's shape and paths
+//! (PROTOCOL.md §5, `/api/v3.1/webhook_subscriptions…`), and one delivery worker per
+//! subscription with its own bounded queue, so a slow endpoint never stalls the others. Each
+//! event is POSTed signed (`webhook-id`, `webhook-timestamp`, `webhook-signature`) and retried
+//! with exponential back-off on failure or timeout, a bounded number of times; every attempt
+//! goes into a bounded, queryable delivery log.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::realtime_api::{api_error, authorized};
+use super::{ids, HubState};
+use crate::event::V3_TRIGGER_MESSAGE;
+use crate::Backoff;
+
+/// How the hub delivers webhooks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeliveryConfig {
+    /// Attempts per event, the first included (default 5).
+    pub max_attempts: u32,
+    /// Back-off between attempts (default 500 ms doubling to 30 s).
+    pub backoff: Backoff,
+    /// Time allowed for one attempt (default 10 s).
+    pub timeout: Duration,
+    /// Events queued per subscription before new ones are dropped (default 1,024).
+    pub queue: usize,
+    /// Attempts kept in the delivery log (default 1,000).
+    pub log_size: usize,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            max_attempts: 5,
+            backoff: Backoff::default(),
+            timeout: Duration::from_secs(10),
+            queue: 1024,
+            log_size: 1000,
+        }
+    }
+}
+
+/// A webhook subscription, as the management API returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookSubscription {
+    /// Subscription id.
+    pub id: String,
+    /// Where events are POSTed.
+    pub webhook_url: String,
+    /// Payload version (the hub delivers `V3`).
+    pub version: String,
+    /// Event types delivered.
+    pub enabled_events: Vec<String>,
+    /// Signing secret.
+    pub secret: String,
+    /// ISO 8601.
+    pub created_at: String,
+    /// ISO 8601.
+    pub updated_at: String,
+}
+
+/// One delivery attempt, in the delivery log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryAttempt {
+    /// The subscription.
+    pub subscription_id: String,
+    /// The URL posted to.
+    pub webhook_url: String,
+    /// The `webhook-id` header (the same on every attempt of one event).
+    pub webhook_id: String,
+    /// The event's own id.
+    pub event_id: String,
+    /// 1-based attempt number (`x-composio-delivery-attempt`).
+    pub attempt: u32,
+    /// The HTTP status answered, if any.
+    pub status: Option<u16>,
+    /// The transport error, if any.
+    pub error: Option<String>,
+    /// `delivered`, `retrying`, `failed` (attempts exhausted) or `dropped` (queue full).
+    pub outcome: String,
+    /// When the attempt finished (ISO 8601).
+    pub at: String,
+}
+
+/// Computes the three signature headers for a delivery; provided by the webhook signer.
+pub(crate) type SignFn = fn(secret: &str, id: &str, timestamp: i64, body: &str) -> String;
+
+struct Delivery {
+    webhook_id: String,
+    event_id: String,
+    body: Arc<str>,
+}
+
+struct Entry {
+    sub: Arc<Mutex<WebhookSubscription>>,
+    queue: mpsc::Sender<Delivery>,
+    stop: CancellationToken,
+}
+
+impl Entry {
+    fn snapshot(&self) -> WebhookSubscription {
+        lock(&self.sub).clone()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Subscriptions, their workers, and the delivery log.
+pub(crate) struct Webhooks {
+    config: DeliveryConfig,
+    http: reqwest::Client,
+    sign: SignFn,
+    subs: Mutex<BTreeMap<String, Entry>>,
+    log: Arc<Mutex<VecDeque<DeliveryAttempt>>>,
+    shutdown: CancellationToken,
+}
+
+fn fresh_secret() -> String {
+    ids::fresh("whsec_")
+}
+
+impl Webhooks {
+    pub(crate) fn new(
+        config: DeliveryConfig,
+        sign: SignFn,
+        shutdown: CancellationToken,
+    ) -> crate::Result<Self> {
+        crate::tls::ensure_crypto_provider();
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(5)))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| crate::Error::Config {
+                key: "hub http client".into(),
+                message: e.to_string(),
+            })?;
+        Ok(Webhooks {
+            config,
+            http,
+            sign,
+            subs: Mutex::new(BTreeMap::new()),
+            log: Arc::new(Mutex::new(VecDeque::new())),
+            shutdown,
+        })
+    }
+
+    /// Creates a subscription and starts its worker.
+    pub(crate) fn create(&self, url: String, enabled_events: Vec<String>) -> WebhookSubscription {
+        let now = ids::now_rfc3339();
+        let sub = WebhookSubscription {
+            id: ids::fresh("ws_"),
+            webhook_url: url,
+            version: "V3".into(),
+            enabled_events,
+            secret: fresh_secret(),
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        let shared = Arc::new(Mutex::new(sub.clone()));
+        let (tx, rx) = mpsc::channel(self.config.queue.max(1));
+        let stop = self.shutdown.child_token();
+        let worker = Worker {
+            sub: Arc::clone(&shared),
+            http: self.http.clone(),
+            config: self.config,
+            sign: self.sign,
+            log: Arc::clone(&self.log),
+            stop: stop.clone(),
+        };
+        tokio::spawn(worker.run(rx));
+        lock(&self.subs).insert(
+            sub.id.clone(),
+            Entry {
+                sub: shared,
+                queue: tx,
+                stop,
+            },
+        );
+        tracing::info!(id = %sub.id, url = %sub.webhook_url, "hub: webhook subscription created");
+        sub
+    }
+
+    pub(crate) fn list(&self) -> Vec<WebhookSubscription> {
+        lock(&self.subs).values().map(Entry::snapshot).collect()
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Option<WebhookSubscription> {
+        lock(&self.subs).get(id).map(Entry::snapshot)
+    }
+
+    pub(crate) fn update(
+        &self,
+        id: &str,
+        url: Option<String>,
+        events: Option<Vec<String>>,
+    ) -> Option<WebhookSubscription> {
+        let subs = lock(&self.subs);
+        let mut sub = lock(&subs.get(id)?.sub);
+        if let Some(url) = url {
+            sub.webhook_url = url;
+        }
+        if let Some(events) = events {
+            sub.enabled_events = events;
+        }
+        sub.updated_at = ids::now_rfc3339();
+        Some(sub.clone())
+    }
+
+    pub(crate) fn rotate(&self, id: &str) -> Option<WebhookSubscription> {
+        let subs = lock(&self.subs);
+        let mut sub = lock(&subs.get(id)?.sub);
+        sub.secret = fresh_secret();
+        sub.updated_at = ids::now_rfc3339();
+        Some(sub.clone())
+    }
+
+    pub(crate) fn delete(&self, id: &str) -> bool {
+        match lock(&self.subs).remove(id) {
+            Some(entry) => {
+                entry.stop.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Queues the event for every subscription enabled for its type; returns how many.
+    pub(crate) fn enqueue(&self, event_id: &str, event_type: &str, body: &str) -> usize {
+        let body: Arc<str> = Arc::from(body);
+        let mut queued = 0;
+        for entry in lock(&self.subs).values() {
+            let sub = entry.snapshot();
+            if !sub.enabled_events.iter().any(|e| e == event_type) {
+                continue;
+            }
+            let delivery = Delivery {
+                webhook_id: ids::fresh("msg_"),
+                event_id: event_id.to_owned(),
+                body: Arc::clone(&body),
+            };
+            match entry.queue.try_send(delivery) {
+                Ok(()) => queued += 1,
+                Err(_) => {
+                    tracing::warn!(subscription = %sub.id, "hub: webhook queue full; event dropped for this subscription");
+                    push_log(
+                        &self.log,
+                        self.config.log_size,
+                        DeliveryAttempt {
+                            subscription_id: sub.id,
+                            webhook_url: sub.webhook_url,
+                            webhook_id: String::new(),
+                            event_id: event_id.to_owned(),
+                            attempt: 0,
+                            status: None,
+                            error: Some("queue full".into()),
+                            outcome: "dropped".into(),
+                            at: ids::now_rfc3339(),
+                        },
+                    );
+                }
+            }
+        }
+        queued
+    }
+
+    pub(crate) fn log(&self) -> Vec<DeliveryAttempt> {
+        lock(&self.log).iter().cloned().collect()
+    }
+}
+
+fn push_log(log: &Mutex<VecDeque<DeliveryAttempt>>, size: usize, attempt: DeliveryAttempt) {
+    let mut log = lock(log);
+    while log.len() >= size.max(1) {
+        log.pop_front();
+    }
+    log.push_back(attempt);
+}
+
+struct Worker {
+    sub: Arc<Mutex<WebhookSubscription>>,
+    http: reqwest::Client,
+    config: DeliveryConfig,
+    sign: SignFn,
+    log: Arc<Mutex<VecDeque<DeliveryAttempt>>>,
+    stop: CancellationToken,
+}
+
+impl Worker {
+    async fn run(self, mut rx: mpsc::Receiver<Delivery>) {
+        loop {
+            let delivery = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                d = rx.recv() => match d { Some(d) => d, None => return },
+            };
+            self.deliver(delivery).await;
+        }
+    }
+
+    /// Attempts one event until it is accepted or the attempts run out.
+    async fn deliver(&self, d: Delivery) {
+        for attempt in 1..=self.config.max_attempts.max(1) {
+            let sub = lock(&self.sub).clone();
+            let timestamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |t| t.as_secs() as i64);
+            let signature = (self.sign)(&sub.secret, &d.webhook_id, timestamp, &d.body);
+            let sent = self
+                .http
+                .post(&sub.webhook_url)
+                .header("content-type", "application/json")
+                .header("webhook-id", &d.webhook_id)
+                .header("webhook-timestamp", timestamp.to_string())
+                .header("webhook-signature", signature)
+                .header("x-composio-webhook-version", sub.version.as_str())
+                .header("x-composio-delivery-attempt", attempt.to_string())
+                .body(d.body.to_string())
+                .send()
+                .await;
+            let (status, error) = match sent {
+                Ok(r) => (Some(r.status().as_u16()), None),
+                Err(e) => (None, Some(crate::source::pusher::without_url(&e))),
+            };
+            let delivered = status.is_some_and(|s| (200..300).contains(&s));
+            let last = attempt >= self.config.max_attempts.max(1);
+            let outcome = if delivered {
+                "delivered"
+            } else if last {
+                "failed"
+            } else {
+                "retrying"
+            };
+            tracing::info!(subscription = %sub.id, webhook_id = %d.webhook_id, attempt, ?status, outcome, "hub: webhook delivery");
+            push_log(
+                &self.log,
+                self.config.log_size,
+                DeliveryAttempt {
+                    subscription_id: sub.id.clone(),
+                    webhook_url: sub.webhook_url.clone(),
+                    webhook_id: d.webhook_id.clone(),
+                    event_id: d.event_id.clone(),
+                    attempt,
+                    status,
+                    error,
+                    outcome: outcome.into(),
+                    at: ids::now_rfc3339(),
+                },
+            );
+            if delivered || last {
+                return;
+            }
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = tokio::time::sleep(self.config.backoff.delay(attempt)) => {}
+            }
+        }
+    }
+}
+
+// --- HTTP handlers: the management API's paths and shapes -----------------------------------
+
+type ApiResult = (StatusCode, Json<Value>);
+
+#[derive(Deserialize)]
+pub(crate) struct CreateBody {
+    webhook_url: Option<String>,
+    #[serde(default)]
+    enabled_events: Option<Vec<String>>,
+    #[serde(default)]
+    version: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct UpdateBody {
+    #[serde(default)]
+    webhook_url: Option<String>,
+    #[serde(default)]
+    enabled_events: Option<Vec<String>>,
+    #[serde(default)]
+    version: Option<String>,
+}
+
+fn check_url(url: &str) -> Result<(), ApiResult> {
+    if url.len() > 2048 || !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(api_error(
+            StatusCode::BAD_REQUEST,
+            "webhook_url must be an http(s) URL of at most 2048 characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check_events(events: &[String]) -> Result<(), ApiResult> {
+    if events.is_empty() {
+        return Err(api_error(
+            StatusCode::BAD_REQUEST,
+            "enabled_events must not be empty",
+        ));
+    }
+    if let Some(bad) = events
+        .iter()
+        .find(|e| !EVENT_TYPES.iter().any(|(t, _)| t == e))
+    {
+        return Err(api_error(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "unknown event type `{}`",
+                crate::preview::truncate_chars(bad, 80)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_version(version: Option<&str>) -> Result<(), ApiResult> {
+    match version {
+        None | Some("V3") => Ok(()),
+        Some(_) => Err(api_error(
+            StatusCode::BAD_REQUEST,
+            "the hub delivers V3 payloads only",
+        )),
+    }
+}
+
+/// The event types the hub can deliver.
+const EVENT_TYPES: &[(&str, &str)] = &[
+    (
+        V3_TRIGGER_MESSAGE,
+        "A trigger fired (the trigger's payload in `data`)",
+    ),
+    (
+        "composio.connected_account.expired",
+        "A connected account's credentials expired",
+    ),
+    (
+        "composio.trigger.disabled",
+        "A trigger instance was disabled",
+    ),
+];
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiResult> {
+    serde_json::from_slice(body)
+        .map_err(|e| api_error(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}")))
+}
+
+fn guard<'a>(hub: &'a HubState, headers: &HeaderMap) -> Result<&'a Webhooks, ApiResult> {
+    authorized(hub, headers)?;
+    Ok(&hub.webhooks)
+}
+
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return e,
+        }
+    };
+}
+
+pub(crate) async fn create(
+    State(hub): State<Arc<HubState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let webhooks = tri!(guard(&hub, &headers));
+    let body: CreateBody = tri!(parse(&body));
+    let Some(url) = body.webhook_url else {
+        return api_error(StatusCode::BAD_REQUEST, "webhook_url is required");
+    };
+    tri!(check_url(&url));
+    let events = body
+        .enabled_events
+        .unwrap_or_else(|| vec![V3_TRIGGER_MESSAGE.to_owned()]);
+    tri!(check_events(&events));
+    tri!(check_version(body.version.as_deref()));
+    (
+        StatusCode::CREATED,
+        Json(json!(webhooks.create(url, events))),
+    )
+}
+
+pub(crate) async fn list(State(hub): State<Arc<HubState>>, headers: HeaderMap) -> ApiResult {
+    let webhooks = tri!(guard(&hub, &headers));
+    let items = webhooks.list();
+    let total = items.len();
+    (
+        StatusCode::OK,
+        Json(
+            json!({"items": items, "next_cursor": null, "total_pages": 1, "current_page": 1, "total_items": total}),
+        ),
+    )
+}
+
+pub(crate) async fn get(
+    State(hub): State<Arc<HubState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let webhooks = tri!(guard(&hub, &headers));
+    match webhooks.get(&id) {
+        Some(sub) => (StatusCode::OK, Json(json!(sub))),
+        None => api_error(StatusCode::NOT_FOUND, "webhook subscription not found"),
+    }
+}
+
+pub(crate) async fn update(
+    State(hub): State<Arc<HubState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let webhooks = tri!(guard(&hub, &headers));
+    let body: UpdateBody = tri!(parse(&body));
+    if let Some(url) = &body.webhook_url {
+        tri!(check_url(url));
+    }
+    if let Some(events) = &body.enabled_events {
+        tri!(check_events(events));
+    }
+    tri!(check_version(body.version.as_deref()));
+    match webhooks.update(&id, body.webhook_url, body.enabled_events) {
+        Some(sub) => (StatusCode::OK, Json(json!(sub))),
+        None => api_error(StatusCode::NOT_FOUND, "webhook subscription not found"),
+    }
+}
+
+pub(crate) async fn delete(
+    State(hub): State<Arc<HubState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let webhooks = tri!(guard(&hub, &headers));
+    if webhooks.delete(&id) {
+        (StatusCode::OK, Json(json!({"success": true})))
+    } else {
+        api_error(StatusCode::NOT_FOUND, "webhook subscription not found")
+    }
+}
+
+pub(crate) async fn rotate_secret(
+    State(hub): State<Arc<HubState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let webhooks = tri!(guard(&hub, &headers));
+    match webhooks.rotate(&id) {
+        Some(sub) => (
+            StatusCode::OK,
+            Json(json!({"id": sub.id, "secret": sub.secret})),
+        ),
+        None => api_error(StatusCode::NOT_FOUND, "webhook subscription not found"),
+    }
+}
+
+pub(crate) async fn event_types(State(hub): State<Arc<HubState>>, headers: HeaderMap) -> ApiResult {
+    tri!(guard(&hub, &headers));
+    let items: Vec<Value> = EVENT_TYPES
+        .iter()
+        .map(|(t, d)| json!({"event_type": t, "description": d, "supported_versions": ["V3"]}))
+        .collect();
+    (StatusCode::OK, Json(json!({"items": items})))
+}
+
+pub(crate) async fn deliveries(State(hub): State<Arc<HubState>>) -> ApiResult {
+    (StatusCode::OK, Json(json!({"items": hub.webhooks.log()})))
+}
