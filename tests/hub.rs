@@ -79,6 +79,38 @@ async fn a_listener_on_an_embedded_hub_receives_ingested_events_small_and_chunke
         "ca_your-connected-account-id"
     );
 
+    // Many at once as NDJSON (blank lines skipped); a bad line is named and nothing is sent.
+    let ndjson = "{\"trigger_slug\":\"SLACK_RECEIVE_MESSAGE\",\"payload\":{\"n\":1}}\n\n{\"trigger_slug\":\"SLACK_RECEIVE_MESSAGE\",\"payload\":{\"n\":2}}\n";
+    let r = http
+        .post(format!("{}/hub/events", hub.base_url()))
+        .header("content-type", "application/x-ndjson")
+        .body(ndjson)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let receipt: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(receipt["published"], 2);
+    let mut ns = [
+        rec.next().await.event.payload["n"].as_i64(),
+        rec.next().await.event.payload["n"].as_i64(),
+    ];
+    ns.sort();
+    assert_eq!(
+        ns,
+        [Some(1), Some(2)],
+        "handlers run concurrently, so order is not kept"
+    );
+    let r = http
+        .post(format!("{}/hub/events", hub.base_url()))
+        .header("content-type", "application/x-ndjson")
+        .body("{\"trigger_slug\":\"X_Y\"}\nnot json\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("line 2"));
+
     // A bad body is a 400 naming the problem; nothing is published.
     let r = http
         .post(format!("{}/hub/events", hub.base_url()))
@@ -90,7 +122,7 @@ async fn a_listener_on_an_embedded_hub_receives_ingested_events_small_and_chunke
     assert!(r.text().await.unwrap().contains("unknown event envelope"));
 
     let stopped = within("shutdown", handle.shutdown()).await.unwrap();
-    assert_eq!(stopped.stats.runs, 3);
+    assert_eq!(stopped.stats.runs, 5);
     assert!(rec.drain().is_empty());
     hub.shutdown().await;
 }

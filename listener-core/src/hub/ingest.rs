@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -129,12 +130,38 @@ fn identity(map: &Map<String, Value>, envelope: crate::Envelope) -> (String, Str
 
 pub(crate) async fn ingest(
     State(hub): State<Arc<HubState>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, Json<Value>) {
-    match hub.publish_bytes(&body) {
-        Ok(published) => (StatusCode::ACCEPTED, Json(json!(published))),
-        Err(e) => api_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    let ndjson = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-ndjson"));
+    if !ndjson {
+        return match hub.publish_bytes(&body) {
+            Ok(published) => (StatusCode::ACCEPTED, Json(json!(published))),
+            Err(e) => api_error(StatusCode::BAD_REQUEST, &e.to_string()),
+        };
     }
+    // One event per line; every line is checked before any is published.
+    let mut prepared = Vec::new();
+    for (n, line) in body.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match prepare(line) {
+            Ok(p) => prepared.push(p),
+            Err(e) => return api_error(StatusCode::BAD_REQUEST, &format!("line {}: {e}", n + 1)),
+        }
+    }
+    let published: Vec<Published> = prepared
+        .into_iter()
+        .map(|(text, id, event_type)| hub.publish_envelope(text, id, event_type))
+        .collect();
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({"published": published.len(), "items": published})),
+    )
 }
 
 /// Splits `body` into pieces of at most `size` bytes, never inside a character.

@@ -1,7 +1,8 @@
 //! A local hub speaking the same protocol as Composio's service, for developing and testing
 //! trigger handlers offline: Composio's realtime endpoints (credentials, channel auth), a
-//! Pusher-protocol websocket endpoint, and an ingest API that fans events out to every
-//! subscriber. A [`ComposioSource`] pointed at it runs exactly the production code path.
+//! Pusher-protocol websocket endpoint, an ingest API (`POST /hub/events`: one JSON event, or
+//! many as `application/x-ndjson`) that fans events out to every subscriber, and webhook
+//! subscriptions delivering signed POSTs. A [`ComposioSource`] pointed at it runs exactly the production code path.
 //!
 //! ```no_run
 //! use listener_core::hub::Hub;
@@ -128,7 +129,12 @@ impl HubState {
         Ok(self.publish_envelope(text, id, event_type))
     }
 
-    fn publish_envelope(&self, text: String, id: String, event_type: String) -> Published {
+    pub(crate) fn publish_envelope(
+        &self,
+        text: String,
+        id: String,
+        event_type: String,
+    ) -> Published {
         let channel = self.channel();
         let frames: Vec<Utf8Bytes> = if text.len() <= self.config.chunk_size {
             vec![channel_event(&channel, TRIGGER_EVENT, &text).into()]
@@ -147,7 +153,7 @@ impl HubState {
         };
         let subscribers = self.channels.publish(&channel, &frames);
         let webhooks = self.webhooks.enqueue(&id, &event_type, &text);
-        tracing::info!(event_id = %id, %event_type, subscribers, webhooks, frames = frames.len(), "hub: event published");
+        tracing::debug!(event_id = %id, %event_type, subscribers, webhooks, frames = frames.len(), "hub: event published");
         Published {
             id,
             event_type,
