@@ -22,6 +22,7 @@ from composio.core.models import triggers
 HOST = os.environ["HUB_HOST"]
 PORT = int(os.environ["HUB_PORT"])
 EXPECT = int(os.environ.get("EXPECT", "1"))
+QUIET = os.environ.get("QUIET") == "1"  # benchmarks: print only READY and DONE
 
 _original_init = triggers._ComposioPusher.__init__
 
@@ -37,24 +38,27 @@ composio = Composio(api_key=os.environ["COMPOSIO_API_KEY"], base_url=os.environ[
 subscription = composio.triggers.subscribe(timeout=15)
 received = []
 done = threading.Event()
+lock = threading.Lock()  # callbacks run on a thread pool
 
 
 @subscription.handle(trigger_slug="SLACK_RECEIVE_MESSAGE")
 def on_message(event):
-    print(json.dumps({
-        "id": event["id"],
-        "trigger_slug": event["trigger_slug"],
-        "toolkit_slug": event["toolkit_slug"],
-        "user_id": event["user_id"],
-        "payload": event["payload"],
-    }), flush=True)
-    received.append(event)
-    if len(received) >= EXPECT:
-        done.set()
+    if not QUIET:
+        print(json.dumps({
+            "id": event["id"],
+            "trigger_slug": event["trigger_slug"],
+            "toolkit_slug": event["toolkit_slug"],
+            "user_id": event["user_id"],
+            "payload": event["payload"],
+        }), flush=True)
+    with lock:
+        received.append(1)
+        if len(received) >= EXPECT:
+            done.set()
 
 
 print("READY", flush=True)
-ok = done.wait(timeout=30)
+ok = done.wait(timeout=float(os.environ.get("TIMEOUT", "30")))
 subscription.stop()
 print("DONE" if ok else "TIMEOUT", flush=True)
 sys.exit(0 if ok else 1)

@@ -64,8 +64,10 @@ pub struct HubConfig {
     pub max_connections: usize,
     /// Frames queued per connection before it is disconnected as too slow (default 1,024).
     pub subscriber_queue: usize,
-    /// Largest request body and websocket frame accepted (default 1 MiB).
+    /// Largest websocket frame accepted from a client (default 1 MiB).
     pub max_frame_bytes: usize,
+    /// Largest request body accepted, NDJSON batches included (default 16 MiB).
+    pub max_body_bytes: usize,
     /// Webhook delivery: attempts, back-off, timeout, queue and log sizes.
     pub delivery: DeliveryConfig,
 }
@@ -83,6 +85,7 @@ impl Default for HubConfig {
             max_connections: 1024,
             subscriber_queue: 1024,
             max_frame_bytes: 1 << 20,
+            max_body_bytes: 16 << 20,
             delivery: DeliveryConfig::default(),
         }
     }
@@ -193,6 +196,12 @@ impl Hub {
         self
     }
 
+    /// Largest request body accepted (default 16 MiB).
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_body_bytes = bytes;
+        self
+    }
+
     /// Webhook delivery settings.
     pub fn delivery(mut self, delivery: DeliveryConfig) -> Self {
         self.config.delivery = delivery;
@@ -247,7 +256,7 @@ impl Hub {
 }
 
 fn router(state: Arc<HubState>) -> Router {
-    let limit = state.config.max_frame_bytes;
+    let limit = state.config.max_body_bytes;
     Router::new()
         .route("/app/{key}", get(pusher_server::upgrade))
         .route(
@@ -279,8 +288,18 @@ fn router(state: Arc<HubState>) -> Router {
             post(webhooks::rotate_secret),
         )
         .route("/healthz", get(|| async { "ok" }))
+        .route("/hub/status", get(status))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// `GET /hub/status`: connections and trigger-channel subscribers right now.
+async fn status(axum::extract::State(hub): axum::extract::State<Arc<HubState>>) -> axum::Json<Value> {
+    axum::Json(json!({
+        "connections": hub.connections.load(std::sync::atomic::Ordering::SeqCst),
+        "subscribers": hub.channels.subscriber_count(&hub.channel()),
+        "channel": hub.channel(),
+    }))
 }
 
 /// A hub serving in the background. Dropping it does not stop it; call

@@ -24,6 +24,9 @@ use crate::source::pusher::verify_channel;
 /// The activity timeout the hub announces, in seconds.
 const ACTIVITY_TIMEOUT_SECS: u64 = 120;
 
+/// Most queued frames written before one flush.
+const WRITE_BATCH: usize = 256;
+
 /// How long one frame may take to write before the client is given up on.
 const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -108,16 +111,24 @@ async fn serve(socket: WebSocket, key: String, hub: Arc<HubState>) {
                 },
             };
             if let Some(msg) = outgoing {
-                // A client that stops reading fills the socket; give up on it rather than
-                // holding this task (and its queue) forever.
-                match tokio::time::timeout(WRITE_TIMEOUT, sink.send(msg)).await {
+                // Queue this frame and whatever else is waiting, then flush once: one write
+                // for a burst instead of one per frame. A client that stops reading fills the
+                // socket; give up on it rather than holding this task (and its queue) forever.
+                let write = async {
+                    sink.feed(msg).await?;
+                    for _ in 0..WRITE_BATCH {
+                        match rx.try_recv() {
+                            Ok(frame) => sink.feed(Message::Text(frame)).await?,
+                            Err(_) => break,
+                        }
+                    }
+                    sink.flush().await
+                };
+                match tokio::time::timeout(WRITE_TIMEOUT, write).await {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => break,
                     Err(_) => {
-                        tracing::warn!(
-                            connection = conn,
-                            "hub: client stopped reading; disconnecting it"
-                        );
+                        tracing::warn!(connection = conn, "hub: client stopped reading; disconnecting it");
                         break;
                     }
                 }
