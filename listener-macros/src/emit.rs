@@ -22,7 +22,7 @@
 //!                 toolkit: ::core::option::Option::None,
 //!                 /* ... every other key ... */
 //!             },
-//!             build: || ::listener_core::__private::async_handler(roast),
+//!             build: || ::listener_core::__private::async_handler::<_, (Payload<M>, State<B>,)>(roast),
 //!         }
 //!     }
 //! };
@@ -33,6 +33,13 @@
 //! reported on the offending type (their calls carry that type's span) rather than on the
 //! handler as a whole. Every path is absolute (`::listener_core`, `::core`), so user items
 //! named `core`, `Option`, `Some`, ... cannot interfere.
+//!
+//! `build` names the argument tuple explicitly. The compiler then checks the handler against
+//! the one impl of the handler trait for that tuple, so when a parameter is not an extractor
+//! (or the return type not an output) its second error, at the attribute, names the offending
+//! type too ("`String` cannot be a trigger handler parameter ... required for `fn(Meta,
+//! String) {h}` to implement `AsyncHandlerFn<(Meta, String)>`"), instead of only saying that
+//! the function is not a handler.
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -55,6 +62,7 @@ pub(crate) fn registration(args: &FilterArgs, handler: &HandlerFn) -> TokenStrea
     });
 
     let ident = &handler.ident;
+    let params = &handler.params;
     let name = handler.name();
     // `line!()` at the function's name reports the line of the name.
     let line = quote_spanned!(ident.span()=> ::core::line!());
@@ -66,7 +74,7 @@ pub(crate) fn registration(args: &FilterArgs, handler: &HandlerFn) -> TokenStrea
 
     quote! {
         const _: () = {
-            #[allow(dead_code, non_snake_case)]
+            #[allow(dead_code)]
             fn __on_trigger_checks() {
                 #(#param_checks)*
                 #output_check
@@ -78,7 +86,7 @@ pub(crate) fn registration(args: &FilterArgs, handler: &HandlerFn) -> TokenStrea
                     file: ::core::file!(),
                     line: #line,
                     filter: #filter,
-                    build: || ::listener_core::__private::#constructor(#ident),
+                    build: || ::listener_core::__private::#constructor::<_, (#(#params,)*)>(#ident),
                 }
             }
         };
@@ -128,7 +136,7 @@ mod tests {
         );
         let expected = quote! {
             const _: () = {
-                #[allow(dead_code, non_snake_case)]
+                #[allow(dead_code)]
                 fn __on_trigger_checks() {
                     ::listener_core::__private::assert_extractor::<Payload<SlackMessage> >();
                     ::listener_core::__private::assert_extractor::<State<Bot> >();
@@ -148,7 +156,7 @@ mod tests {
                             auth_config_id: ::core::option::Option::None,
                             connected_account_id: ::core::option::Option::None,
                         },
-                        build: || ::listener_core::__private::async_handler(roast),
+                        build: || ::listener_core::__private::async_handler::<_, (Payload<SlackMessage>, State<Bot>,)>(roast),
                     }
                 }
             };
@@ -164,7 +172,7 @@ mod tests {
                 fn sync_handler(ev: std::sync::Arc<TriggerEvent>) {}
             ),
         ));
-        assert!(code.contains("build:||::listener_core::__private::blocking_handler(sync_handler)"));
+        assert!(code.contains("build:||::listener_core::__private::blocking_handler::<_,(std::sync::Arc<TriggerEvent>,)>(sync_handler)"));
         assert!(code.contains("toolkit:::core::option::Option::Some(\"github\")"));
         assert!(code.contains("user_id:::core::option::Option::Some(\"default\")"));
         assert!(code.contains("name:::core::option::Option::None"));
@@ -180,7 +188,10 @@ mod tests {
             ),
         ));
         assert!(code.contains("name:\"match\""), "{code}");
-        assert!(code.contains("async_handler(r#match)"), "{code}");
+        assert!(
+            code.contains("async_handler::<_,(Meta,)>(r#match)"),
+            "{code}"
+        );
     }
 
     #[test]

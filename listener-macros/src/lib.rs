@@ -31,13 +31,14 @@
 //! # Keys
 //!
 //! All keys are optional; each may be given at most once, and each value must be a non-empty
-//! string literal. An event is dispatched to the handler when it matches **every** key given;
+//! string literal. An event is dispatched to the handler when it matches **every** key given
+//! (the runtime compares case-insensitively);
 //! `#[on_trigger]` (or `#[on_trigger()]`) without keys receives every event.
 //!
 //! | key                    | matches the event's ...                          |
 //! |------------------------|--------------------------------------------------|
-//! | `name`                 | trigger name, e.g. `"SLACK_RECEIVE_MESSAGE"`     |
-//! | `toolkit`              | toolkit (app), e.g. `"github"`                   |
+//! | `name`                 | trigger slug (or V3 lifecycle type), e.g. `"SLACK_RECEIVE_MESSAGE"` |
+//! | `toolkit`              | toolkit slug, e.g. `"github"`                    |
 //! | `trigger_id`           | trigger instance id                              |
 //! | `user_id`              | user id                                          |
 //! | `auth_config_id`       | auth config id                                   |
@@ -52,10 +53,17 @@
 //!   a string literal (integers, constants, expressions, a key without value) or that is empty;
 //! - an item that is not a free function, and methods (a `self` parameter);
 //! - generic functions (type, lifetime or const parameters, a `where` clause, `impl Trait`
-//!   parameters), `unsafe fn`, `extern` functions and variadic functions.
+//!   parameters), `unsafe fn`, `extern` functions and variadic functions;
+//! - more parameters than the runtime supports (eight).
 //!
 //! The compiler itself reports parameters that are not extractors and return types that are
-//! not handler outputs, at the offending type.
+//! not handler outputs, at the offending type (and once more at the attribute, where the
+//! handler is registered).
+//!
+//! A macro cannot see whether a function without `self` sits in an `impl` block: on an
+//! associated function the attribute fails with rustc's "`const` items in this context need a
+//! name", at the attribute. Handlers must be free functions (in any module, or in a function
+//! body).
 #![warn(missing_docs)]
 #![warn(clippy::missing_docs_in_private_items)]
 
@@ -68,7 +76,7 @@ use proc_macro::TokenStream;
 
 /// Registers a function as a trigger handler.
 ///
-/// ```ignore
+/// ```
 /// use listener_core::prelude::*;
 ///
 /// #[derive(serde::Deserialize)]

@@ -6,6 +6,7 @@
 //! buffering without limit.
 
 pub mod composio;
+mod keepalive;
 pub mod pusher;
 pub mod websocket;
 

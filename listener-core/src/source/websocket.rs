@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
-use tokio::time::{sleep, sleep_until, Instant};
+use tokio::time::sleep;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
+use super::keepalive::{Due, Keepalive};
 use super::{Health, Source, SourceContext};
 use crate::preview::{preview, PREVIEW_CHARS};
 use crate::{decode, Backoff, Error, Result};
@@ -126,20 +127,15 @@ impl WebSocketSource {
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
         let (mut write, mut read) = ws.split();
-        let mut last_seen = Instant::now();
-        let mut ping_sent: Option<Instant> = None;
+        let mut keepalive = Keepalive::new(self.ping_interval, self.pong_timeout);
         loop {
-            let deadline = match ping_sent {
-                Some(at) => at + self.pong_timeout,
-                None => last_seen + self.ping_interval,
-            };
             tokio::select! {
                 _ = cx.cancelled() => {
                     let _ = write.send(Message::Close(None)).await;
                     return SessionEnd::Shutdown;
                 }
-                _ = sleep_until(deadline) => {
-                    if ping_sent.is_some() {
+                due = keepalive.due() => {
+                    if due == Due::Dead {
                         return SessionEnd::Dropped(Error::SourceFailed {
                             source_name: cx.name().to_owned(),
                             message: format!("no answer to ping within {:?}; connection presumed dead", self.pong_timeout),
@@ -148,7 +144,7 @@ impl WebSocketSource {
                     if let Err(e) = write.send(Message::Ping(Default::default())).await {
                         return SessionEnd::Dropped(e.into());
                     }
-                    ping_sent = Some(Instant::now());
+                    keepalive.pinged();
                 }
                 msg = read.next() => {
                     let msg = match msg {
@@ -156,8 +152,7 @@ impl WebSocketSource {
                         Some(Err(e)) => return SessionEnd::Dropped(e.into()),
                         Some(Ok(msg)) => msg,
                     };
-                    last_seen = Instant::now();
-                    ping_sent = None;
+                    keepalive.seen();
                     let bytes: &[u8] = match &msg {
                         Message::Text(text) => text.as_bytes(),
                         Message::Binary(bytes) => bytes,

@@ -34,6 +34,7 @@ pub use chunks::ChunkLimits;
 use chunks::{Assembler, ChunkOutcome};
 use protocol::{code_action, CodeAction, Established, Frame, PusherError, SubscriptionErrorData};
 
+use super::keepalive::{Due, Keepalive};
 use super::{Health, Source, SourceContext};
 use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
 use crate::{decode, Backoff, Error, Result};
@@ -513,24 +514,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             return reconnect(e);
         }
 
-        let mut last_seen = Instant::now();
-        let mut ping_sent: Option<Instant> = None;
+        let mut keepalive = Keepalive::new(activity_timeout, self.source.pong_timeout);
         let sweep_every = (self.source.chunk_limits.max_age / 4)
             .clamp(Duration::from_millis(50), Duration::from_secs(5));
         let mut sweep = tokio::time::interval(sweep_every);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let deadline = match ping_sent {
-                Some(at) => at + self.source.pong_timeout,
-                None => last_seen + activity_timeout,
-            };
             let msg = tokio::select! {
                 _ = self.cx.cancelled() => {
                     let _ = self.write.send(Message::Close(None)).await;
                     return End::Shutdown;
                 }
-                _ = sleep_until(deadline) => {
-                    if ping_sent.is_some() {
+                due = keepalive.due() => {
+                    if due == Due::Dead {
                         return End::Reconnect {
                             error: timeout_error(self.cx, "waiting for an answer to pusher:ping; connection presumed dead", self.source.pong_timeout),
                             immediately: false,
@@ -540,7 +536,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                     if let Err(e) = self.send(protocol::ping()).await {
                         return reconnect(e);
                     }
-                    ping_sent = Some(Instant::now());
+                    keepalive.pinged();
                     continue;
                 }
                 _ = sweep.tick() => {
@@ -550,8 +546,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 }
                 msg = self.read.next() => msg,
             };
-            last_seen = Instant::now();
-            ping_sent = None;
+            keepalive.seen();
             let text = match msg {
                 None => return self.dropped(closed("the server closed the connection")),
                 Some(Err(e)) => return self.dropped(e.into()),

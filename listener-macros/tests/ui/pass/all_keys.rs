@@ -1,6 +1,7 @@
 // All six keys, in any order, raw strings included.
 use listener_core::prelude::*;
 
+#[rustfmt::skip] // keeps the trailing comma under test
 #[on_trigger(
     connected_account_id = "ca_1",
     auth_config_id = "ac_1",

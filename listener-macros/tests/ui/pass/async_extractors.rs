@@ -2,11 +2,11 @@
 use listener_core::prelude::*;
 
 #[derive(serde::Deserialize)]
-struct SlackMessage {
+pub struct SlackMessage {
     text: String,
 }
 
-struct Bot {
+pub struct Bot {
     prefix: &'static str,
 }
 
@@ -20,7 +20,7 @@ pub async fn roast(msg: Payload<SlackMessage>, bot: State<Bot>) -> anyhow::Resul
 fn main() {
     let handlers = listener_core::registered_handlers();
     assert_eq!(handlers.len(), 1);
-    assert_eq!(handlers[0].name(), "async_extractors::roast");
+    assert_eq!(without_crate(handlers[0].name()), "roast");
     assert!(!handlers[0].is_blocking());
 
     let descriptor = listener_core::__private::inventory::iter::<listener_core::HandlerDescriptor>
@@ -28,8 +28,16 @@ fn main() {
         .next()
         .unwrap();
     assert_eq!(descriptor.name, "roast");
-    assert_eq!(descriptor.module_path, "async_extractors");
-    assert!(descriptor.file.ends_with("async_extractors.rs"), "{}", descriptor.file);
+    assert!(
+        !descriptor.module_path.contains("::"),
+        "{}",
+        descriptor.module_path
+    );
+    assert!(
+        descriptor.file.ends_with("async_extractors.rs"),
+        "{}",
+        descriptor.file
+    );
     assert_eq!(descriptor.line, 15, "the line of the function's name");
     assert_eq!(
         descriptor.filter,
@@ -38,4 +46,9 @@ fn main() {
             ..Default::default()
         }
     );
+}
+
+/// `crate::path::name` without the crate's name, which the test harness picks.
+fn without_crate(name: &str) -> &str {
+    name.split_once("::").map_or(name, |(_, rest)| rest)
 }
