@@ -143,6 +143,16 @@ fn ours_listener(
     counter: Arc<Counter>,
     latencies: Option<Arc<Mutex<Vec<Duration>>>>,
 ) -> ListenerHandle {
+    ours_listener_with(hub, extra_handlers, counter, latencies, true)
+}
+
+fn ours_listener_with(
+    hub: &HubProc,
+    extra_handlers: usize,
+    counter: Arc<Counter>,
+    latencies: Option<Arc<Mutex<Vec<Duration>>>>,
+    matching: bool,
+) -> ListenerHandle {
     let source = ComposioSource::new(&hub.api_key)
         .base_url(hub.base_url())
         .expect("http url")
@@ -152,6 +162,10 @@ fn ours_listener(
     let mut builder = Listener::builder()
         .without_registered_handlers()
         .source(source);
+    if !matching {
+        // Diagnostic: receive, decode and dedupe every event, run no handler.
+        return builder.build().expect("listener").spawn();
+    }
     builder = match latencies {
         None => builder.handler(Handler::new(
             "noop",
@@ -226,6 +240,24 @@ async fn ours_run(hub: &HubProc, n: usize, extra: usize, tag: &str) -> anyhow::R
     Ok(rate)
 }
 
+/// Diagnostic: the source and dispatcher with no matching handler (decode, dedupe, match).
+async fn decode_only_run(hub: &HubProc, n: usize, tag: &str) -> anyhow::Result<f64> {
+    let handle = ours_listener_with(hub, 0, Arc::new(Counter::default()), None, false);
+    connected(&handle, hub).await?;
+    let body = batch(tag, n);
+    let t0 = Instant::now();
+    hub.publish_ndjson(body).await?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while handle.dispatcher().stats().events < n as u64 {
+        anyhow::ensure!(Instant::now() < deadline, "decode-only run incomplete");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let rate = n as f64 / t0.elapsed().as_secs_f64();
+    handle.shutdown().await?;
+    hub.await_subscribers(0).await?;
+    Ok(rate)
+}
+
 async fn peer_run(hub: &HubProc, python: &PathBuf, n: usize, tag: &str) -> anyhow::Result<f64> {
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/peers/composio_listener.py");
@@ -292,6 +324,7 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
     let hub = HubProc::start().await?;
     let (mut floor, mut ours, mut ours10k, mut peer) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut decode_only = Vec::new();
     // Warm-up (connections, allocator, page cache), not reported.
     floor_run(&hub, args.events / 10, "warm_f").await?;
     ours_run(&hub, args.events / 10, 0, "warm_o").await?;
@@ -300,6 +333,7 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
         floor.push(floor_run(&hub, args.events, &format!("f{r}")).await?);
         ours.push(ours_run(&hub, args.events, 0, &format!("o{r}")).await?);
         ours10k.push(ours_run(&hub, args.events, 9_999, &format!("k{r}")).await?);
+        decode_only.push(decode_only_run(&hub, args.events, &format!("d{r}")).await?);
         if let Some(py) = &args.python {
             peer.push(peer_run(&hub, py, args.peer_events, &format!("p{r}")).await?);
         }
@@ -338,6 +372,11 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
     t.push_str(&format!(
         "| ours, 10,000 handlers (1 matches) | {k:.0} | {} |\n",
         fmt_runs(&ours10k)
+    ));
+    t.push_str(&format!(
+        "| diagnostic: ours with no matching handler (receive, decode, dedupe) | {:.0} | {} |\n",
+        median(decode_only.clone()),
+        fmt_runs(&decode_only)
     ));
     match p {
         Some(p) => t.push_str(&format!(

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The benchmark suite (not part of the tests): installs the peers, then runs every benchmark
+# side by side on this machine and prints the tables that BENCHMARKS.md records.
+#
+#   bash scripts/bench.sh            # everything (~5 minutes on 2 cores after the build)
+#   QUICK=1 bash scripts/bench.sh    # smaller runs, for a smoke check
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+while IFS='=' read -r key value; do
+  case "$key" in
+    SOCKUDO_BIN|PEERS_PYTHON) export "$key=$value" ;;
+  esac
+done < <(bash scripts/install-peers.sh)
+
+if [ -n "${QUICK:-}" ]; then
+  rt_args=(--events 5000 --peer-events 500 --runs 3 --latency-secs 2)
+  mem_args=(--events 100000)
+  crit_args=(--warm-up-time 1 --measurement-time 2)
+else
+  rt_args=()
+  mem_args=()
+  crit_args=()
+fi
+
+cargo build --release -q -p listener-bench
+bin=target/release/listener-bench
+
+echo "## Machine"
+echo
+echo "- $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+echo "- $(free -g | awk '/Mem:/ {print $2}') GiB memory, kernel $(uname -r)"
+echo "- $(rustc --version)"
+echo "- peer: $("${PEERS_PYTHON:-python3}" -c 'import importlib.metadata as m; print("composio", m.version("composio"), "/ pysher", m.version("pysher"))' 2>/dev/null || echo 'composio not installed')"
+echo
+
+echo "## Dispatch (criterion, in-process)"
+echo
+cargo bench -q -p listener-core --bench dispatch -- "${crit_args[@]}" 2>/dev/null \
+  | grep -E '^(dispatch_one_match|decode)|time:' | sed 's/^/    /'
+echo
+
+"$bin" realtime "${rt_args[@]}"
+echo
+"$bin" memory "${mem_args[@]}"
