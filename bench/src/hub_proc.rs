@@ -17,7 +17,13 @@ pub struct ServeArgs {
     queue: usize,
 }
 
+const FIXTURE: &str = include_str!("../../tests/fixtures/v3_slack_receive_message.json");
+
 /// Serves until stdin closes, printing `READY <addr> <app-key> <app-secret> <api-key>`.
+///
+/// A stdin line `publish N TAG` publishes N copies of the V3 Slack fixture with ids
+/// `evt_TAG_i`, each stamped with `data.sent_ns` (Unix nanoseconds) when published, then
+/// prints `published N`: the benchmarked process spends nothing on producing events.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let hub = Hub::builder()
         .subscriber_queue(args.queue)
@@ -31,8 +37,23 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         hub.app_secret(),
         hub.api_key()
     );
+    let mut template: serde_json::Value = serde_json::from_str(FIXTURE)?;
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
-    while let Ok(Some(_)) = stdin.next_line().await {}
+    while let Ok(Some(line)) = stdin.next_line().await {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        if let ["publish", n, tag] = parts.as_slice() {
+            let n: usize = n.parse()?;
+            for i in 0..n {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)?
+                    .as_nanos() as u64;
+                template["id"] = serde_json::Value::String(format!("evt_{tag}_{i}"));
+                template["data"]["sent_ns"] = serde_json::Value::from(now);
+                hub.publish(&template)?;
+            }
+            println!("published {n}");
+        }
+    }
     hub.shutdown().await;
     Ok(())
 }
@@ -40,6 +61,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// A hub child process.
 pub struct HubProc {
     _child: Child,
+    stdin: tokio::sync::Mutex<tokio::process::ChildStdin>,
+    stdout: tokio::sync::Mutex<tokio::io::Lines<BufReader<tokio::process::ChildStdout>>>,
     pub addr: SocketAddr,
     pub app_key: String,
     pub app_secret: String,
@@ -67,7 +90,10 @@ impl HubProc {
             parts.len() == 5 && parts[0] == "READY",
             "unexpected hub output: {line}"
         );
+        let stdin = child.stdin.take().context("hub stdin")?;
         Ok(HubProc {
+            stdin: tokio::sync::Mutex::new(stdin),
+            stdout: tokio::sync::Mutex::new(lines),
             addr: parts[1].parse()?,
             app_key: parts[2].to_owned(),
             app_secret: parts[3].to_owned(),
@@ -109,16 +135,20 @@ impl HubProc {
         Ok(())
     }
 
-    /// Publishes NDJSON lines in one request.
-    pub async fn publish_ndjson(&self, body: String) -> anyhow::Result<()> {
-        let r = self
-            .http
-            .post(format!("{}/hub/events", self.base_url()))
-            .header("content-type", "application/x-ndjson")
-            .body(body)
-            .send()
+    /// Has the hub process publish `n` fixture events (ids `evt_TAG_i`) as fast as it can;
+    /// returns once they are all handed to the subscribers' queues.
+    pub async fn publish_synthetic(&self, n: usize, tag: &str) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = self.stdin.lock().await;
+        stdin
+            .write_all(format!("publish {n} {tag}\n").as_bytes())
             .await?;
-        anyhow::ensure!(r.status().is_success(), "publish answered {}", r.status());
+        stdin.flush().await?;
+        let line = self.stdout.lock().await.next_line().await?;
+        anyhow::ensure!(
+            line.as_deref() == Some(&format!("published {n}")),
+            "hub answered {line:?}"
+        );
         Ok(())
     }
 }

@@ -79,22 +79,12 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let idle = rss_kib()?;
 
-    let template: serde_json::Value = serde_json::from_str(include_str!(
-        "../../tests/fixtures/v3_slack_receive_message.json"
-    ))?;
     let mut warm = 0;
     let mut sent = 0;
     let started = Instant::now();
     while sent < args.events {
         let n = args.batch.min(args.events - sent);
-        let mut body = String::with_capacity(n * 700);
-        let mut ev = template.clone();
-        for i in 0..n {
-            ev["id"] = serde_json::Value::String(format!("evt_mem_{}", sent + i));
-            body.push_str(&ev.to_string());
-            body.push('\n');
-        }
-        hub.publish_ndjson(body).await?;
+        hub.publish_synthetic(n, &format!("mem{sent}")).await?;
         sent += n;
         let deadline = Instant::now() + Duration::from_secs(120);
         while seen.load(Ordering::Relaxed) < sent {

@@ -48,23 +48,6 @@ pub struct Args {
     pub python: Option<PathBuf>,
 }
 
-/// NDJSON of `n` fixture events with unique ids, each stamped with `sent_ns` when built.
-fn batch(tag: &str, n: usize) -> String {
-    let mut template: Value = serde_json::from_str(FIXTURE).expect("fixture");
-    let mut out = String::with_capacity(n * (FIXTURE.len() + 32));
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos() as u64;
-    for i in 0..n {
-        template["id"] = Value::String(format!("evt_{tag}_{i}"));
-        template["data"]["sent_ns"] = Value::from(now);
-        out.push_str(&template.to_string());
-        out.push('\n');
-    }
-    out
-}
-
 /// Counts handler runs and records when the target is reached.
 #[derive(Default)]
 struct Counter {
@@ -115,7 +98,6 @@ async fn floor_run(hub: &HubProc, n: usize, tag: &str) -> anyhow::Result<f64> {
         }
     }
     hub.await_subscribers(1).await?;
-    let body = batch(tag, n);
     let counting = tokio::spawn(async move {
         let mut count = 0;
         while count < n {
@@ -130,7 +112,7 @@ async fn floor_run(hub: &HubProc, n: usize, tag: &str) -> anyhow::Result<f64> {
         (count, end)
     });
     let t0 = Instant::now();
-    hub.publish_ndjson(body).await?;
+    hub.publish_synthetic(n, tag).await?;
     let (count, end) = counting.await?;
     anyhow::ensure!(count == n, "floor received {count} of {n}");
     hub.await_subscribers(0).await?;
@@ -225,12 +207,11 @@ async fn ours_run(hub: &HubProc, n: usize, extra: usize, tag: &str) -> anyhow::R
     counter.reset(n);
     let handle = ours_listener(hub, extra, Arc::clone(&counter), None);
     connected(&handle, hub).await?;
-    let body = batch(tag, n);
     let done = counter.done.notified();
     tokio::pin!(done);
     done.as_mut().enable();
     let t0 = Instant::now();
-    hub.publish_ndjson(body).await?;
+    hub.publish_synthetic(n, tag).await?;
     tokio::time::timeout(Duration::from_secs(120), done)
         .await
         .context("ours did not receive every event")?;
@@ -244,9 +225,8 @@ async fn ours_run(hub: &HubProc, n: usize, extra: usize, tag: &str) -> anyhow::R
 async fn decode_only_run(hub: &HubProc, n: usize, tag: &str) -> anyhow::Result<f64> {
     let handle = ours_listener_with(hub, 0, Arc::new(Counter::default()), None, false);
     connected(&handle, hub).await?;
-    let body = batch(tag, n);
     let t0 = Instant::now();
-    hub.publish_ndjson(body).await?;
+    hub.publish_synthetic(n, tag).await?;
     let deadline = Instant::now() + Duration::from_secs(120);
     while handle.dispatcher().stats().events < n as u64 {
         anyhow::ensure!(Instant::now() < deadline, "decode-only run incomplete");
@@ -279,9 +259,8 @@ async fn peer_run(hub: &HubProc, python: &PathBuf, n: usize, tag: &str) -> anyho
         "peer did not start"
     );
     hub.await_subscribers(1).await?;
-    let body = batch(tag, n);
     let t0 = Instant::now();
-    hub.publish_ndjson(body).await?;
+    hub.publish_synthetic(n, tag).await?;
     let line = lines.next_line().await?;
     let elapsed = t0.elapsed();
     anyhow::ensure!(line.as_deref() == Some("DONE"), "peer ended with {line:?}");
@@ -290,7 +269,8 @@ async fn peer_run(hub: &HubProc, python: &PathBuf, n: usize, tag: &str) -> anyho
     Ok(n as f64 / elapsed.as_secs_f64())
 }
 
-/// Paced publishing at `rate` events/s for `secs`; latency from batch build to handler start.
+/// Paced publishing at `rate` events/s for `secs`; latency from publish (the hub stamps each
+/// event as it publishes it) to handler start.
 async fn latency_run(hub: &HubProc, rate: f64, secs: u64) -> anyhow::Result<Vec<Duration>> {
     let counter = Arc::new(Counter::default());
     let lat = Arc::new(Mutex::new(Vec::new()));
@@ -306,8 +286,7 @@ async fn latency_run(hub: &HubProc, rate: f64, secs: u64) -> anyhow::Result<Vec<
     let mut interval = tokio::time::interval(tick);
     for t in 0..ticks {
         interval.tick().await;
-        hub.publish_ndjson(batch(&format!("lat{t}"), per_tick))
-            .await?;
+        hub.publish_synthetic(per_tick, &format!("lat{t}")).await?;
     }
     tokio::time::timeout(Duration::from_secs(60), done)
         .await
