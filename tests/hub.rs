@@ -421,7 +421,7 @@ mod webhook_delivery {
             let ts = h("webhook-timestamp");
             assert_eq!(
                 h("webhook-signature"),
-                expected_signature(&sub.secret, &ids[0], &ts, &r.body)
+                expected_signature(&sub.secret, ids[0], &ts, &r.body)
             );
             let body: Value = serde_json::from_str(&r.body).unwrap();
             assert_eq!(body["id"], published.id.as_str());

@@ -238,7 +238,9 @@ fn from_env_needs_a_source_and_valid_values() {
     let err = Listener::from_lookup(&lookup(&[])).unwrap_err();
     let text = err.to_string();
     assert!(
-        text.contains("no event source") && text.contains("COMPOSIO_API_KEY") && text.contains("LISTENER_WS_URL"),
+        text.contains("no event source")
+            && text.contains("COMPOSIO_API_KEY")
+            && text.contains("LISTENER_WS_URL"),
         "{err}"
     );
 
@@ -256,8 +258,12 @@ fn from_env_needs_a_source_and_valid_values() {
         ("COMPOSIO_PUSHER_PORT", "70000"),
         ("COMPOSIO_PUSHER_TLS", "maybe"),
     ] {
-        let err = Listener::from_lookup(&lookup(&[("COMPOSIO_API_KEY", "ak_test"), (key, value)])).unwrap_err();
-        assert!(matches!(&err, Error::Config { key: k, .. } if k == key), "{key}={value}: {err}");
+        let err = Listener::from_lookup(&lookup(&[("COMPOSIO_API_KEY", "ak_test"), (key, value)]))
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Config { key: k, .. } if k == key),
+            "{key}={value}: {err}"
+        );
     }
 
     for (key, value) in [

@@ -137,6 +137,10 @@ pub enum Error {
     #[error("listener task ended abnormally: {0}")]
     TaskFailed(String),
 
+    /// A webhook delivery failed verification or is not a valid event.
+    #[error("webhook: {0}")]
+    Verify(#[from] crate::webhook::VerifyError),
+
     /// An I/O failure (binding a socket, installing a signal handler, ...).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),

@@ -53,6 +53,7 @@
 extern crate self as listener_core;
 
 mod backoff;
+pub mod composio_api;
 pub mod decode;
 mod dispatch;
 mod error;
@@ -69,6 +70,7 @@ mod report;
 pub mod source;
 pub mod testing;
 mod tls;
+pub mod webhook;
 
 pub use std::sync::Arc;
 
@@ -101,6 +103,7 @@ pub use source::composio::ComposioSource;
 pub use source::pusher::PusherSource;
 pub use source::websocket::WebSocketSource;
 pub use source::{Health, Source, SourceContext, SourceHealth};
+pub use webhook::{VerifyError, WebhookSource};
 
 /// Support for the code `#[on_trigger]` generates. Not a public API.
 #[doc(hidden)]

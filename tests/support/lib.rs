@@ -3,6 +3,7 @@
 
 #![allow(missing_docs)]
 
+pub mod fake_apis;
 pub mod fixtures;
 pub mod http;
 pub mod peers;
@@ -10,4 +11,5 @@ pub mod pusher;
 pub mod record;
 pub mod source;
 pub mod wait;
+pub mod webhook;
 pub mod ws_server;

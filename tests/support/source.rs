@@ -45,7 +45,9 @@ impl ChannelSource {
 
 impl Feeder {
     pub fn send(&self, event: TriggerEvent) {
-        self.tx.send(Feed::Event(Box::new(event))).expect("source gone");
+        self.tx
+            .send(Feed::Event(Box::new(event)))
+            .expect("source gone");
     }
 
     /// The result of the next delivery, within the test deadline.

@@ -4,7 +4,7 @@
 //! [`Dispatcher::dispatch`], which waits while the in-flight bound is reached, so a source
 //! stops reading instead of buffering without limit.
 
-mod dedupe;
+pub(crate) mod dedupe;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

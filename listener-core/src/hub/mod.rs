@@ -106,18 +106,13 @@ pub(crate) struct HubState {
     pub(crate) webhooks: webhooks::Webhooks,
 }
 
-/// `v1,` + base64(HMAC-SHA256(secret's UTF-8 bytes, `{id}.{timestamp}.{body}`)): Composio's
-/// signing scheme (PROTOCOL.md §4).
+/// Signs a delivery Composio's way: the whole secret string's bytes are the key.
 fn sign_delivery(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
-    use base64::Engine;
-    use hmac::{KeyInit, Mac};
-    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
-        .expect("HMAC takes keys of any length");
-    mac.update(format!("{id}.{timestamp}.").as_bytes());
-    mac.update(body.as_bytes());
-    format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    crate::webhook::sign(
+        &crate::webhook::WebhookSecret::composio(secret),
+        id,
+        timestamp,
+        body.as_bytes(),
     )
 }
 
@@ -294,7 +289,9 @@ fn router(state: Arc<HubState>) -> Router {
 }
 
 /// `GET /hub/status`: connections and trigger-channel subscribers right now.
-async fn status(axum::extract::State(hub): axum::extract::State<Arc<HubState>>) -> axum::Json<Value> {
+async fn status(
+    axum::extract::State(hub): axum::extract::State<Arc<HubState>>,
+) -> axum::Json<Value> {
     axum::Json(json!({
         "connections": hub.connections.load(std::sync::atomic::Ordering::SeqCst),
         "subscribers": hub.channels.subscriber_count(&hub.channel()),

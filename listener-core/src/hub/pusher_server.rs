@@ -128,7 +128,10 @@ async fn serve(socket: WebSocket, key: String, hub: Arc<HubState>) {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => break,
                     Err(_) => {
-                        tracing::warn!(connection = conn, "hub: client stopped reading; disconnecting it");
+                        tracing::warn!(
+                            connection = conn,
+                            "hub: client stopped reading; disconnecting it"
+                        );
                         break;
                     }
                 }

@@ -172,6 +172,9 @@ impl ListenerBuilder {
         if lookup("COMPOSIO_API_KEY").is_some_and(|v| !v.trim().is_empty()) {
             self = self.source(ComposioSource::from_lookup(lookup)?);
         }
+        if lookup("COMPOSIO_WEBHOOK_SECRET").is_some_and(|v| !v.trim().is_empty()) {
+            self = self.source(crate::WebhookSource::from_lookup(lookup)?);
+        }
         if let Some(n) =
             parse_var::<usize>(lookup, "LISTENER_MAX_IN_FLIGHT", "a positive whole number")?
         {

@@ -88,6 +88,8 @@ impl Listener {
     /// | `COMPOSIO_API_KEY` | a Composio project API key: listen on its realtime channel |
     /// | `COMPOSIO_BASE_URL` | Composio's API (default `https://backend.composio.dev`) |
     /// | `COMPOSIO_PUSHER_HOST`, `…_PORT`, `…_TLS` | websocket server override (self-hosted, local hub) |
+    /// | `COMPOSIO_WEBHOOK_SECRET` | receive signed webhooks (several secrets: space or comma separated) |
+    /// | `LISTENER_WEBHOOK_ADDR`, `LISTENER_WEBHOOK_PATH` | where (default `127.0.0.1:8787`, `/webhook`) |
     /// | `LISTENER_WS_URL` | a `ws://`/`wss://` URL sending one event per frame |
     /// | `LISTENER_MAX_IN_FLIGHT` | bound on concurrent handler runs (default 256) |
     /// | `LISTENER_DRAIN_TIMEOUT_SECS` | shutdown's wait for running handlers (default 30) |
@@ -106,7 +108,7 @@ impl Listener {
         if builder.source_count() == 0 {
             return Err(Error::Config {
                 key: "COMPOSIO_API_KEY".into(),
-                message: "no event source configured: set COMPOSIO_API_KEY (Composio realtime) or LISTENER_WS_URL (a websocket)".into(),
+                message: "no event source configured: set COMPOSIO_API_KEY (Composio realtime), COMPOSIO_WEBHOOK_SECRET (signed webhooks) or LISTENER_WS_URL (a websocket)".into(),
             });
         }
         Ok(builder)

@@ -69,7 +69,11 @@ impl Keepalive {
             self.timer.as_mut().await;
             let deadline = self.deadline();
             if Instant::now() >= deadline {
-                return if self.ping_sent.is_some() { Due::Dead } else { Due::Ping };
+                return if self.ping_sent.is_some() {
+                    Due::Dead
+                } else {
+                    Due::Ping
+                };
             }
             self.timer.as_mut().reset(deadline);
         }

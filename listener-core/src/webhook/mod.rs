@@ -1,0 +1,15 @@
+//! Signed webhook deliveries (Composio's, or any Standard Webhooks sender): a standalone
+//! [`verify`] for people who run their own web framework, a [`sign`]er, and a
+//! [`WebhookSource`] that receives deliveries over HTTP and feeds the listener.
+
+mod secret;
+mod sign;
+mod source;
+mod verify;
+
+pub use secret::{SecretScheme, WebhookSecret};
+pub use sign::{sign, signed_headers};
+pub use source::{Ack, WebhookSource, DEFAULT_WEBHOOK_ADDR, DEFAULT_WEBHOOK_PATH};
+pub use verify::{
+    verify, verify_signature, HeaderSource, VerifiedEvent, VerifyError, DEFAULT_TOLERANCE,
+};

@@ -1,0 +1,481 @@
+//! The webhook source through a real HTTP server: every rejection path, replay protection,
+//! secret rotation, saturation, graceful shutdown, acknowledging after handlers, and the
+//! hub's webhook subscriptions delivering to it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use listener_core::hub::Hub;
+use listener_core::webhook::{signed_headers, Ack, WebhookSecret};
+use listener_core::{Filter, Handler, Listener, TriggerEvent};
+use listener_e2e::record::Recorder;
+use listener_e2e::wait::{until, within};
+use listener_e2e::webhook::{now, Server, SECRET};
+
+fn v3_body(id: &str) -> Vec<u8> {
+    serde_json::json!({
+        "id": id, "type": "composio.trigger.message", "timestamp": "2026-11-20T09:14:03.512Z",
+        "metadata": {"trigger_slug": "SLACK_RECEIVE_MESSAGE", "user_id": "default"},
+        "data": {"text": "hello"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// A request to send and the status it must get: (what, headers, body, status).
+type Case = (&'static str, Vec<(&'static str, String)>, Vec<u8>, u16);
+
+fn headers_for(secret: &str, id: &str, ts: i64, body: &[u8]) -> Vec<(&'static str, String)> {
+    signed_headers(&WebhookSecret::new(secret), id, ts, body)
+        .into_iter()
+        .collect()
+}
+
+fn replace(headers: &mut [(&'static str, String)], name: &str, value: &str) {
+    headers.iter_mut().find(|(k, _)| *k == name).unwrap().1 = value.to_owned();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_requests_get_the_right_status_and_nothing_is_dispatched() {
+    let mut rec = Recorder::new();
+    let server = Server::plain(&rec);
+    let body = v3_body("evt_1");
+    let ts = now();
+
+    // The control: a valid delivery is accepted and dispatched.
+    let good = headers_for(SECRET, "msg_good", ts, &body);
+    assert_eq!(server.post(&good, body.clone()).await.0, 200);
+    assert_eq!(rec.next().await.event.event_id, "msg_good");
+
+    let mut cases: Vec<Case> = Vec::new();
+    let mut tampered_body = body.clone();
+    tampered_body[5] = b'X';
+    cases.push((
+        "tampered body",
+        headers_for(SECRET, "msg_a", ts, &body),
+        tampered_body,
+        401,
+    ));
+    let mut h = headers_for(SECRET, "msg_b", ts, &body);
+    replace(&mut h, "webhook-id", "msg_b2");
+    cases.push(("tampered id", h, body.clone(), 401));
+    let mut h = headers_for(SECRET, "msg_c", ts, &body);
+    replace(&mut h, "webhook-timestamp", &(ts + 1).to_string());
+    cases.push(("tampered timestamp", h, body.clone(), 401));
+    let mut h = headers_for(SECRET, "msg_d", ts, &body);
+    replace(
+        &mut h,
+        "webhook-signature",
+        "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    );
+    cases.push(("tampered signature", h, body.clone(), 401));
+    cases.push((
+        "stale",
+        headers_for(SECRET, "msg_e", ts - 301, &body),
+        body.clone(),
+        401,
+    ));
+    cases.push((
+        "future",
+        headers_for(SECRET, "msg_f", ts + 301, &body),
+        body.clone(),
+        401,
+    ));
+    for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+        let h: Vec<_> = headers_for(SECRET, "msg_g", ts, &body)
+            .into_iter()
+            .filter(|(k, _)| *k != name)
+            .collect();
+        cases.push(("missing header", h, body.clone(), 401));
+    }
+    cases.push((
+        "wrong secret",
+        headers_for("whsec_other", "msg_h", ts, &body),
+        body.clone(),
+        401,
+    ));
+    cases.push((
+        "empty body",
+        headers_for(SECRET, "msg_i", ts, b""),
+        Vec::new(),
+        401,
+    ));
+    let invalid = b"{not json".to_vec();
+    cases.push((
+        "invalid JSON",
+        headers_for(SECRET, "msg_j", ts, &invalid),
+        invalid,
+        400,
+    ));
+    let unknown = br#"{"hello":"world"}"#.to_vec();
+    cases.push((
+        "unknown envelope",
+        headers_for(SECRET, "msg_k", ts, &unknown),
+        unknown,
+        400,
+    ));
+    let mut h = headers_for(SECRET, "msg_l", ts, &body);
+    h.push(("x-composio-webhook-version", "V1".into()));
+    cases.push(("version header disagrees", h, body.clone(), 400));
+    let big = vec![b' '; 2 << 20];
+    cases.push((
+        "2 MiB body",
+        headers_for(SECRET, "msg_m", ts, &big),
+        big,
+        413,
+    ));
+
+    for (what, headers, body, want) in cases {
+        let (status, text) = server.post(&headers, body).await;
+        assert_eq!(status, want, "{what}");
+        if want == 401 {
+            assert!(
+                text.is_empty(),
+                "{what}: a 401 carries no detail, got {text:?}"
+            );
+        }
+    }
+    // Wrong content type.
+    let resp = server
+        .http
+        .post(&server.url)
+        .header("content-type", "text/plain")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 415);
+
+    // A 2 MiB body streamed without a content-length is cut off while reading.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..32).map(|_| Ok(vec![b' '; 64 * 1024])).collect();
+    let stream = futures_util::stream::iter(chunks);
+    let h = headers_for(SECRET, "msg_n", ts, b"x");
+    let (status, _) = server.post(&h, reqwest::Body::wrap_stream(stream)).await;
+    assert_eq!(status, 413);
+
+    assert!(rec.drain().is_empty(), "a rejected request was dispatched");
+    let stats = server.handle.dispatcher().stats();
+    assert_eq!((stats.events, stats.runs), (1, 1));
+    within("shutdown", server.handle.shutdown()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_replayed_id_is_acknowledged_but_not_dispatched_again() {
+    let mut rec = Recorder::new();
+    let server = Server::plain(&rec);
+    let body = v3_body("evt_r");
+    assert_eq!(
+        server.post_signed(SECRET, "msg_replay", &body).await,
+        (200, r#"{"status":"accepted"}"#.into())
+    );
+    rec.next().await;
+    // The sender retries (new timestamp, same id): 200, nothing runs.
+    let (status, text) = server.post_signed(SECRET, "msg_replay", &body).await;
+    assert_eq!((status, text.as_str()), (200, r#"{"status":"duplicate"}"#));
+    // Concurrent retries: exactly one more dispatch for a fresh id.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (url, http, body) = (server.url.clone(), server.http.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let h = headers_for(SECRET, "msg_race", now(), &body);
+            let mut r = http.post(url).header("content-type", "application/json");
+            for (k, v) in h {
+                r = r.header(k, v);
+            }
+            r.body(body).send().await.unwrap().text().await.unwrap()
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        accepted += usize::from(t.await.unwrap().contains("accepted"));
+    }
+    assert_eq!(accepted, 1);
+    rec.next().await;
+    assert!(rec.drain().is_empty());
+    within("shutdown", server.handle.shutdown()).await.unwrap();
+}
+
+#[tokio::test]
+async fn old_and_new_secrets_are_both_accepted_while_both_configured() {
+    let mut rec = Recorder::new();
+    let server = Server::start(
+        &rec,
+        Server::bind(&["whsec_old_secret", "whsec_new_secret"]),
+        Listener::builder().without_registered_handlers(),
+    );
+    assert_eq!(
+        server
+            .post_signed("whsec_old_secret", "msg_old", &v3_body("e1"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        server
+            .post_signed("whsec_new_secret", "msg_new", &v3_body("e2"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        server
+            .post_signed("whsec_other_secret", "msg_x", &v3_body("e3"))
+            .await
+            .0,
+        401
+    );
+    let mut ids = [
+        rec.next().await.event.event_id.clone(),
+        rec.next().await.event.event_id.clone(),
+    ];
+    ids.sort();
+    assert_eq!(ids, ["msg_new".to_owned(), "msg_old".to_owned()]);
+    within("shutdown", server.handle.shutdown()).await.unwrap();
+}
+
+#[tokio::test]
+async fn lifecycle_events_reach_handlers_by_type_with_the_delivery_attempt() {
+    let mut rec = Recorder::new();
+    let source = Server::bind(&[SECRET]);
+    let addr = source.local_addr();
+    let handle = Listener::builder()
+        .without_registered_handlers()
+        .source(source)
+        .handler(rec.handler(
+            "expired",
+            Filter::new().name("composio.connected_account.expired"),
+        ))
+        .handler(rec.handler("slack", Filter::new().name("SLACK_RECEIVE_MESSAGE")))
+        .build()
+        .unwrap()
+        .spawn();
+    let body = listener_e2e::fixtures::bytes("v3_connected_account_expired.json");
+    let mut h = headers_for(SECRET, "msg_life", now(), &body);
+    h.push(("x-composio-webhook-version", "V3".into()));
+    h.push(("x-composio-delivery-attempt", "3".into()));
+    let mut r = listener_e2e::http::client()
+        .post(format!("http://{addr}/webhook"))
+        .header("content-type", "application/json; charset=utf-8");
+    for (k, v) in h {
+        r = r.header(k, v);
+    }
+    assert_eq!(r.body(body).send().await.unwrap().status(), 200);
+    let seen = rec.next().await;
+    assert_eq!(seen.handler, "expired");
+    assert_eq!(seen.event.event_id, "msg_life");
+    assert_eq!(seen.event.metadata.delivery_attempt, Some(3));
+    assert_eq!(
+        seen.event.metadata.connected_account.id,
+        "ca_your-connected-account-id"
+    );
+    assert!(rec.drain().is_empty());
+    within("shutdown", handle.shutdown()).await.unwrap();
+}
+
+/// A handler held on a gate, counting runs.
+fn gated(gate: Arc<tokio::sync::Semaphore>, runs: Arc<AtomicUsize>) -> Handler {
+    Handler::new("gated", Filter::new(), move |_: Arc<TriggerEvent>| {
+        let (gate, runs) = (gate.clone(), runs.clone());
+        async move {
+            runs.fetch_add(1, Ordering::SeqCst);
+            let _ = gate.acquire().await.unwrap();
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_dispatcher_answers_503_with_retry_after() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let source = Server::bind(&[SECRET]);
+    let url = format!("http://{}/webhook", source.local_addr());
+    let handle = Listener::builder()
+        .without_registered_handlers()
+        .max_in_flight(1)
+        .source(source)
+        .handler(gated(gate.clone(), runs.clone()))
+        .build()
+        .unwrap()
+        .spawn();
+    let http = listener_e2e::http::client();
+    let post = |id: &'static str| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let body = v3_body(id);
+            let mut r = http.post(url).header("content-type", "application/json");
+            for (k, v) in headers_for(SECRET, id, now(), &body) {
+                r = r.header(k, v);
+            }
+            r.body(body).send().await.unwrap()
+        }
+    };
+    // The first delivery takes the only slot and holds it.
+    assert_eq!(post("msg_1").await.status(), 200);
+    until("the dispatcher to be saturated", || {
+        handle.dispatcher().is_saturated()
+    })
+    .await;
+    let resp = post("msg_2").await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    until("the first run to start", || {
+        runs.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    // Refused while saturated means not remembered: the retry is accepted later.
+    gate.add_permits(100);
+    until("the dispatcher to drain", || {
+        handle.dispatcher().in_flight() == 0
+    })
+    .await;
+    assert_eq!(post("msg_2").await.status(), 200);
+    until("the retry to run", || runs.load(Ordering::SeqCst) == 2).await;
+    within("shutdown", handle.shutdown()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_finishes_in_flight_requests_and_refuses_new_ones() {
+    let rec = Recorder::new();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let server = Server::start(
+        &rec,
+        Server::bind(&[SECRET]).ack(Ack::AfterHandlers),
+        Listener::builder()
+            .without_registered_handlers()
+            .handler(gated(gate.clone(), runs.clone())),
+    );
+    let (url, http) = (server.url.clone(), server.http.clone());
+    let in_flight = tokio::spawn(async move {
+        let body = v3_body("e1");
+        let mut r = http.post(url).header("content-type", "application/json");
+        for (k, v) in headers_for(SECRET, "msg_slow", now(), &body) {
+            r = r.header(k, v);
+        }
+        r.body(body).send().await.unwrap().status().as_u16()
+    });
+    until("the slow handler to start", || {
+        runs.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    let dispatcher = server.handle.dispatcher().clone();
+    let shutdown = tokio::spawn(server.handle.shutdown());
+    until("shutdown to begin", || dispatcher.is_closed()).await;
+
+    // A new request while draining: 503 with Retry-After.
+    let body = v3_body("e2");
+    let mut r = server
+        .http
+        .post(&server.url)
+        .header("content-type", "application/json");
+    for (k, v) in headers_for(SECRET, "msg_new", now(), &body) {
+        r = r.header(k, v);
+    }
+    let resp = r.body(body).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert!(!in_flight.is_finished());
+
+    gate.add_permits(1);
+    assert_eq!(
+        within("the in-flight request", in_flight).await.unwrap(),
+        200
+    );
+    within("shutdown", shutdown).await.unwrap().unwrap();
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "nothing new ran after shutdown began"
+    );
+}
+
+#[tokio::test]
+async fn acknowledging_after_handlers_lets_the_sender_retry_failures() {
+    let rec = Recorder::new();
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let counter = attempts.clone();
+    let server = Server::start(
+        &rec,
+        Server::bind(&[SECRET]).ack(Ack::AfterHandlers),
+        Listener::builder()
+            .without_registered_handlers()
+            .handler(Handler::new(
+                "flaky",
+                Filter::new(),
+                move |_: Arc<TriggerEvent>| {
+                    let n = counter.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        if n == 0 {
+                            Err("first try fails")
+                        } else {
+                            Ok(())
+                        }
+                    }
+                },
+            )),
+    );
+    let body = v3_body("e1");
+    assert_eq!(
+        server.post_signed(SECRET, "msg_retry", &body).await,
+        (500, r#"{"status":"handler_failed"}"#.into())
+    );
+    // The sender's retry of the same id runs again and succeeds.
+    assert_eq!(
+        server.post_signed(SECRET, "msg_retry", &body).await,
+        (200, r#"{"status":"processed"}"#.into())
+    );
+    // Once processed, a further retry is a duplicate.
+    assert_eq!(
+        server.post_signed(SECRET, "msg_retry", &body).await.1,
+        r#"{"status":"duplicate"}"#
+    );
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    let health = server
+        .http
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    within("shutdown", server.handle.shutdown()).await.unwrap();
+}
+
+/// The hub's webhook subscription delivers signed requests to the webhook source, which
+/// verifies and dispatches them (the subscription's secret, used Composio's way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_delivers_to_the_webhook_source() {
+    let hub = Hub::builder().start().await.unwrap();
+    let mut rec = Recorder::new();
+    // Bind first to learn the URL, then subscribe, then configure the source with the
+    // subscription's secret.
+    let probe = Server::bind(&["placeholder"]);
+    let addr = probe.local_addr();
+    drop(probe);
+    let sub = hub.subscribe_webhook(&format!("http://{addr}/webhook"), None);
+    let source =
+        listener_core::WebhookSource::bind(addr, vec![WebhookSecret::new(sub.secret.clone())])
+            .unwrap();
+    let server = Server::start(
+        &rec,
+        source,
+        Listener::builder().without_registered_handlers(),
+    );
+    let published = hub
+        .publish_payload(
+            "SLACK_RECEIVE_MESSAGE",
+            serde_json::json!({"text": "via webhook"}),
+        )
+        .unwrap();
+    assert_eq!(published.webhooks, 1);
+    let seen = rec.next().await;
+    assert_eq!(seen.event.payload["text"], "via webhook");
+    assert_eq!(seen.event.metadata.delivery_attempt, Some(1));
+    assert!(seen.event.event_id.starts_with("msg_"));
+    until("the hub to log the delivery", || {
+        hub.deliveries().iter().any(|d| d.outcome == "delivered")
+    })
+    .await;
+    within("shutdown", server.handle.shutdown()).await.unwrap();
+    hub.shutdown().await;
+}
