@@ -1,0 +1,73 @@
+//! `trigger-hub hub`: runs the embeddable local hub until Ctrl-C / SIGTERM and prints what a
+//! listener needs to use it.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result};
+use listener_core::hub::{Hub, RunningHub};
+
+use crate::http::DEFAULT_API_KEY;
+
+/// Run a local hub until Ctrl-C and print how listeners reach it.
+///
+/// The hub serves Composio's realtime endpoints and a Pusher websocket, the ingest API
+/// (`POST /hub/events`), webhook subscriptions and their delivery log. It prints the base URL, the ingest URL and the `export KEY=VALUE` lines a listener needs
+/// (`Listener::from_env` picks them up).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8790")]
+    pub addr: SocketAddr,
+    /// API key clients must send as `x-api-key`.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "LISTENER_HUB_API_KEY",
+        default_value = DEFAULT_API_KEY
+    )]
+    pub api_key: String,
+    /// Events whose envelope is longer than this many bytes are sent in chunks.
+    #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024)]
+    pub chunk_size: usize,
+}
+
+/// Starts the hub, prints how to reach it, serves until asked to stop.
+pub async fn run(args: Args) -> Result<()> {
+    if args.api_key.trim().is_empty() {
+        anyhow::bail!("--api-key must not be empty");
+    }
+    let hub = Hub::builder()
+        .addr(args.addr)
+        .api_key(args.api_key)
+        .chunk_size(args.chunk_size)
+        .start()
+        .await
+        .with_context(|| format!("cannot start the hub on {}", args.addr))?;
+    print!("{}", banner(&hub));
+    crate::stop_signal().await;
+    eprintln!("{}: stopping the hub", crate::PROG);
+    hub.shutdown().await;
+    Ok(())
+}
+
+/// What the hub prints at start: URLs, then one `export` line per variable.
+fn banner(hub: &RunningHub) -> String {
+    let base = hub.base_url();
+    let mut out = String::new();
+    out.push_str(&format!("hub listening on {base}\n"));
+    out.push_str(&format!("  ingest:        POST {base}/hub/events\n"));
+    out.push_str(&format!("  deliveries:    GET  {base}/hub/deliveries\n"));
+    out.push_str(&format!(
+        "  subscriptions: {base}/api/v3.1/webhook_subscriptions\n"
+    ));
+    out.push_str(&format!("  status:        GET  {base}/hub/status\n"));
+    out.push_str("# a listener's environment (Listener::from_env):\n");
+    for (key, value) in hub.env() {
+        out.push_str(&format!("export {key}={value}\n"));
+    }
+    out.push_str(&format!(
+        "# try: {prog} tail --hub {base}   and   {prog} send SLACK_RECEIVE_MESSAGE --hub {base}\n",
+        prog = crate::PROG
+    ));
+    out
+}
