@@ -1,0 +1,28 @@
+//! # roastbot: the `slack_roast` example as a library
+//!
+//! A Slack bot that answers each new message in one channel with a snarky greentext roast,
+//! posted as a thread reply through Composio's Slack tool. The example binary
+//! (`cargo run --example slack_roast`, `slack_roast/main.rs`) is a thin `main` over this
+//! crate; the tests drive the same code with a local server playing the model and Composio.
+//!
+//! - [`bot`]: settings, filter rules, memory, and the `#[on_trigger]` handler.
+//! - [`roaster`]: the system prompt, the OpenAI-compatible client, the offline roaster.
+//! - [`preprocess`]: forces channel, thread and `mrkdwn: false` onto the tool call.
+//! - [`sink`]: where replies go (Composio's tool execution, or standard output).
+//! - [`samples`] and [`app`]: the bundled sample deliveries, the embedded demo, the live bot.
+
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod bot;
+pub mod memory;
+pub mod message;
+pub mod preprocess;
+pub mod roaster;
+pub mod samples;
+pub mod sink;
+
+pub use bot::{BotConfig, Handled, Outcome, Reply, RoastBot, Skip};
+pub use message::SlackMessage;
+pub use roaster::{OfflineRoaster, OpenAiRoaster, Roaster, ToolCall, SEND_TOOL, SYSTEM_PROMPT};
+pub use sink::{ComposioToolSink, Posted, PrintSink, ReplySink};
