@@ -7,11 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-while IFS='=' read -r key value; do
-  case "$key" in
-    SOCKUDO_BIN|PEERS_PYTHON) export "$key=$value" ;;
-  esac
-done < <(bash scripts/install-peers.sh)
+source scripts/peers-env.sh
 
 if [ -n "${QUICK:-}" ]; then
   rt_args=(--events 5000 --peer-events 500 --runs 3 --latency-secs 2)

@@ -5,11 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # install-peers.sh prints KEY=VALUE lines (peer locations); export them for the tests.
-while IFS='=' read -r key value; do
-  case "$key" in
-    SOCKUDO_BIN|PEERS_PYTHON) export "$key=$value" ;;
-  esac
-done < <(bash scripts/install-peers.sh)
+source scripts/peers-env.sh
 
 cargo test --workspace --all-targets "$@"
 cargo test --workspace --doc

@@ -90,6 +90,9 @@ impl Listener {
     /// | `COMPOSIO_PUSHER_HOST`, `…_PORT`, `…_TLS` | websocket server override (self-hosted, local hub) |
     /// | `COMPOSIO_WEBHOOK_SECRET` | receive signed webhooks (several secrets: space or comma separated) |
     /// | `LISTENER_WEBHOOK_ADDR`, `LISTENER_WEBHOOK_PATH` | where (default `127.0.0.1:8787`, `/webhook`) |
+    /// | `LISTENER_WEBHOOK_TOLERANCE_SECS` | webhook timestamp tolerance either way (default 300; 0 disables) |
+    /// | `LISTENER_WEBHOOK_MAX_BODY_BYTES` | largest webhook body accepted (default 1048576) |
+    /// | `LISTENER_WEBHOOK_ACK` | `accepted` (default) or `handlers`: answer 200 only once the handlers succeeded |
     /// | `LISTENER_WS_URL` | a `ws://`/`wss://` URL sending one event per frame |
     /// | `LISTENER_MAX_IN_FLIGHT` | bound on concurrent handler runs (default 256) |
     /// | `LISTENER_DRAIN_TIMEOUT_SECS` | shutdown's wait for running handlers (default 30) |

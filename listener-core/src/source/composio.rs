@@ -6,13 +6,12 @@ use std::fmt;
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use tokio::time::sleep;
 
 use super::pusher::{
     http_client, validate_cluster, without_url, ChannelAuth, ChunkLimits, PusherSource,
     SubscriptionError,
 };
-use super::{Health, Source, SourceContext};
+use super::{Source, SourceContext};
 use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
 use crate::{Backoff, Error, Result};
 
@@ -294,16 +293,16 @@ impl Source for ComposioSource {
                         });
                     }
                     let delay = backoff.delay(attempt);
-                    tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "fetching realtime credentials failed");
-                    cx.set_health(Health::Reconnecting {
-                        attempt,
-                        retry_in: delay,
-                        error: error.to_string(),
-                    });
-                    cx.report_error(error);
-                    tokio::select! {
-                        _ = cx.cancelled() => return Ok(()),
-                        _ = sleep(delay) => {}
+                    if !cx
+                        .pause_before_retry(
+                            "fetching realtime credentials failed",
+                            attempt,
+                            delay,
+                            error,
+                        )
+                        .await
+                    {
+                        return Ok(());
                     }
                 }
             }

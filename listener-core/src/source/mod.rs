@@ -196,6 +196,29 @@ impl SourceContext {
         }));
     }
 
+    /// Before a retry: records [`Health::Reconnecting`], logs `what` with the error, reports
+    /// the error to the hook, then waits `delay` — unless shutdown begins first, in which case
+    /// it returns `false` at once (the source should then return `Ok(())`).
+    pub async fn pause_before_retry(
+        &self,
+        what: &str,
+        attempt: u32,
+        delay: Duration,
+        error: Error,
+    ) -> bool {
+        tracing::warn!(error = %error, attempt, retry_in_ms = delay.as_millis() as u64, "{what}; retrying");
+        self.set_health(Health::Reconnecting {
+            attempt,
+            retry_in: delay,
+            error: error.to_string(),
+        });
+        self.report_error(error);
+        tokio::select! {
+            _ = self.cancelled() => false,
+            _ = tokio::time::sleep(delay) => true,
+        }
+    }
+
     /// Whether shutdown has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.shutdown.is_cancelled()

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
-use tokio::time::sleep;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
@@ -258,16 +257,11 @@ impl Source for WebSocketSource {
                 });
             }
             let delay = self.backoff.delay(failures);
-            tracing::warn!(error = %error, attempt = failures, retry_in_ms = delay.as_millis() as u64, "connection lost; reconnecting");
-            cx.set_health(Health::Reconnecting {
-                attempt: failures,
-                retry_in: delay,
-                error: error.to_string(),
-            });
-            cx.report_error(error);
-            tokio::select! {
-                _ = cx.cancelled() => return Ok(()),
-                _ = sleep(delay) => {}
+            if !cx
+                .pause_before_retry("connection lost", failures, delay, error)
+                .await
+            {
+                return Ok(());
             }
         }
     }

@@ -9,7 +9,10 @@ mod verify;
 
 pub use secret::{SecretScheme, WebhookSecret};
 pub use sign::{sign, signed_headers};
-pub use source::{Ack, WebhookSource, DEFAULT_WEBHOOK_ADDR, DEFAULT_WEBHOOK_PATH};
+pub use source::{
+    Ack, WebhookSource, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_WEBHOOK_ADDR,
+    DEFAULT_WEBHOOK_PATH,
+};
 pub use verify::{
     verify, verify_signature, HeaderSource, VerifiedEvent, VerifyError, DEFAULT_TOLERANCE,
 };

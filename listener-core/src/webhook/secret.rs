@@ -77,8 +77,20 @@ impl WebhookSecret {
         self.scheme
     }
 
-    /// The HMAC keys to try, in order.
+    /// The HMAC keys to try, in order. An empty key is never used: anyone could sign with
+    /// it.
     pub(crate) fn keys(&self) -> Vec<Vec<u8>> {
+        let mut keys = self.all_keys();
+        keys.retain(|k| !k.is_empty());
+        keys
+    }
+
+    /// Whether this secret yields at least one key to verify with.
+    pub(crate) fn is_usable(&self) -> bool {
+        !self.keys().is_empty()
+    }
+
+    fn all_keys(&self) -> Vec<Vec<u8>> {
         match self.scheme {
             Some(SecretScheme::Composio) => vec![self.value.as_bytes().to_vec()],
             Some(SecretScheme::StandardWebhooks) => standard_key(&self.value).into_iter().collect(),

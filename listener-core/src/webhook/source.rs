@@ -4,9 +4,12 @@
 //! handlers succeeded, 500 otherwise so the sender retries); 401 on any verification failure,
 //! with no detail; 400 for a malformed event; 413 over the body limit (enforced while
 //! reading); 415 for a non-JSON content type; 503 with `Retry-After` when the dispatcher is
-//! saturated or shutting down. A `webhook-id` already accepted within the replay window is
+//! saturated or shutting down, and for a `webhook-id` whose delivery is still being handled
+//! (a concurrent retry: its outcome is not known yet); 408 when the body does not arrive
+//! within the body timeout. A `webhook-id` already accepted within the replay window is
 //! answered 200 and not dispatched again. `GET /healthz` says whether it is serving.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,6 +36,12 @@ use crate::{DedupeConfig, Error, Result};
 pub const DEFAULT_WEBHOOK_ADDR: &str = "127.0.0.1:8787";
 /// The path deliveries are POSTed to unless told otherwise.
 pub const DEFAULT_WEBHOOK_PATH: &str = "/webhook";
+/// The largest body accepted unless told otherwise: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+/// How long a request's body may take to arrive unless told otherwise.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// At most this many delivery ids are remembered for replay protection.
+const REPLAY_CAPACITY: usize = 100_000;
 
 /// When a delivery is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -64,6 +73,7 @@ pub struct WebhookSource {
     secrets: Vec<WebhookSecret>,
     tolerance: Duration,
     max_body: usize,
+    body_timeout: Duration,
     ack: Ack,
     retry_after_secs: u64,
 }
@@ -77,7 +87,8 @@ impl WebhookSource {
             path: DEFAULT_WEBHOOK_PATH.into(),
             secrets,
             tolerance: DEFAULT_TOLERANCE,
-            max_body: 1 << 20,
+            max_body: DEFAULT_MAX_BODY_BYTES,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             ack: Ack::Accepted,
             retry_after_secs: 1,
         }
@@ -92,9 +103,16 @@ impl WebhookSource {
         Ok(source)
     }
 
-    /// From `COMPOSIO_WEBHOOK_SECRET` (required; several secrets separated by spaces or
-    /// commas are all accepted, for rotation), `LISTENER_WEBHOOK_ADDR` (default
-    /// `127.0.0.1:8787`) and `LISTENER_WEBHOOK_PATH` (default `/webhook`).
+    /// From environment variables, read through `lookup`:
+    ///
+    /// | variable | meaning |
+    /// | --- | --- |
+    /// | `COMPOSIO_WEBHOOK_SECRET` | required; several secrets separated by spaces or commas are all accepted (rotation); a `whsec_` secret is tried both ways (Composio's raw bytes, Standard Webhooks' base64) |
+    /// | `LISTENER_WEBHOOK_ADDR` | where to listen (default `127.0.0.1:8787`) |
+    /// | `LISTENER_WEBHOOK_PATH` | where deliveries are POSTed (default `/webhook`) |
+    /// | `LISTENER_WEBHOOK_TOLERANCE_SECS` | timestamp tolerance either way (default 300; 0 disables) |
+    /// | `LISTENER_WEBHOOK_MAX_BODY_BYTES` | largest body accepted (default 1048576) |
+    /// | `LISTENER_WEBHOOK_ACK` | `accepted` (default: 200 once dispatched) or `handlers` (200 once the handlers succeeded, 500 otherwise) |
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
         let raw = lookup("COMPOSIO_WEBHOOK_SECRET").unwrap_or_default();
         let secrets: Vec<WebhookSecret> = raw
@@ -120,6 +138,36 @@ impl WebhookSource {
         let mut source = WebhookSource::new(addr, secrets);
         if let Some(path) = lookup("LISTENER_WEBHOOK_PATH").filter(|v| !v.trim().is_empty()) {
             source = source.path(path.trim())?;
+        }
+        let number = |key: &str| -> Result<Option<u64>> {
+            match lookup(key).filter(|v| !v.trim().is_empty()) {
+                None => Ok(None),
+                Some(v) => v.trim().parse().map(Some).map_err(|_| Error::Config {
+                    key: key.to_owned(),
+                    message: format!("`{}` is not a whole number", truncate_chars(&v, 60)),
+                }),
+            }
+        };
+        if let Some(secs) = number("LISTENER_WEBHOOK_TOLERANCE_SECS")? {
+            source = source.tolerance(Duration::from_secs(secs));
+        }
+        if let Some(bytes) = number("LISTENER_WEBHOOK_MAX_BODY_BYTES")? {
+            source = source.max_body_bytes(usize::try_from(bytes).unwrap_or(usize::MAX));
+        }
+        if let Some(ack) = lookup("LISTENER_WEBHOOK_ACK").filter(|v| !v.trim().is_empty()) {
+            source = source.ack(match ack.trim().to_ascii_lowercase().as_str() {
+                "accepted" => Ack::Accepted,
+                "handlers" => Ack::AfterHandlers,
+                _ => {
+                    return Err(Error::Config {
+                        key: "LISTENER_WEBHOOK_ACK".into(),
+                        message: format!(
+                            "`{}` is not `accepted` or `handlers`",
+                            truncate_chars(&ack, 60)
+                        ),
+                    })
+                }
+            });
         }
         Ok(source)
     }
@@ -150,8 +198,9 @@ impl WebhookSource {
         Ok(self)
     }
 
-    /// Timestamp tolerance either way (default 300 s; zero disables the check). Also the
-    /// replay window.
+    /// Timestamp tolerance either way (default 300 s; zero disables the check). A
+    /// `webhook-id` is remembered for twice this long (at least 600 s): the span over which
+    /// one signed timestamp stays acceptable.
     pub fn tolerance(mut self, tolerance: Duration) -> Self {
         self.tolerance = tolerance;
         self
@@ -160,6 +209,13 @@ impl WebhookSource {
     /// Largest body accepted (default 1 MiB), enforced while reading.
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
+        self
+    }
+
+    /// How long a request's body may take to arrive (default 30 s); a slower one is
+    /// answered 408. Also bounds how long a slow upload holds up shutdown.
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
         self
     }
 
@@ -181,11 +237,66 @@ struct AppState {
     secrets: Vec<WebhookSecret>,
     tolerance: Duration,
     max_body: usize,
+    body_timeout: Duration,
     ack: Ack,
     retry_after: HeaderValue,
-    replay: Mutex<DedupeWindow>,
+    replay: Mutex<Replay>,
     in_flight: AtomicUsize,
     idle: Notify,
+}
+
+/// Replay protection: the ids accepted recently, and those whose delivery is still being
+/// handled. One lock covers both, so two concurrent deliveries of one id cannot both pass.
+struct Replay {
+    seen: DedupeWindow,
+    in_progress: HashSet<String>,
+}
+
+/// What the replay check says about a verified delivery's id.
+enum Admission<'a> {
+    /// New: handle it; the claim settles the id's fate when dropped.
+    Fresh(Claim<'a>),
+    /// Accepted before, within the window: acknowledge, do not dispatch again.
+    Duplicate,
+    /// Another request with this id is being handled right now; its outcome is unknown.
+    InProgress,
+}
+
+/// A fresh id being handled. Dropped without [`keep`](Claim::keep) (refused, failed, or the
+/// client went away mid-way), the id is forgotten, by the dispatcher's dedupe too once the
+/// event was handed over, so the sender's retry is dispatched.
+struct Claim<'a> {
+    st: &'a AppState,
+    id: String,
+    handed_over: bool,
+    keep: bool,
+}
+
+impl Claim<'_> {
+    /// The event is about to go to the dispatcher.
+    fn hand_over(&mut self) {
+        self.handed_over = true;
+    }
+
+    /// The delivery succeeded: remember its id for the replay window.
+    fn keep(mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        {
+            let mut replay = self.st.replay.lock().unwrap_or_else(|p| p.into_inner());
+            replay.in_progress.remove(&self.id);
+            if !self.keep {
+                replay.seen.remove(&self.id);
+            }
+        }
+        if !self.keep && self.handed_over {
+            self.st.cx.forget(&self.id);
+        }
+    }
 }
 
 /// Counts a request in flight for as long as it lives.
@@ -225,12 +336,21 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 impl AppState {
-    fn forget(&self, id: &str) {
-        self.replay
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
-        self.cx.forget(id);
+    fn admit(&self, id: &str) -> Admission<'_> {
+        let mut replay = self.replay.lock().unwrap_or_else(|p| p.into_inner());
+        if replay.in_progress.contains(id) {
+            return Admission::InProgress;
+        }
+        if !replay.seen.insert(id, Instant::now()) {
+            return Admission::Duplicate;
+        }
+        replay.in_progress.insert(id.to_owned());
+        Admission::Fresh(Claim {
+            st: self,
+            id: id.to_owned(),
+            handed_over: false,
+            keep: false,
+        })
     }
 }
 
@@ -249,10 +369,11 @@ async fn receive(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body
     if declared.is_some_and(|len| len > st.max_body) {
         return status(StatusCode::PAYLOAD_TOO_LARGE, "too_large");
     }
-    let bytes = match axum::body::to_bytes(body, st.max_body).await {
-        Ok(b) => b,
-        Err(e) => {
-            // The limit is enforced as the body streams in; anything else is a broken upload.
+    // The limit is enforced as the body streams in, never after buffering it all.
+    let read = tokio::time::timeout(st.body_timeout, axum::body::to_bytes(body, st.max_body));
+    let bytes = match read.await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => {
             let too_large = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             return if too_large {
@@ -261,11 +382,14 @@ async fn receive(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body
                 status(StatusCode::BAD_REQUEST, "unreadable_body")
             };
         }
+        Err(_) => return status(StatusCode::REQUEST_TIMEOUT, "body_timeout"),
     };
     let verified = match verify(&headers, &bytes, &st.secrets, st.tolerance) {
         Ok(v) => v,
         Err(e) if e.is_auth_failure() => {
-            tracing::warn!(error = %e, "webhook delivery refused");
+            // No detail to the caller; the log says why, with a bounded id and no body.
+            let id = headers.get("webhook-id").map_or(&[][..], |v| v.as_bytes());
+            tracing::warn!(error = %e, webhook_id = %preview(id, 64), "webhook delivery refused");
             return StatusCode::UNAUTHORIZED.into_response();
         }
         Err(e) => {
@@ -274,39 +398,37 @@ async fn receive(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body
             return status(StatusCode::BAD_REQUEST, "malformed_event");
         }
     };
-    let id = verified.id;
-    let fresh = st
-        .replay
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(&id, Instant::now());
-    if !fresh {
-        tracing::info!(webhook_id = %id, "replayed delivery acknowledged, not dispatched again");
-        return status(StatusCode::OK, "duplicate");
-    }
+    let mut claim = match st.admit(&verified.id) {
+        Admission::Fresh(claim) => claim,
+        Admission::Duplicate => {
+            tracing::info!(webhook_id = %verified.id, "replayed delivery acknowledged, not dispatched again");
+            return status(StatusCode::OK, "duplicate");
+        }
+        Admission::InProgress => {
+            tracing::info!(webhook_id = %verified.id, "a delivery of this id is still being handled; retry later");
+            return unavailable(&st, "in_progress");
+        }
+    };
     if st.cx.is_saturated() {
-        st.forget(&id);
         return unavailable(&st, "saturated");
     }
-    tracing::debug!(webhook_id = %id, trigger_slug = %verified.event.trigger_slug, "webhook delivery accepted");
+    tracing::debug!(webhook_id = %verified.id, trigger_slug = %verified.event.trigger_slug, "webhook delivery accepted");
+    claim.hand_over();
     match st.ack {
         Ack::Accepted => match st.cx.deliver(verified.event).await {
-            Ok(_) => status(StatusCode::OK, "accepted"),
-            Err(_) => {
-                st.forget(&id);
-                unavailable(&st, "shutting_down")
+            Ok(_) => {
+                claim.keep();
+                status(StatusCode::OK, "accepted")
             }
+            Err(_) => unavailable(&st, "shutting_down"),
         },
         Ack::AfterHandlers => match st.cx.deliver_and_wait(verified.event).await {
-            Ok(report) if report.all_ok() => status(StatusCode::OK, "processed"),
-            Ok(_) => {
-                st.forget(&id);
-                status(StatusCode::INTERNAL_SERVER_ERROR, "handler_failed")
+            Ok(report) if report.all_ok() => {
+                claim.keep();
+                status(StatusCode::OK, "processed")
             }
-            Err(_) => {
-                st.forget(&id);
-                unavailable(&st, "shutting_down")
-            }
+            Ok(_) => status(StatusCode::INTERNAL_SERVER_ERROR, "handler_failed"),
+            Err(_) => unavailable(&st, "shutting_down"),
         },
     }
 }
@@ -330,22 +452,28 @@ impl Source for WebhookSource {
             Some(l) => tokio::net::TcpListener::from_std(l)?,
             None => tokio::net::TcpListener::bind(self.addr).await?,
         };
-        let window = if self.tolerance.is_zero() {
-            DEFAULT_TOLERANCE
-        } else {
-            self.tolerance
-        };
+        if !self.secrets.iter().any(WebhookSecret::is_usable) {
+            return Err(Error::Config {
+                key: "COMPOSIO_WEBHOOK_SECRET".into(),
+                message: "no usable webhook secret (an empty secret would let anyone sign)".into(),
+            });
+        }
+        let window = self.tolerance.max(DEFAULT_TOLERANCE).saturating_mul(2);
         let st = Arc::new(AppState {
             cx: cx.clone(),
             secrets: self.secrets,
             tolerance: self.tolerance,
             max_body: self.max_body,
+            body_timeout: self.body_timeout,
             ack: self.ack,
             retry_after: HeaderValue::from(self.retry_after_secs),
-            replay: Mutex::new(DedupeWindow::new(DedupeConfig {
-                capacity: 100_000,
-                ttl: window,
-            })),
+            replay: Mutex::new(Replay {
+                seen: DedupeWindow::new(DedupeConfig {
+                    capacity: REPLAY_CAPACITY,
+                    ttl: window,
+                }),
+                in_progress: HashSet::new(),
+            }),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
         });
@@ -371,5 +499,82 @@ impl Source for WebhookSource {
             .with_graceful_shutdown(drained)
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(vars: &[(&str, &str)]) -> Result<WebhookSource> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        WebhookSource::from_lookup(&move |key| {
+            vars.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn configuration_from_the_environment() {
+        let s = from(&[("COMPOSIO_WEBHOOK_SECRET", "whsec_a, whsec_b  c")]).unwrap();
+        assert_eq!(s.secrets.len(), 3);
+        assert_eq!(s.local_addr().to_string(), DEFAULT_WEBHOOK_ADDR);
+        assert_eq!(s.path, DEFAULT_WEBHOOK_PATH);
+        assert_eq!(
+            (s.tolerance, s.max_body, s.ack),
+            (DEFAULT_TOLERANCE, DEFAULT_MAX_BODY_BYTES, Ack::Accepted)
+        );
+
+        let s = from(&[
+            ("COMPOSIO_WEBHOOK_SECRET", "whsec_a"),
+            ("LISTENER_WEBHOOK_ADDR", " 0.0.0.0:9000 "),
+            ("LISTENER_WEBHOOK_PATH", "/hooks/composio"),
+            ("LISTENER_WEBHOOK_TOLERANCE_SECS", "0"),
+            ("LISTENER_WEBHOOK_MAX_BODY_BYTES", "4096"),
+            ("LISTENER_WEBHOOK_ACK", "Handlers"),
+        ])
+        .unwrap();
+        assert_eq!(s.local_addr().to_string(), "0.0.0.0:9000");
+        assert_eq!(s.path, "/hooks/composio");
+        assert_eq!(
+            (s.tolerance, s.max_body, s.ack),
+            (Duration::ZERO, 4096, Ack::AfterHandlers)
+        );
+    }
+
+    #[test]
+    fn bad_configuration_names_the_variable() {
+        let key_of = |vars: &[(&str, &str)]| match from(vars) {
+            Err(Error::Config { key, .. }) => key,
+            other => panic!("expected a configuration error, got {other:?}"),
+        };
+        assert_eq!(key_of(&[]), "COMPOSIO_WEBHOOK_SECRET");
+        assert_eq!(
+            key_of(&[("COMPOSIO_WEBHOOK_SECRET", " , ")]),
+            "COMPOSIO_WEBHOOK_SECRET"
+        );
+        let with = |k: &'static str, v: &'static str| [("COMPOSIO_WEBHOOK_SECRET", "s"), (k, v)];
+        for (key, value) in [
+            ("LISTENER_WEBHOOK_ADDR", "localhost"),
+            ("LISTENER_WEBHOOK_PATH", "webhook"),
+            ("LISTENER_WEBHOOK_PATH", "/healthz"),
+            ("LISTENER_WEBHOOK_TOLERANCE_SECS", "-1"),
+            ("LISTENER_WEBHOOK_MAX_BODY_BYTES", "1MiB"),
+            ("LISTENER_WEBHOOK_ACK", "later"),
+        ] {
+            assert_eq!(key_of(&with(key, value)), key, "{key}={value}");
+        }
+    }
+
+    #[test]
+    fn the_name_shows_where_it_listens_and_never_a_secret() {
+        let s = WebhookSource::new(
+            "127.0.0.1:8787".parse().unwrap(),
+            vec![WebhookSecret::new("whsec_hunter2")],
+        );
+        assert_eq!(s.name(), "webhook http://127.0.0.1:8787/webhook");
+        assert!(!format!("{s:?}").contains("hunter2"));
     }
 }

@@ -50,8 +50,9 @@ pub enum VerifyError {
     /// The body is empty.
     #[error("the body is empty")]
     EmptyBody,
-    /// No secret is configured, so nothing can be verified.
-    #[error("no webhook secret is configured")]
+    /// No usable secret is configured (none, or only empty ones), so nothing can be
+    /// verified.
+    #[error("no usable webhook secret is configured")]
     NoSecrets,
     /// A Standard Webhooks secret whose base64 is invalid.
     #[error("the secret is not `whsec_` followed by valid base64")]
@@ -96,6 +97,12 @@ impl<K: AsRef<str>, V: AsRef<str>> HeaderSource for [(K, V)] {
         self.iter()
             .find(|(k, _)| k.as_ref().eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_ref())
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> HeaderSource for Vec<(K, V)> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.as_slice().header(name)
     }
 }
 
@@ -148,7 +155,7 @@ fn verify_signature_at(
     tolerance: Duration,
     now: SystemTime,
 ) -> Result<(String, i64), VerifyError> {
-    if secrets.is_empty() {
+    if !secrets.iter().any(WebhookSecret::is_usable) {
         return Err(VerifyError::NoSecrets);
     }
     let id = required(headers, "webhook-id")?;
@@ -164,18 +171,18 @@ fn verify_signature_at(
         let now = now
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let tol = tolerance.as_secs() as i64;
+        let tol = i64::try_from(tolerance.as_secs()).unwrap_or(i64::MAX);
         let delta = now.saturating_sub(timestamp);
         if delta > tol {
             return Err(VerifyError::TooOld {
-                age_secs: delta as u64,
-                tolerance_secs: tol as u64,
+                age_secs: delta.unsigned_abs(),
+                tolerance_secs: tol.unsigned_abs(),
             });
         }
         if delta < -tol {
             return Err(VerifyError::TooNew {
                 ahead_secs: delta.unsigned_abs(),
-                tolerance_secs: tol as u64,
+                tolerance_secs: tol.unsigned_abs(),
             });
         }
     }
@@ -484,6 +491,48 @@ mod tests {
         assert!(matches!(
             WebhookSecret::standard("whsec_!!!"),
             Err(VerifyError::InvalidSecret)
+        ));
+    }
+
+    /// An empty key would let anyone sign: an empty secret is never used, and a list of
+    /// only empty secrets is "no secret", not "everything verifies".
+    #[test]
+    fn empty_secrets_are_never_used() {
+        let empty = WebhookSecret::composio("");
+        let forged = sign(&empty, MSG_ID, SPEC_TS, PAYLOAD);
+        let h = headers(MSG_ID, &SPEC_TS.to_string(), &forged);
+        let check = |s: &[WebhookSecret]| {
+            verify_signature_at(h.as_slice(), PAYLOAD, s, DEFAULT_TOLERANCE, at(SPEC_TS))
+        };
+        assert!(matches!(
+            check(&[empty.clone()]),
+            Err(VerifyError::NoSecrets)
+        ));
+        assert!(matches!(
+            check(&[WebhookSecret::new("")]),
+            Err(VerifyError::NoSecrets)
+        ));
+        assert!(matches!(
+            check(&[empty, std_secret()]),
+            Err(VerifyError::Mismatch)
+        ));
+    }
+
+    #[test]
+    fn a_huge_tolerance_does_not_overflow() {
+        let h = headers(MSG_ID, &SPEC_TS.to_string(), SPEC_SIG);
+        let huge = Duration::from_secs(u64::MAX);
+        assert!(verify_signature_at(h.as_slice(), PAYLOAD, &[std_secret()], huge, at(0)).is_ok());
+        let far = headers(MSG_ID, &i64::MIN.to_string(), SPEC_SIG);
+        assert!(matches!(
+            verify_signature_at(
+                far.as_slice(),
+                PAYLOAD,
+                &[std_secret()],
+                DEFAULT_TOLERANCE,
+                at(SPEC_TS)
+            ),
+            Err(VerifyError::TooOld { .. })
         ));
     }
 }

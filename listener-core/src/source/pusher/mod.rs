@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::{sleep, sleep_until, Instant};
+use tokio::time::{sleep_until, Instant};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
@@ -812,16 +812,11 @@ impl Source for PusherSource {
             } else {
                 self.backoff.delay(failures)
             };
-            tracing::warn!(error = %error, attempt = failures, retry_in_ms = delay.as_millis() as u64, "connection lost; reconnecting");
-            cx.set_health(Health::Reconnecting {
-                attempt: failures,
-                retry_in: delay,
-                error: error.to_string(),
-            });
-            cx.report_error(error);
-            tokio::select! {
-                _ = cx.cancelled() => return Ok(()),
-                _ = sleep(delay) => {}
+            if !cx
+                .pause_before_retry("connection lost", failures, delay, error)
+                .await
+            {
+                return Ok(());
             }
         }
     }
