@@ -1,6 +1,8 @@
-//! The webhook source through a real HTTP server: every rejection path, replay protection,
-//! secret rotation, saturation, graceful shutdown, acknowledging after handlers, and the
-//! hub's webhook subscriptions delivering to it.
+//! The webhook source through a real HTTP server: every rejection path (nothing dispatched),
+//! a stalled body, replay protection (sequential, captured and concurrent), secret rotation,
+//! lifecycle events reaching `#[on_trigger]` handlers, saturation, graceful shutdown,
+//! acknowledging after handlers (a retry during the first attempt, a retry after a failure),
+//! and the hub's webhook subscriptions delivering to it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -21,6 +23,11 @@ fn v3_body(id: &str) -> Vec<u8> {
     .to_string()
     .into_bytes()
 }
+
+/// Beyond the 300 s tolerance, with a margin so the clock ticking while the test runs cannot
+/// bring a timestamp back inside it (the exact ±301 s boundary is a unit test of the
+/// verifier, with a fixed clock).
+const OUTSIDE_TOLERANCE: i64 = 300 + 60;
 
 /// A request to send and the status it must get: (what, headers, body, status).
 type Case = (&'static str, Vec<(&'static str, String)>, Vec<u8>, u16);
@@ -71,13 +78,13 @@ async fn rejected_requests_get_the_right_status_and_nothing_is_dispatched() {
     cases.push(("tampered signature", h, body.clone(), 401));
     cases.push((
         "stale",
-        headers_for(SECRET, "msg_e", ts - 301, &body),
+        headers_for(SECRET, "msg_e", ts - OUTSIDE_TOLERANCE, &body),
         body.clone(),
         401,
     ));
     cases.push((
         "future",
-        headers_for(SECRET, "msg_f", ts + 301, &body),
+        headers_for(SECRET, "msg_f", ts + OUTSIDE_TOLERANCE, &body),
         body.clone(),
         401,
     ));
@@ -160,6 +167,41 @@ async fn rejected_requests_get_the_right_status_and_nothing_is_dispatched() {
     within("shutdown", server.handle.shutdown()).await.unwrap();
 }
 
+/// A body that stops arriving is answered 408 once the body timeout passes, and the
+/// request is not dispatched.
+#[tokio::test]
+async fn a_stalled_body_is_answered_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut rec = Recorder::new();
+    let source = Server::bind(&[SECRET]).body_timeout(std::time::Duration::from_millis(200));
+    let server = Server::start(
+        &rec,
+        source,
+        Listener::builder().without_registered_handlers(),
+    );
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let body = v3_body("evt_stalled");
+    let mut head = format!(
+        "POST /webhook HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers_for(SECRET, "msg_stalled", now(), &body) {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&body[..body.len() / 2]).await.unwrap();
+    // The rest never comes; read the answer (the connection stays open on our side).
+    let mut answer = vec![0u8; 1024];
+    let n = within("the 408", conn.read(&mut answer)).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(rec.drain().is_empty());
+    assert_eq!(server.handle.dispatcher().stats().events, 0);
+    within("shutdown", server.handle.shutdown()).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_replayed_id_is_acknowledged_but_not_dispatched_again() {
     let mut rec = Recorder::new();
@@ -173,7 +215,16 @@ async fn a_replayed_id_is_acknowledged_but_not_dispatched_again() {
     // The sender retries (new timestamp, same id): 200, nothing runs.
     let (status, text) = server.post_signed(SECRET, "msg_replay", &body).await;
     assert_eq!((status, text.as_str()), (200, r#"{"status":"duplicate"}"#));
-    // Concurrent retries: exactly one more dispatch for a fresh id.
+    // A captured request sent again as it was (same timestamp and signature): the same.
+    let captured = headers_for(SECRET, "msg_captured", now(), &body);
+    assert_eq!(server.post(&captured, body.clone()).await.0, 200);
+    assert_eq!(rec.next().await.event.event_id, "msg_captured");
+    assert_eq!(
+        server.post(&captured, body.clone()).await,
+        (200, r#"{"status":"duplicate"}"#.into())
+    );
+    // Concurrent retries: exactly one more dispatch for a fresh id. The others are told
+    // it is a duplicate, or (while the first is still being handled) to retry later.
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let (url, http, body) = (server.url.clone(), server.http.clone(), body.clone());
@@ -183,12 +234,18 @@ async fn a_replayed_id_is_acknowledged_but_not_dispatched_again() {
             for (k, v) in h {
                 r = r.header(k, v);
             }
-            r.body(body).send().await.unwrap().text().await.unwrap()
+            let resp = r.body(body).send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
         }));
     }
     let mut accepted = 0;
     for t in tasks {
-        accepted += usize::from(t.await.unwrap().contains("accepted"));
+        let (status, text) = within("a concurrent retry", t).await.unwrap();
+        match (status, text.as_str()) {
+            (200, r#"{"status":"accepted"}"#) => accepted += 1,
+            (200, r#"{"status":"duplicate"}"#) | (503, r#"{"status":"in_progress"}"#) => {}
+            other => panic!("unexpected answer to a concurrent retry: {other:?}"),
+        }
     }
     assert_eq!(accepted, 1);
     rec.next().await;
@@ -270,6 +327,134 @@ async fn lifecycle_events_reach_handlers_by_type_with_the_delivery_attempt() {
         "ca_your-connected-account-id"
     );
     assert!(rec.drain().is_empty());
+    within("shutdown", handle.shutdown()).await.unwrap();
+}
+
+/// Where the `#[on_trigger]` lifecycle handler below reports what it saw.
+struct ExpiredSeen {
+    tx: tokio::sync::mpsc::UnboundedSender<(String, Option<u32>, String)>,
+}
+
+/// A lifecycle event through the same macro as trigger events.
+#[listener_core::on_trigger(name = "composio.connected_account.expired")]
+async fn on_account_expired(meta: listener_core::Meta, seen: listener_core::State<ExpiredSeen>) {
+    let ev = meta.event();
+    let _ = seen.tx.send((
+        ev.event_id.clone(),
+        ev.metadata.delivery_attempt,
+        meta.connected_account().status.clone(),
+    ));
+}
+
+#[tokio::test]
+async fn lifecycle_events_reach_on_trigger_handlers_by_name() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let source = Server::bind(&[SECRET]);
+    let url = format!("http://{}/webhook", source.local_addr());
+    let handle = Listener::builder()
+        .only_registered(["on_account_expired"])
+        .state(ExpiredSeen { tx })
+        .source(source)
+        .build()
+        .unwrap()
+        .spawn();
+    let http = listener_e2e::http::client();
+    let send = |id: &'static str, body: Vec<u8>| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let mut r = http.post(url).header("content-type", "application/json");
+            for (k, v) in headers_for(SECRET, id, now(), &body) {
+                r = r.header(k, v);
+            }
+            r = r.header("x-composio-delivery-attempt", "2");
+            r.body(body).send().await.unwrap().status().as_u16()
+        }
+    };
+    // A trigger message does not match the lifecycle handler; the lifecycle event does.
+    assert_eq!(send("msg_message", v3_body("evt_m")).await, 200);
+    let expired = listener_e2e::fixtures::bytes("v3_connected_account_expired.json");
+    assert_eq!(send("msg_expired", expired).await, 200);
+    let seen = within("the lifecycle handler", rx.recv()).await.unwrap();
+    assert_eq!(
+        seen,
+        ("msg_expired".to_owned(), Some(2), "EXPIRED".to_owned())
+    );
+    let stats = within("shutdown", handle.shutdown()).await.unwrap().stats;
+    assert_eq!((stats.events, stats.runs), (2, 1));
+    assert!(
+        rx.try_recv().is_err(),
+        "the trigger message reached the lifecycle handler"
+    );
+}
+
+/// With acknowledgement after handlers, a retry arriving while the first delivery of its id
+/// is still being handled is told to come back (503): answering "duplicate" would lose the
+/// event if the first attempt then failed. Once it failed, the retry is dispatched again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_during_the_first_attempt_is_told_to_come_back() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (g, r) = (gate.clone(), runs.clone());
+    let source = Server::bind(&[SECRET]).ack(Ack::AfterHandlers);
+    let url = format!("http://{}/webhook", source.local_addr());
+    let handle = Listener::builder()
+        .without_registered_handlers()
+        .source(source)
+        .handler(Handler::new(
+            "slow_then_flaky",
+            Filter::new(),
+            move |_: Arc<TriggerEvent>| {
+                let (gate, n) = (g.clone(), r.fetch_add(1, Ordering::SeqCst));
+                async move {
+                    let _permit = gate.acquire().await.map_err(|e| e.to_string())?;
+                    if n == 0 {
+                        Err("the first attempt fails".to_owned())
+                    } else {
+                        Ok(())
+                    }
+                }
+            },
+        ))
+        .build()
+        .unwrap()
+        .spawn();
+    let http = listener_e2e::http::client();
+    let post = || {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let body = v3_body("evt_slow");
+            let mut r = http.post(url).header("content-type", "application/json");
+            for (k, v) in headers_for(SECRET, "msg_slow", now(), &body) {
+                r = r.header(k, v);
+            }
+            let resp = r.body(body).send().await.unwrap();
+            let retry_after = resp.headers().contains_key("retry-after");
+            (
+                resp.status().as_u16(),
+                retry_after,
+                resp.text().await.unwrap(),
+            )
+        }
+    };
+    let first = tokio::spawn(post());
+    until("the first attempt to start", || {
+        runs.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    assert_eq!(
+        post().await,
+        (503, true, r#"{"status":"in_progress"}"#.to_owned())
+    );
+    gate.add_permits(1);
+    assert_eq!(within("the first attempt", first).await.unwrap().0, 500);
+    gate.add_permits(1);
+    assert_eq!(
+        post().await.0,
+        200,
+        "the retry after the failure runs again"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    assert_eq!(post().await.2, r#"{"status":"duplicate"}"#);
     within("shutdown", handle.shutdown()).await.unwrap();
 }
 
@@ -375,6 +560,13 @@ async fn graceful_shutdown_finishes_in_flight_requests_and_refuses_new_ones() {
     let resp = r.body(body).send().await.unwrap();
     assert_eq!(resp.status(), 503);
     assert!(resp.headers().contains_key("retry-after"));
+    let health = server
+        .http
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 503, "healthz says it is no longer serving");
     assert!(!in_flight.is_finished());
 
     gate.add_permits(1);

@@ -2,6 +2,8 @@
 //! [`verify`] for people who run their own web framework, a [`sign`]er, and a
 //! [`WebhookSource`] that receives deliveries over HTTP and feeds the listener.
 
+mod body;
+mod replay;
 mod secret;
 mod sign;
 mod source;

@@ -9,11 +9,10 @@
 //! within the body timeout. A `webhook-id` already accepted within the replay window is
 //! answered 200 and not dispatched again. `GET /healthz` says whether it is serving.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::body::Body;
@@ -26,11 +25,12 @@ use axum::{Json, Router};
 use serde_json::json;
 use tokio::sync::Notify;
 
+use super::body::{self, BodyRead};
+use super::replay::{Admission, Replay};
 use super::{verify, WebhookSecret, DEFAULT_TOLERANCE};
-use crate::dispatch::dedupe::DedupeWindow;
 use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
 use crate::source::{Health, Source, SourceContext};
-use crate::{DedupeConfig, Error, Result};
+use crate::{Error, Result};
 
 /// Where the source listens unless told otherwise.
 pub const DEFAULT_WEBHOOK_ADDR: &str = "127.0.0.1:8787";
@@ -206,7 +206,10 @@ impl WebhookSource {
         self
     }
 
-    /// Largest body accepted (default 1 MiB), enforced while reading.
+    /// Largest body accepted (default 1 MiB), enforced while reading: nothing beyond it is
+    /// kept. A larger body is answered 413 once read to its end (and thrown away), up to
+    /// four times the limit (at least 8 MiB), so the sender reads the answer instead of a
+    /// reset connection; beyond that the connection is dropped.
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
         self
@@ -240,63 +243,9 @@ struct AppState {
     body_timeout: Duration,
     ack: Ack,
     retry_after: HeaderValue,
-    replay: Mutex<Replay>,
+    replay: Replay,
     in_flight: AtomicUsize,
     idle: Notify,
-}
-
-/// Replay protection: the ids accepted recently, and those whose delivery is still being
-/// handled. One lock covers both, so two concurrent deliveries of one id cannot both pass.
-struct Replay {
-    seen: DedupeWindow,
-    in_progress: HashSet<String>,
-}
-
-/// What the replay check says about a verified delivery's id.
-enum Admission<'a> {
-    /// New: handle it; the claim settles the id's fate when dropped.
-    Fresh(Claim<'a>),
-    /// Accepted before, within the window: acknowledge, do not dispatch again.
-    Duplicate,
-    /// Another request with this id is being handled right now; its outcome is unknown.
-    InProgress,
-}
-
-/// A fresh id being handled. Dropped without [`keep`](Claim::keep) (refused, failed, or the
-/// client went away mid-way), the id is forgotten, by the dispatcher's dedupe too once the
-/// event was handed over, so the sender's retry is dispatched.
-struct Claim<'a> {
-    st: &'a AppState,
-    id: String,
-    handed_over: bool,
-    keep: bool,
-}
-
-impl Claim<'_> {
-    /// The event is about to go to the dispatcher.
-    fn hand_over(&mut self) {
-        self.handed_over = true;
-    }
-
-    /// The delivery succeeded: remember its id for the replay window.
-    fn keep(mut self) {
-        self.keep = true;
-    }
-}
-
-impl Drop for Claim<'_> {
-    fn drop(&mut self) {
-        {
-            let mut replay = self.st.replay.lock().unwrap_or_else(|p| p.into_inner());
-            replay.in_progress.remove(&self.id);
-            if !self.keep {
-                replay.seen.remove(&self.id);
-            }
-        }
-        if !self.keep && self.handed_over {
-            self.st.cx.forget(&self.id);
-        }
-    }
 }
 
 /// Counts a request in flight for as long as it lives.
@@ -335,25 +284,6 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
-impl AppState {
-    fn admit(&self, id: &str) -> Admission<'_> {
-        let mut replay = self.replay.lock().unwrap_or_else(|p| p.into_inner());
-        if replay.in_progress.contains(id) {
-            return Admission::InProgress;
-        }
-        if !replay.seen.insert(id, Instant::now()) {
-            return Admission::Duplicate;
-        }
-        replay.in_progress.insert(id.to_owned());
-        Admission::Fresh(Claim {
-            st: self,
-            id: id.to_owned(),
-            handed_over: false,
-            keep: false,
-        })
-    }
-}
-
 async fn receive(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     let _in_flight = InFlight::enter(&st);
     if st.cx.is_shutting_down() {
@@ -366,23 +296,11 @@ async fn receive(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > st.max_body) {
-        return status(StatusCode::PAYLOAD_TOO_LARGE, "too_large");
-    }
-    // The limit is enforced as the body streams in, never after buffering it all.
-    let read = tokio::time::timeout(st.body_timeout, axum::body::to_bytes(body, st.max_body));
-    let bytes = match read.await {
-        Ok(Ok(b)) => b,
-        Ok(Err(e)) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            return if too_large {
-                status(StatusCode::PAYLOAD_TOO_LARGE, "too_large")
-            } else {
-                status(StatusCode::BAD_REQUEST, "unreadable_body")
-            };
-        }
-        Err(_) => return status(StatusCode::REQUEST_TIMEOUT, "body_timeout"),
+    let bytes = match body::read(body, declared, st.max_body, st.body_timeout).await {
+        BodyRead::Complete(bytes) => bytes,
+        BodyRead::TooLarge => return status(StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        BodyRead::Broken => return status(StatusCode::BAD_REQUEST, "unreadable_body"),
+        BodyRead::TimedOut => return status(StatusCode::REQUEST_TIMEOUT, "body_timeout"),
     };
     let verified = match verify(&headers, &bytes, &st.secrets, st.tolerance) {
         Ok(v) => v,
@@ -398,7 +316,7 @@ async fn receive(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body
             return status(StatusCode::BAD_REQUEST, "malformed_event");
         }
     };
-    let mut claim = match st.admit(&verified.id) {
+    let mut claim = match st.replay.admit(&verified.id) {
         Admission::Fresh(claim) => claim,
         Admission::Duplicate => {
             tracing::info!(webhook_id = %verified.id, "replayed delivery acknowledged, not dispatched again");
@@ -413,7 +331,7 @@ async fn receive(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body
         return unavailable(&st, "saturated");
     }
     tracing::debug!(webhook_id = %verified.id, trigger_slug = %verified.event.trigger_slug, "webhook delivery accepted");
-    claim.hand_over();
+    claim.hand_over(&st.cx);
     match st.ack {
         Ack::Accepted => match st.cx.deliver(verified.event).await {
             Ok(_) => {
@@ -467,13 +385,7 @@ impl Source for WebhookSource {
             body_timeout: self.body_timeout,
             ack: self.ack,
             retry_after: HeaderValue::from(self.retry_after_secs),
-            replay: Mutex::new(Replay {
-                seen: DedupeWindow::new(DedupeConfig {
-                    capacity: REPLAY_CAPACITY,
-                    ttl: window,
-                }),
-                in_progress: HashSet::new(),
-            }),
+            replay: Replay::new(window, REPLAY_CAPACITY),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
         });

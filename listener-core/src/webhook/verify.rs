@@ -505,7 +505,7 @@ mod tests {
             verify_signature_at(h.as_slice(), PAYLOAD, s, DEFAULT_TOLERANCE, at(SPEC_TS))
         };
         assert!(matches!(
-            check(&[empty.clone()]),
+            check(std::slice::from_ref(&empty)),
             Err(VerifyError::NoSecrets)
         ));
         assert!(matches!(
