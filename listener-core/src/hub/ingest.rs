@@ -79,14 +79,23 @@ pub struct Published {
 pub(crate) fn prepare(body: &[u8]) -> Result<(String, String, String)> {
     let value: Value =
         serde_json::from_slice(body).map_err(|source| Error::InvalidJson { source })?;
+    prepare_value(value, Some(body))
+}
+
+/// [`prepare`] for an already parsed event; `raw` is its exact text when there is one (an
+/// envelope is then sent byte for byte), else the value is serialized once.
+pub(crate) fn prepare_value(value: Value, raw: Option<&[u8]>) -> Result<(String, String, String)> {
     let Value::Object(map) = value else {
         return Err(Error::NotAnObject {
             found: "a non-object",
         });
     };
     if let Some(envelope) = decode::detect(&map) {
-        let text = String::from_utf8_lossy(body).into_owned();
         let (id, event_type) = identity(&map, envelope);
+        let text = match raw {
+            Some(body) => String::from_utf8_lossy(body).into_owned(),
+            None => Value::Object(map).to_string(),
+        };
         return Ok((text, id, event_type));
     }
     if map.contains_key("trigger_slug") {

@@ -104,6 +104,8 @@ pub(crate) struct HubState {
     pub(crate) next_connection: AtomicU64,
     pub(crate) shutdown: CancellationToken,
     pub(crate) webhooks: webhooks::Webhooks,
+    /// `private-{project_id}_triggers`, fixed at start.
+    channel: String,
 }
 
 /// Signs a delivery Composio's way: the whole secret string's bytes are the key.
@@ -117,8 +119,14 @@ fn sign_delivery(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
 }
 
 impl HubState {
-    pub(crate) fn channel(&self) -> String {
-        format!("private-{}_triggers", self.config.project_id)
+    pub(crate) fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// Publishes an already parsed envelope or bare event, serializing it once.
+    pub(crate) fn publish_value(&self, event: Value) -> Result<Published> {
+        let (text, id, event_type) = ingest::prepare_value(event, None)?;
+        Ok(self.publish_envelope(text, id, event_type))
     }
 
     /// Publishes an ingest body (an envelope or a bare event).
@@ -135,7 +143,7 @@ impl HubState {
     ) -> Published {
         let channel = self.channel();
         let frames: Vec<Utf8Bytes> = if text.len() <= self.config.chunk_size {
-            vec![channel_event(&channel, TRIGGER_EVENT, &text).into()]
+            vec![channel_event(channel, TRIGGER_EVENT, &text).into()]
         } else {
             let chunk_id = ids::fresh("chk_");
             let pieces = ingest::split(&text, self.config.chunk_size);
@@ -145,11 +153,11 @@ impl HubState {
                 .enumerate()
                 .map(|(index, piece)| {
                     let data = json!({"id": chunk_id, "index": index, "chunk": piece, "final": index == last});
-                    channel_event(&channel, CHUNKED_TRIGGER_EVENT, &data.to_string()).into()
+                    channel_event(channel, CHUNKED_TRIGGER_EVENT, &data.to_string()).into()
                 })
                 .collect()
         };
-        let subscribers = self.channels.publish(&channel, &frames);
+        let subscribers = self.channels.publish(channel, &frames);
         let webhooks = self.webhooks.enqueue(&id, &event_type, &text);
         tracing::debug!(event_id = %id, %event_type, subscribers, webhooks, frames = frames.len(), "hub: event published");
         Published {
@@ -227,7 +235,9 @@ impl Hub {
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
         let webhooks = webhooks::Webhooks::new(config.delivery, sign_delivery, shutdown.clone())?;
+        let channel = format!("private-{}_triggers", config.project_id);
         let state = Arc::new(HubState {
+            channel,
             config,
             channels: fanout::Channels::default(),
             connections: AtomicUsize::new(0),
@@ -294,7 +304,7 @@ async fn status(
 ) -> axum::Json<Value> {
     axum::Json(json!({
         "connections": hub.connections.load(std::sync::atomic::Ordering::SeqCst),
-        "subscribers": hub.channels.subscriber_count(&hub.channel()),
+        "subscribers": hub.channels.subscriber_count(hub.channel()),
         "channel": hub.channel(),
     }))
 }
@@ -343,7 +353,7 @@ impl RunningHub {
 
     /// The trigger channel, `private-{project_id}_triggers`.
     pub fn channel(&self) -> String {
-        self.state.channel()
+        self.state.channel().to_owned()
     }
 
     /// The environment a listener needs to use this hub through `Listener::from_env`.
@@ -369,12 +379,12 @@ impl RunningHub {
 
     /// Websocket subscribers of the trigger channel right now.
     pub fn subscribers(&self) -> usize {
-        self.state.channels.subscriber_count(&self.state.channel())
+        self.state.channels.subscriber_count(self.state.channel())
     }
 
     /// Publishes an envelope (any version) or a bare event `{trigger_slug, payload, …}`.
     pub fn publish(&self, event: &Value) -> Result<Published> {
-        self.state.publish_bytes(event.to_string().as_bytes())
+        self.state.publish_value(event.clone())
     }
 
     /// Publishes raw bytes, as `POST /hub/events` does.
@@ -390,7 +400,7 @@ impl RunningHub {
             ..BareEvent::default()
         }
         .into_envelope();
-        self.publish(&envelope)
+        self.state.publish_value(envelope)
     }
 
     /// Creates a webhook subscription (as `POST /api/v3.1/webhook_subscriptions` does);
