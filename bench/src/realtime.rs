@@ -46,6 +46,10 @@ pub struct Args {
     /// The Python with Composio's SDK; the peer is skipped without it.
     #[arg(long, env = "PEERS_PYTHON")]
     pub python: Option<PathBuf>,
+    /// Only run ours (1 handler) and skip the tables' other variants: for profiling the
+    /// client under `perf record`.
+    #[arg(long)]
+    pub profile_ours: bool,
 }
 
 /// Counts handler runs and records when the target is reached.
@@ -304,6 +308,13 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
     let (mut floor, mut ours, mut ours10k, mut peer) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut decode_only = Vec::new();
+    if args.profile_ours {
+        for r in 0..args.runs {
+            let rate = ours_run(&hub, args.events, 0, &format!("o{r}")).await?;
+            eprintln!("ours run {}: {rate:.0} events/s", r + 1);
+        }
+        return Ok(String::new());
+    }
     // Warm-up (connections, allocator, page cache), not reported.
     floor_run(&hub, args.events / 10, "warm_f").await?;
     ours_run(&hub, args.events / 10, 0, "warm_o").await?;

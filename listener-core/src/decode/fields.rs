@@ -64,3 +64,92 @@ pub(super) fn key_list(map: &Map<String, Value>) -> String {
     }
     out
 }
+
+/// A field read leniently straight from the wire (with `#[serde(default)]`): missing, a
+/// string (borrowed when it has no escapes), or anything else. The typed fast path treats
+/// it as `take_str` does: only a string counts, everything else becomes `""`.
+#[derive(Debug, Default)]
+pub(super) enum Lenient<'a> {
+    /// The key was not there.
+    #[default]
+    Missing,
+    /// A JSON string.
+    Str(std::borrow::Cow<'a, str>),
+    /// Any other JSON value, `null` included (consumed and ignored).
+    Other,
+}
+
+impl Lenient<'_> {
+    /// The string, or `""` for anything else.
+    pub(super) fn into_string(self) -> String {
+        match self {
+            Lenient::Str(s) => s.into_owned(),
+            Lenient::Missing | Lenient::Other => String::new(),
+        }
+    }
+
+    /// The string, or `None` for anything else.
+    pub(super) fn into_opt_string(self) -> Option<String> {
+        match self {
+            Lenient::Str(s) => Some(s.into_owned()),
+            Lenient::Missing | Lenient::Other => None,
+        }
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Lenient<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Lenient<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Lenient::Str(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Lenient::Str(std::borrow::Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Lenient::Str(std::borrow::Cow::Owned(v)))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Lenient::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Lenient::Other)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}

@@ -1,7 +1,9 @@
 //! Decoding: raw bytes in any envelope → one [`TriggerEvent`].
 //!
-//! The body is parsed once into a `serde_json::Value`; the payload sub-tree is then *moved*
-//! into the event, never cloned. Detection follows PROTOCOL.md §2, in this order: V3
+//! The common case, a V3 trigger message, takes a fast path: the envelope is read into
+//! typed, borrowed fields and only the payload becomes a `serde_json::Value`. Everything
+//! else is parsed once into a `Value`; the payload sub-tree is then *moved* into the event,
+//! never cloned. Both paths give the same event for any body the fast path accepts. Detection follows PROTOCOL.md §2, in this order: V3
 //! (`type` starting with `composio.`, an object `metadata`, `id` and `data` present), legacy
 //! realtime (an object `metadata` carrying `triggerName`/`nanoId`/`connection`, or
 //! `appName`), V2 (`type`, `timestamp` and an object `data` holding `connection_id`), V1
@@ -29,6 +31,14 @@ use crate::{Envelope, Error, Result, TriggerEvent};
 /// assert_eq!(ev.payload["text"], "hi");
 /// ```
 pub fn decode(bytes: &[u8]) -> Result<TriggerEvent> {
+    if let Some(event) = v3::decode_trigger_message(bytes) {
+        return Ok(event);
+    }
+    decode_general(bytes)
+}
+
+/// The general path: parse into a `Value`, detect, then take the fields apart.
+fn decode_general(bytes: &[u8]) -> Result<TriggerEvent> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|source| Error::InvalidJson { source })?;
     decode_value(value)
@@ -46,6 +56,11 @@ pub fn decode_value(value: Value) -> Result<TriggerEvent> {
 /// Decodes bytes that must be in the given envelope; a body of another shape is
 /// [`Error::EnvelopeMismatch`] (or [`Error::UnknownEnvelope`] if it has no known shape).
 pub fn decode_expecting(bytes: &[u8], expected: Envelope) -> Result<TriggerEvent> {
+    if expected == Envelope::V3 {
+        if let Some(event) = v3::decode_trigger_message(bytes) {
+            return Ok(event);
+        }
+    }
     let value: Value =
         serde_json::from_slice(bytes).map_err(|source| Error::InvalidJson { source })?;
     let map = into_object(value)?;

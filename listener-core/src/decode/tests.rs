@@ -334,3 +334,107 @@ fn deeply_nested_payloads_do_not_overflow() {
         Err(Error::InvalidJson { .. })
     ));
 }
+
+/// The V3 fast path and the general path agree on every body the fast path accepts, and
+/// the fast path declines (so the general path answers) whatever it does not handle.
+#[test]
+fn fast_path_agrees_with_the_general_path() {
+    let base = String::from_utf8(fixture("v3_slack_receive_message.json")).unwrap();
+    let with = |from: &str, to: &str| {
+        assert!(base.contains(from), "{from}");
+        base.replacen(from, to, 1)
+    };
+    let id = r#""id": "evt_2f6c1d0e-5b7a-4c55-9d0e-7f1a2b3c4d5e","#;
+    let slug = r#""trigger_slug": "SLACK_RECEIVE_MESSAGE","#;
+    let ts = r#""timestamp": "2026-11-20T09:14:03.512Z","#;
+    let meta = r#""metadata": {"#;
+    // (body, whether the fast path should take it)
+    let cases: Vec<(String, bool)> = vec![
+        (base.clone(), true),
+        (format!("  \n{base}"), true),
+        (with(id, r#""id": null,"#), true),
+        (with(id, r#""id": 42,"#), true),
+        (with(id, r#""id": {"a": [1, {"b": null}]},"#), true),
+        (with(id, ""), false),
+        (with(id, r#""id": "evt_\u0031\"quoted\"","#), true),
+        (with(ts, r#""timestamp": 1763630043,"#), true),
+        (with(ts, r#""timestamp": null,"#), true),
+        (with(ts, ""), true),
+        (
+            with(slug, r#""trigger_slug": "SLACK\u005fRECEIVE_MESSAGE","#),
+            true,
+        ),
+        (with(slug, r#""trigger_slug": null,"#), true),
+        (with(slug, r#""trigger_slug": ["x"],"#), true),
+        (with(slug, ""), true),
+        (
+            with(
+                meta,
+                r#""extra": {"nested": [1, 2, 3]}, "metadata": {"more": true, "#,
+            ),
+            true,
+        ),
+        (with(id, &format!("{id} {id}")), false),
+        (with(slug, &format!("{slug} {slug}")), false),
+        (
+            with(
+                r#""type": "composio.trigger.message""#,
+                r#""t\u0079pe": "composio.trigger.message""#,
+            ),
+            true,
+        ),
+        (
+            with(
+                "composio.trigger.message",
+                "composio.connected_account.expired",
+            ),
+            false,
+        ),
+        (with("composio.trigger.message", "slack.message"), false),
+        (
+            with(r#""type": "composio.trigger.message""#, r#""type": 3"#),
+            false,
+        ),
+        (
+            base.replacen(r#""data": {"#, r#""data": null, "unused": {"#, 1),
+            false,
+        ),
+        (
+            base.replacen(r#""data": {"#, r#""data": "text", "unused": {"#, 1),
+            true,
+        ),
+        (
+            base.replacen(r#""data": {"#, r#""data": [1, 2], "unused": {"#, 1),
+            true,
+        ),
+        (base.replacen(r#""data": {"#, r#""unused": {"#, 1), false),
+        (with(meta, r#""metadata": null, "unused": {"#), false),
+        (with(meta, r#""metadata": ["a", "b"], "unused": {"#), false),
+        (format!("[{base}]"), false),
+        (base.replacen('}', "", 1), false),
+        (fixture_text("v3_connected_account_expired.json"), false),
+        (fixture_text("v1_slack_receive_message.json"), false),
+    ];
+    for (body, fast) in &cases {
+        let quick = v3::decode_trigger_message(body.as_bytes());
+        assert_eq!(quick.is_some(), *fast, "fast path on {body}");
+        let general = decode_general(body.as_bytes());
+        if let Some(quick) = quick {
+            assert_eq!(
+                Ok(&quick),
+                general.as_ref().map_err(|e| e.to_string()),
+                "{body}"
+            );
+        }
+        // Whichever path answers, `decode` gives the general path's result.
+        assert_eq!(
+            decode(body.as_bytes()).map_err(|e| e.to_string()),
+            general.map_err(|e| e.to_string()),
+            "{body}"
+        );
+    }
+}
+
+fn fixture_text(name: &str) -> String {
+    String::from_utf8(fixture(name)).unwrap()
+}

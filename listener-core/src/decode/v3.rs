@@ -1,8 +1,10 @@
 //! The V3 envelope: `{id, type: "composio.…", timestamp, metadata, data}`.
 
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::fields::{get_str, take_object, take_opt_str, take_str};
+use super::fields::{get_str, take_object, take_opt_str, take_str, Lenient};
 use crate::event::{toolkit_of, V3_TRIGGER_MESSAGE};
 use crate::{ConnectedAccount, Envelope, TriggerEvent, TriggerMetadata};
 
@@ -14,6 +16,97 @@ pub(super) fn is_v3(map: &Map<String, Value>) -> bool {
         && matches!(map.get("metadata"), Some(Value::Object(_)))
         && map.contains_key("id")
         && map.contains_key("data")
+}
+
+/// A V3 envelope as it comes off the wire: identity fields borrowed, `metadata` and `data`
+/// left as raw JSON until the envelope is known to be a trigger message.
+#[derive(Deserialize)]
+struct Wire<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Lenient<'a>,
+    #[serde(borrow, default)]
+    id: Lenient<'a>,
+    #[serde(borrow, default)]
+    timestamp: Lenient<'a>,
+    #[serde(borrow, default)]
+    metadata: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+}
+
+/// A V3 trigger message's `metadata`; other keys are skipped.
+#[derive(Deserialize)]
+struct WireMetadata<'a> {
+    #[serde(borrow, default)]
+    trigger_id: Lenient<'a>,
+    #[serde(borrow, default)]
+    trigger_slug: Lenient<'a>,
+    #[serde(borrow, default)]
+    user_id: Lenient<'a>,
+    #[serde(borrow, default)]
+    connected_account_id: Lenient<'a>,
+    #[serde(borrow, default)]
+    auth_config_id: Lenient<'a>,
+    #[serde(borrow, default)]
+    log_id: Lenient<'a>,
+}
+
+/// The fast path for the common case, a V3 trigger message: parses the envelope into typed,
+/// borrowed fields and only the payload into a `Value`, skipping the `Value` tree of the
+/// envelope and metadata that [`decode`] builds and then takes apart.
+///
+/// Returns `None` for anything it does not fully handle (another envelope, a lifecycle
+/// event, duplicate keys, `null` `metadata`/`data`, invalid JSON…); the caller then takes
+/// the general path, which gives the same event for every body this one accepts.
+pub(super) fn decode_trigger_message(bytes: &[u8]) -> Option<TriggerEvent> {
+    // A derived struct would also accept an array; only objects are envelopes.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    let wire: Wire<'_> = serde_json::from_slice(bytes).ok()?;
+    let event_type = match wire.kind {
+        Lenient::Str(t) if t == V3_TRIGGER_MESSAGE => t,
+        _ => return None,
+    };
+    if matches!(wire.id, Lenient::Missing) {
+        return None;
+    }
+    let metadata = wire.metadata.filter(|m| m.get().starts_with('{'))?;
+    let meta: WireMetadata<'_> = serde_json::from_str(metadata.get()).ok()?;
+    let payload: Value = serde_json::from_str(wire.data?.get()).ok()?;
+
+    let trigger_id = meta.trigger_id.into_string();
+    let trigger_slug = meta.trigger_slug.into_string();
+    let user_id = meta.user_id.into_string();
+    let account_id = meta.connected_account_id.into_string();
+    let auth_config_id = meta.auth_config_id.into_string();
+    Some(TriggerEvent {
+        uuid: trigger_id.clone(),
+        id: trigger_id,
+        event_id: wire.id.into_string(),
+        toolkit_slug: toolkit_of(&trigger_slug),
+        trigger_slug,
+        payload,
+        original_payload: None,
+        metadata: TriggerMetadata {
+            trigger_data: None,
+            trigger_config: Value::Object(Map::new()),
+            connected_account: ConnectedAccount {
+                uuid: account_id.clone(),
+                id: account_id,
+                auth_config_uuid: auth_config_id.clone(),
+                auth_config_id,
+                user_id: user_id.clone(),
+                status: String::new(),
+            },
+            log_id: meta.log_id.into_string(),
+            delivery_attempt: None,
+        },
+        user_id,
+        envelope: Envelope::V3,
+        event_type: Some(event_type.into_owned()),
+        timestamp: wire.timestamp.into_opt_string(),
+    })
 }
 
 pub(super) fn decode(mut map: Map<String, Value>) -> TriggerEvent {
