@@ -513,3 +513,77 @@ async fn blocking_handlers_run_on_the_blocking_pool() {
         .unwrap();
     assert!(released, "the handler was not released by the test task");
 }
+
+/// Eager start: a run that finishes without waiting runs on the dispatching task itself
+/// (no task of its own); a run that waits continues as its own task, and `dispatch`
+/// returns without waiting for it. With eager start off, every run is its own task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eager_start_runs_ready_handlers_inline_and_spawns_waiting_ones() {
+    for eager in [true, false] {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let quick = {
+            let tx = tx.clone();
+            Handler::new("quick", Filter::new(), move |_: Arc<TriggerEvent>| {
+                let _ = tx.send(("quick", tokio::task::try_id()));
+                async {}
+            })
+        };
+        let waits = {
+            let (tx, gate) = (tx.clone(), gate.clone());
+            Handler::new("waits", Filter::new(), move |_: Arc<TriggerEvent>| {
+                let (tx, gate) = (tx.clone(), gate.clone());
+                async move {
+                    let _ = tx.send(("waits-start", tokio::task::try_id()));
+                    gate.notified().await;
+                    let _ = tx.send(("waits-end", tokio::task::try_id()));
+                }
+            })
+        };
+        let listener = builder()
+            .eager_start(eager)
+            .handler(quick)
+            .handler(waits)
+            .build()
+            .unwrap();
+        let d = listener.dispatcher().clone();
+        // Dispatch from a task of known id.
+        let (dispatcher_task, dispatched) = within(
+            "dispatch",
+            tokio::spawn(async move {
+                let me = tokio::task::try_id();
+                (me, d.dispatch(slack_event(&format!("eager-{eager}"))).await)
+            }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(dispatched.unwrap(), Dispatched::Accepted { handlers: 2 });
+        let mut seen = std::collections::HashMap::new();
+        while seen.len() < 2 {
+            let (what, task) = within("handler starts", rx.recv()).await.unwrap();
+            seen.insert(what, task);
+        }
+        assert_eq!(
+            seen["quick"] == dispatcher_task,
+            eager,
+            "eager={eager}: the quick handler ran on the dispatching task?"
+        );
+        assert_eq!(
+            seen["waits-start"] == dispatcher_task,
+            eager,
+            "eager={eager}"
+        );
+        // The waiting run outlived `dispatch` and goes on as its own task when released.
+        gate.notify_one();
+        let (what, task) = within("the waiting run to finish", rx.recv())
+            .await
+            .unwrap();
+        assert_eq!(what, "waits-end");
+        assert_ne!(task, dispatcher_task, "eager={eager}");
+        until("every run to finish", || {
+            listener.dispatcher().in_flight() == 0
+        })
+        .await;
+        assert_eq!(listener.dispatcher().stats().runs, 2);
+    }
+}

@@ -119,18 +119,18 @@ impl<T: DeserializeOwned + Send + 'static> FromEvent for Payload<T> {
             .map(Payload)
             .map_err(|source| Error::Payload {
                 type_name: type_name::<T>(),
-                event_id: event_label(&cx.event),
+                event_id: event_label(&cx.event).to_owned(),
                 source,
             })
     }
 }
 
 /// The id used to name an event in errors: its delivery id, else its trigger id.
-pub(crate) fn event_label(ev: &TriggerEvent) -> String {
+pub(crate) fn event_label(ev: &TriggerEvent) -> &str {
     if ev.event_id.is_empty() {
-        ev.id.clone()
+        &ev.id
     } else {
-        ev.event_id.clone()
+        &ev.event_id
     }
 }
 

@@ -1,6 +1,6 @@
 //! A bounded window of recently seen event ids.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,15 +27,16 @@ impl Default for DedupeConfig {
 #[derive(Debug)]
 pub(crate) struct DedupeWindow {
     config: DedupeConfig,
-    seen: HashMap<Arc<str>, Instant>,
-    order: VecDeque<Arc<str>>,
+    seen: HashSet<Arc<str>>,
+    /// Ids with the time they were first seen, oldest first.
+    order: VecDeque<(Arc<str>, Instant)>,
 }
 
 impl DedupeWindow {
     pub(crate) fn new(config: DedupeConfig) -> Self {
         DedupeWindow {
             config,
-            seen: HashMap::with_capacity(config.capacity.min(1024)),
+            seen: HashSet::with_capacity(config.capacity.min(1024)),
             order: VecDeque::with_capacity(config.capacity.min(1024)),
         }
     }
@@ -43,25 +44,26 @@ impl DedupeWindow {
     /// Records `id` and returns `true` if it is new; `false` if it was seen within the window.
     pub(crate) fn insert(&mut self, id: &str, now: Instant) -> bool {
         self.expire(now);
-        if self.seen.contains_key(id) {
-            return false;
-        }
         if self.config.capacity == 0 {
             return true;
         }
-        while self.order.len() >= self.config.capacity {
+        // One hash lookup both checks and records (duplicates are rare, so building the
+        // key first costs little).
+        let key: Arc<str> = Arc::from(id);
+        if !self.seen.insert(Arc::clone(&key)) {
+            return false;
+        }
+        self.order.push_back((key, now));
+        while self.order.len() > self.config.capacity {
             self.pop_oldest();
         }
-        let key: Arc<str> = Arc::from(id);
-        self.seen.insert(Arc::clone(&key), now);
-        self.order.push_back(key);
         true
     }
 
     /// Forgets `id`, so a later delivery of it is dispatched again.
     pub(crate) fn remove(&mut self, id: &str) {
-        if self.seen.remove(id).is_some() {
-            if let Some(pos) = self.order.iter().position(|k| &**k == id) {
+        if self.seen.remove(id) {
+            if let Some(pos) = self.order.iter().position(|(k, _)| &**k == id) {
                 self.order.remove(pos);
             }
         }
@@ -73,16 +75,16 @@ impl DedupeWindow {
     }
 
     fn expire(&mut self, now: Instant) {
-        while let Some(oldest) = self.order.front() {
-            match self.seen.get(oldest) {
-                Some(&at) if now.duration_since(at) < self.config.ttl => break,
-                _ => self.pop_oldest(),
+        while let Some((_, at)) = self.order.front() {
+            if now.duration_since(*at) < self.config.ttl {
+                break;
             }
+            self.pop_oldest();
         }
     }
 
     fn pop_oldest(&mut self) {
-        if let Some(k) = self.order.pop_front() {
+        if let Some((k, _)) = self.order.pop_front() {
             self.seen.remove(&k);
         }
     }

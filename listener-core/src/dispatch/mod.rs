@@ -6,9 +6,11 @@
 
 pub(crate) mod dedupe;
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
@@ -38,6 +40,15 @@ pub struct DispatchConfig {
     /// A run taking longer is reported as [`FailureKind::TimedOut`] and its permit freed.
     /// An async handler is cancelled; a blocking one cannot be and runs on detached.
     pub handler_timeout: Option<Duration>,
+    /// Start each async handler run on the dispatching task (default `true`): the run is
+    /// polled once right there, and only if it has to wait (its first `.await` that is not
+    /// ready) does it continue as a task of its own. A handler that finishes without
+    /// waiting then costs no task and no wake-up of another worker thread, which is most of
+    /// the per-event cost of a small handler. The price is that the synchronous part before
+    /// a handler's first wait runs before the source reads its next event; with `false`,
+    /// every run is spawned at once and that part runs in parallel with the source. Keep
+    /// CPU-heavy work in blocking handlers either way.
+    pub eager_start: bool,
 }
 
 impl Default for DispatchConfig {
@@ -46,6 +57,7 @@ impl Default for DispatchConfig {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             dedupe: Some(DedupeConfig::default()),
             handler_timeout: None,
+            eager_start: true,
         }
     }
 }
@@ -90,6 +102,7 @@ struct Inner {
     max_in_flight: usize,
     dedupe: Option<Mutex<DedupeWindow>>,
     handler_timeout: Option<Duration>,
+    eager_start: bool,
     hook: Option<ErrorHook>,
     tracker: TaskTracker,
     closed: AtomicBool,
@@ -147,6 +160,7 @@ impl Dispatcher {
                 max_in_flight: config.max_in_flight,
                 dedupe: config.dedupe.map(|c| Mutex::new(DedupeWindow::new(c))),
                 handler_timeout: config.handler_timeout,
+                eager_start: config.eager_start,
                 hook,
                 tracker: TaskTracker::new(),
                 closed: AtomicBool::new(false),
@@ -169,21 +183,25 @@ impl Dispatcher {
 
     /// Dispatches one event and waits until all its handlers finished.
     pub async fn dispatch_and_wait(&self, event: TriggerEvent) -> Result<DispatchReport> {
-        let mut handles = Vec::new();
-        let dispatched = self.dispatch_inner(event, Some(&mut handles)).await?;
+        let mut runs = Vec::new();
+        let dispatched = self.dispatch_inner(event, Some(&mut runs)).await?;
         let mut report = DispatchReport {
             duplicate: dispatched == Dispatched::Duplicate,
-            outcomes: Vec::with_capacity(handles.len()),
+            outcomes: Vec::with_capacity(runs.len()),
         };
-        for (name, handle) in handles {
-            let outcome = match handle.await {
-                Ok(outcome) => outcome,
-                // Runs catch their own panics, so this is a cancelled task (runtime shutdown).
-                Err(e) => HandlerOutcome {
-                    handler: name,
-                    result: Err(FailureKind::Panic(format!(
-                        "handler task ended abnormally: {e}"
-                    ))),
+        for run in runs {
+            let outcome = match run {
+                Started::Finished(outcome) => outcome,
+                Started::Spawned(name, handle) => match handle.await {
+                    Ok(outcome) => outcome,
+                    // Runs catch their own panics, so this is a cancelled task (runtime
+                    // shutdown).
+                    Err(e) => HandlerOutcome {
+                        handler: name,
+                        result: Err(FailureKind::Panic(format!(
+                            "handler task ended abnormally: {e}"
+                        ))),
+                    },
                 },
             };
             report.outcomes.push(outcome);
@@ -194,7 +212,7 @@ impl Dispatcher {
     async fn dispatch_inner(
         &self,
         event: TriggerEvent,
-        mut collect: Option<&mut Vec<(Arc<str>, JoinHandle<HandlerOutcome>)>>,
+        mut collect: Option<&mut Vec<Started>>,
     ) -> Result<Dispatched> {
         let inner = &self.inner;
         // Hold a tracker token for the whole dispatch, *then* check for shutdown: a drain
@@ -216,13 +234,13 @@ impl Dispatcher {
             }
         }
 
-        let event = Arc::new(event);
-        let label: Arc<str> = Arc::from(event_label(&event));
         let matched = inner.registry.matching(&event);
         if matched.is_empty() {
-            tracing::debug!(event_id = %label, trigger_slug = %event.trigger_slug, "no handler matched");
+            tracing::debug!(event_id = %event_label(&event), trigger_slug = %event.trigger_slug, "no handler matched");
             return Ok(Dispatched::Accepted { handlers: 0 });
         }
+        let label: Arc<str> = Arc::from(event_label(&event));
+        let event = Arc::new(event);
         let count = matched.len();
         for handler in matched {
             // The semaphore is never closed, so acquiring only waits.
@@ -248,12 +266,22 @@ impl Dispatcher {
                 cx,
                 permit,
                 Arc::clone(&label),
+                Arc::clone(&name),
             )
             .instrument(span);
             inner.counters.runs.fetch_add(1, Ordering::Relaxed);
-            let handle = inner.tracker.spawn(run);
-            if let Some(handles) = collect.as_deref_mut() {
-                handles.push((name, handle));
+            let started = if inner.eager_start {
+                // Poll the run once here; only a run that has to wait becomes a task.
+                let mut run = Box::pin(run);
+                match std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await {
+                    Poll::Ready(outcome) => Started::Finished(outcome),
+                    Poll::Pending => Started::Spawned(name, inner.tracker.spawn(run)),
+                }
+            } else {
+                Started::Spawned(name, inner.tracker.spawn(run))
+            };
+            if let Some(runs) = collect.as_deref_mut() {
+                runs.push(started);
             }
         }
         Ok(Dispatched::Accepted { handlers: count })
@@ -325,6 +353,14 @@ impl Dispatcher {
     }
 }
 
+/// A handler run as [`Dispatcher::dispatch_inner`] left it.
+enum Started {
+    /// It finished when first polled (eager start).
+    Finished(HandlerOutcome),
+    /// It runs on as its own task.
+    Spawned(Arc<str>, JoinHandle<HandlerOutcome>),
+}
+
 fn report(hook: &Option<ErrorHook>, failure: &Failure) {
     if let Some(hook) = hook {
         // A panicking hook must not take the run (or the source) down with it.
@@ -340,10 +376,10 @@ async fn run_one(
     cx: EventContext,
     permit: OwnedSemaphorePermit,
     label: Arc<str>,
+    name: Arc<str>,
 ) -> HandlerOutcome {
     let started = Instant::now();
-    let name: Arc<str> = Arc::from(cx.handler());
-    let slug = cx.event().trigger_slug.clone();
+    let event = Arc::clone(cx.event());
     let run = AssertUnwindSafe(async move { func.call(cx).await }).catch_unwind();
     let caught = match inner.handler_timeout {
         Some(limit) => match tokio::time::timeout(limit, run).await {
@@ -368,7 +404,7 @@ async fn run_one(
                 &Failure::Handler(HandlerFailure {
                     handler: Arc::clone(&name),
                     event_id: label.to_string(),
-                    trigger_slug: slug,
+                    trigger_slug: event.trigger_slug.clone(),
                     kind: kind.clone(),
                 }),
             );

@@ -146,6 +146,15 @@ impl ListenerBuilder {
         self
     }
 
+    /// Whether an async handler run starts on the task that received the event and only
+    /// becomes a task of its own when it first has to wait (default `true`; see
+    /// [`DispatchConfig::eager_start`]). Turn it off if handlers do heavy synchronous work
+    /// before their first `.await` and should not delay reading the next event.
+    pub fn eager_start(mut self, eager: bool) -> Self {
+        self.dispatch.eager_start = eager;
+        self
+    }
+
     /// How long shutdown waits for handlers in flight (default 30 s).
     pub fn drain_timeout(mut self, d: Duration) -> Self {
         self.drain_timeout = d;
