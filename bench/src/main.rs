@@ -6,7 +6,9 @@
 mod hub_proc;
 mod memory;
 mod realtime;
+mod sockudo;
 mod stats;
+mod webhook;
 
 use clap::{Parser, Subcommand};
 
@@ -24,9 +26,18 @@ enum Command {
     Realtime(realtime::Args),
     /// Idle RSS with 100 handlers, and RSS growth over many events through the realtime path.
     Memory(memory::Args),
+    /// Webhook throughput under wrk (floor, ours, FastAPI + uvicorn with Composio's SDK) and
+    /// latency at half of ours' peak rate.
+    Webhook(webhook::Args),
     /// (internal) Serve a hub for the benchmarks and print its address.
     #[command(hide = true)]
     ServeHub(hub_proc::ServeArgs),
+    /// (internal) Serve ours (the webhook source and a no-op handler) and print its address.
+    #[command(hide = true)]
+    ServeWebhook(webhook::ServeOursArgs),
+    /// (internal) Serve the webhook floor (bare hyper, 200) and print its address.
+    #[command(hide = true)]
+    ServeFloor,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,7 +50,10 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Realtime(args) => realtime::run(args).await.map(|t| println!("{t}")),
             Command::Memory(args) => memory::run(args).await.map(|t| println!("{t}")),
+            Command::Webhook(args) => webhook::run(args).await.map(|t| println!("{t}")),
             Command::ServeHub(args) => hub_proc::serve(args).await,
+            Command::ServeWebhook(args) => webhook::serve_ours(args).await,
+            Command::ServeFloor => webhook::serve_floor().await,
         }
     })
 }

@@ -46,6 +46,10 @@ pub struct Args {
     /// The Python with Composio's SDK; the peer is skipped without it.
     #[arg(long, env = "PEERS_PYTHON")]
     pub python: Option<PathBuf>,
+    /// sockudo's binary: every variant is also run against sockudo (fed through its HTTP
+    /// API); skipped without it.
+    #[arg(long, env = "SOCKUDO_BIN")]
+    pub sockudo: Option<PathBuf>,
     /// Only run ours (1 handler) and skip the tables' other variants: for profiling the
     /// client under `perf record`.
     #[arg(long)]
@@ -115,6 +119,7 @@ async fn floor_run(hub: &HubProc, n: usize, tag: &str) -> anyhow::Result<f64> {
         let _ = ws.close(None).await;
         (count, end)
     });
+    hub.prepare(n, tag).await?;
     let t0 = Instant::now();
     hub.publish_synthetic(n, tag).await?;
     let (count, end) = counting.await?;
@@ -214,6 +219,7 @@ async fn ours_run(hub: &HubProc, n: usize, extra: usize, tag: &str) -> anyhow::R
     let done = counter.done.notified();
     tokio::pin!(done);
     done.as_mut().enable();
+    hub.prepare(n, tag).await?;
     let t0 = Instant::now();
     hub.publish_synthetic(n, tag).await?;
     tokio::time::timeout(Duration::from_secs(120), done)
@@ -229,11 +235,16 @@ async fn ours_run(hub: &HubProc, n: usize, extra: usize, tag: &str) -> anyhow::R
 async fn decode_only_run(hub: &HubProc, n: usize, tag: &str) -> anyhow::Result<f64> {
     let handle = ours_listener_with(hub, 0, Arc::new(Counter::default()), None, false);
     connected(&handle, hub).await?;
+    hub.prepare(n, tag).await?;
     let t0 = Instant::now();
     hub.publish_synthetic(n, tag).await?;
     let deadline = Instant::now() + Duration::from_secs(120);
     while handle.dispatcher().stats().events < n as u64 {
-        anyhow::ensure!(Instant::now() < deadline, "decode-only run incomplete");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "decode-only run incomplete: {:?} of {n}",
+            handle.dispatcher().stats()
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let rate = n as f64 / t0.elapsed().as_secs_f64();
@@ -263,6 +274,7 @@ async fn peer_run(hub: &HubProc, python: &PathBuf, n: usize, tag: &str) -> anyho
         "peer did not start"
     );
     hub.await_subscribers(1).await?;
+    hub.prepare(n, tag).await?;
     let t0 = Instant::now();
     hub.publish_synthetic(n, tag).await?;
     let line = lines.next_line().await?;
@@ -302,30 +314,54 @@ async fn latency_run(hub: &HubProc, rate: f64, secs: u64) -> anyhow::Result<Vec<
     Ok(v)
 }
 
-/// Runs every variant and returns the Markdown tables.
+/// Runs every variant against the hub, then against sockudo when it is available, and
+/// returns the Markdown tables.
 pub async fn run(args: Args) -> anyhow::Result<String> {
     let hub = HubProc::start().await?;
-    let (mut floor, mut ours, mut ours10k, mut peer) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut decode_only = Vec::new();
     if args.profile_ours {
         for r in 0..args.runs {
+            let cpu = crate::stats::cpu_time();
             let rate = ours_run(&hub, args.events, 0, &format!("o{r}")).await?;
-            eprintln!("ours run {}: {rate:.0} events/s", r + 1);
+            let per_event = (crate::stats::cpu_time() - cpu).as_secs_f64() / args.events as f64;
+            eprintln!(
+                "ours run {}: {rate:.0} events/s, {:.2} µs of client CPU per event",
+                r + 1,
+                per_event * 1e6
+            );
         }
         return Ok(String::new());
     }
+    let mut out = run_server(&hub, &args).await?;
+    drop(hub);
+    match &args.sockudo {
+        Some(bin) => {
+            let server = HubProc::start_sockudo(bin).await?;
+            out.push('\n');
+            out.push_str(&run_server(&server, &args).await?);
+        }
+        None => out.push_str("\n(sockudo not run: no SOCKUDO_BIN)\n"),
+    }
+    Ok(out)
+}
+
+/// Every variant against one server: throughput tables, ratios and latency.
+async fn run_server(hub: &HubProc, args: &Args) -> anyhow::Result<String> {
+    let server = hub.name;
+    eprintln!("realtime against {server}");
+    let (mut floor, mut ours, mut ours10k, mut peer) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut decode_only = Vec::new();
     // Warm-up (connections, allocator, page cache), not reported.
-    floor_run(&hub, args.events / 10, "warm_f").await?;
-    ours_run(&hub, args.events / 10, 0, "warm_o").await?;
+    floor_run(hub, args.events / 10, "warm_f").await?;
+    ours_run(hub, args.events / 10, 0, "warm_o").await?;
     for r in 0..args.runs {
         // Interleaved, so drift on the machine hits every variant alike.
-        floor.push(floor_run(&hub, args.events, &format!("f{r}")).await?);
-        ours.push(ours_run(&hub, args.events, 0, &format!("o{r}")).await?);
-        ours10k.push(ours_run(&hub, args.events, 9_999, &format!("k{r}")).await?);
-        decode_only.push(decode_only_run(&hub, args.events, &format!("d{r}")).await?);
+        floor.push(floor_run(hub, args.events, &format!("f{r}")).await?);
+        ours.push(ours_run(hub, args.events, 0, &format!("o{r}")).await?);
+        ours10k.push(ours_run(hub, args.events, 9_999, &format!("k{r}")).await?);
+        decode_only.push(decode_only_run(hub, args.events, &format!("d{r}")).await?);
         if let Some(py) = &args.python {
-            peer.push(peer_run(&hub, py, args.peer_events, &format!("p{r}")).await?);
+            peer.push(peer_run(hub, py, args.peer_events, &format!("p{r}")).await?);
         }
         eprintln!("run {}/{} done", r + 1, args.runs);
     }
@@ -335,7 +371,7 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
         median(ours10k.clone()),
     );
     let p = (!peer.is_empty()).then(|| median(peer.clone()));
-    let lat = latency_run(&hub, o / 2.0, args.latency_secs).await?;
+    let lat = latency_run(hub, o / 2.0, args.latency_secs).await?;
 
     let fmt_runs = |v: &[f64]| {
         v.iter()
@@ -345,7 +381,7 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
     };
     let mut t = String::new();
     t.push_str(&format!(
-        "### Realtime throughput (hub on 127.0.0.1, {} events of {} bytes per run; peer {} per run)\n\n",
+        "### Realtime throughput ({server} on 127.0.0.1, {} events of {} bytes per run; peer {} per run)\n\n",
         args.events,
         FIXTURE.len(),
         args.peer_events
@@ -387,7 +423,7 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
         k / o
     ));
     t.push_str(&format!(
-        "\n### Realtime latency, publish to handler start, at {:.0} events/s (50% of ours' peak), {} events\n\n",
+        "\n### Realtime latency ({server}), publish to handler start, at {:.0} events/s (50% of ours' peak), {} events\n\n",
         o / 2.0,
         lat.len()
     ));
