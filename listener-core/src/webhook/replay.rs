@@ -7,7 +7,7 @@
 //! so two concurrent deliveries of one id cannot both pass.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::dispatch::dedupe::DedupeWindow;
@@ -20,7 +20,8 @@ pub(crate) struct Replay {
 
 struct State {
     seen: DedupeWindow,
-    in_progress: HashSet<String>,
+    /// Shares its keys with `seen`.
+    in_progress: HashSet<Arc<str>, foldhash::fast::RandomState>,
 }
 
 /// What the replay check says about a verified delivery's id.
@@ -38,7 +39,7 @@ pub(crate) enum Admission<'a> {
 /// event was handed over, so the sender's retry is dispatched.
 pub(crate) struct Claim<'a> {
     replay: &'a Replay,
-    id: String,
+    id: Arc<str>,
     handed_over: Option<&'a SourceContext>,
     keep: bool,
 }
@@ -52,7 +53,7 @@ impl Replay {
                     capacity,
                     ttl: window,
                 }),
-                in_progress: HashSet::new(),
+                in_progress: HashSet::default(),
             }),
         }
     }
@@ -63,13 +64,13 @@ impl Replay {
         if state.in_progress.contains(id) {
             return Admission::InProgress;
         }
-        if !state.seen.insert(id, Instant::now()) {
+        let Some(id) = state.seen.insert_key(id, Instant::now()) else {
             return Admission::Duplicate;
-        }
-        state.in_progress.insert(id.to_owned());
+        };
+        state.in_progress.insert(Arc::clone(&id));
         Admission::Fresh(Claim {
             replay: self,
-            id: id.to_owned(),
+            id,
             handed_over: None,
             keep: false,
         })

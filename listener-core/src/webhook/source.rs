@@ -21,8 +21,7 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::json;
+use axum::Router;
 use tokio::sync::Notify;
 
 use super::body::{self, BodyRead};
@@ -266,8 +265,15 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// A `{"status": "…"}` answer, written directly (the states are fixed identifiers).
 fn status(code: StatusCode, state: &'static str) -> Response {
-    (code, Json(json!({"status": state}))).into_response()
+    let body = format!(r#"{{"status":"{state}"}}"#);
+    (
+        code,
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response()
 }
 
 fn unavailable(st: &AppState, state: &'static str) -> Response {
