@@ -5,6 +5,8 @@
 //! is still writing, gets to read the 413 instead of a reset connection; past that bound the
 //! connection is given up.
 
+use std::future::Future;
+use std::task::Poll;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -46,14 +48,31 @@ pub(crate) async fn read(
     if declared.is_some_and(|len| len > drain_bound(limit)) {
         return BodyRead::TooLarge;
     }
-    match tokio::time::timeout(timeout, collect(body, limit, too_large_already)).await {
+    let capacity = declared.unwrap_or(0).min(limit);
+    let mut reading = std::pin::pin!(collect(body, limit, too_large_already, capacity));
+    // A small body usually arrives with the headers: read it without arming a timer.
+    if let Poll::Ready(read) =
+        std::future::poll_fn(|cx| Poll::Ready(reading.as_mut().poll(cx))).await
+    {
+        return read;
+    }
+    match tokio::time::timeout(timeout, reading).await {
         Ok(read) => read,
         Err(_) => BodyRead::TimedOut,
     }
 }
 
-async fn collect(mut body: Body, limit: usize, mut too_large: bool) -> BodyRead {
-    let mut kept: Vec<u8> = Vec::new();
+/// What has been kept of a body so far.
+enum Kept {
+    None,
+    /// A single frame, kept as it came (no copy).
+    One(Bytes),
+    /// Several frames, copied together.
+    Many(Vec<u8>),
+}
+
+async fn collect(mut body: Body, limit: usize, mut too_large: bool, capacity: usize) -> BodyRead {
+    let mut kept = Kept::None;
     let mut seen: usize = 0;
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
@@ -65,20 +84,33 @@ async fn collect(mut body: Body, limit: usize, mut too_large: bool) -> BodyRead 
         seen = seen.saturating_add(data.len());
         if seen > limit && !too_large {
             too_large = true;
-            kept = Vec::new(); // free what was kept; from here on, only count
+            kept = Kept::None; // free what was kept; from here on, only count
         }
         if too_large {
             if seen > drain_bound(limit) {
                 return BodyRead::TooLarge;
             }
-        } else {
-            kept.extend_from_slice(&data);
+            continue;
         }
+        kept = match kept {
+            Kept::None => Kept::One(data),
+            Kept::One(first) => {
+                let mut all = Vec::with_capacity(capacity.max(first.len() + data.len()));
+                all.extend_from_slice(&first);
+                all.extend_from_slice(&data);
+                Kept::Many(all)
+            }
+            Kept::Many(mut all) => {
+                all.extend_from_slice(&data);
+                Kept::Many(all)
+            }
+        };
     }
-    if too_large {
-        BodyRead::TooLarge
-    } else {
-        BodyRead::Complete(Bytes::from(kept))
+    match kept {
+        _ if too_large => BodyRead::TooLarge,
+        Kept::None => BodyRead::Complete(Bytes::new()),
+        Kept::One(bytes) => BodyRead::Complete(bytes),
+        Kept::Many(all) => BodyRead::Complete(Bytes::from(all)),
     }
 }
 
