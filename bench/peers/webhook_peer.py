@@ -98,13 +98,6 @@ def main() -> None:
     host, port = sock.getsockname()
     print(f"READY {host}:{port}", flush=True)
 
-    # Stop when the harness closes stdin.
-    def watch_stdin() -> None:
-        sys.stdin.read()
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=watch_stdin, daemon=True).start()
-
     config = uvicorn.Config(
         "webhook_peer:app",
         workers=workers,
@@ -112,10 +105,24 @@ def main() -> None:
         log_level="warning",
         backlog=2048,
     )
-    if workers > 1:
+    server = uvicorn.Server(config) if workers == 1 else None
+
+    # Stop when the harness closes stdin: a single server is asked to exit (a SIGTERM would
+    # be re-raised by uvicorn after its shutdown, ending the process "by signal"); the
+    # multi-worker supervisor stops on SIGTERM.
+    def watch_stdin() -> None:
+        sys.stdin.read()
+        if server is not None:
+            server.should_exit = True
+        else:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+
+    if server is None:
         Multiprocess(config, sockets=[sock]).run()
     else:
-        uvicorn.Server(config).run(sockets=[sock])
+        server.run(sockets=[sock])
 
 
 if __name__ == "__main__":

@@ -29,19 +29,40 @@ pub fn ms(d: Duration) -> String {
 /// CPU time (user + system) this process has used so far, from `/proc/self/stat`
 /// (zero where that is unavailable).
 pub fn cpu_time() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| parse_stat(&stat))
+        .map_or(Duration::ZERO, |(cpu, _)| cpu)
+}
+
+/// CPU time used so far by process `pid` and its children (one level: uvicorn's workers),
+/// from `/proc/*/stat`; zero where that is unavailable.
+pub fn tree_cpu_time(pid: u32) -> Duration {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
         return Duration::ZERO;
     };
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return Duration::ZERO;
-    };
+    entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let own: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let (cpu, ppid) = parse_stat(&stat)?;
+            (own == pid || ppid == pid).then_some(cpu)
+        })
+        .sum()
+}
+
+/// (utime + stime, ppid) from a `/proc/<pid>/stat` line.
+fn parse_stat(stat: &str) -> Option<(Duration, u32)> {
+    // Fields after the command name (which is in parentheses and may hold spaces): state,
+    // ppid, …; utime and stime are fields 14 and 15 of the line, indexes 11 and 12 here.
+    let (_, rest) = stat.rsplit_once(')')?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line: indexes 11 and 12 after `)`.
+    let ppid = fields.get(1)?.parse().ok()?;
     let ticks: u64 = [11, 12]
         .iter()
         .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
         .sum();
     // The kernel's USER_HZ is 100 on Linux.
-    Duration::from_millis(ticks * 10)
+    Some((Duration::from_millis(ticks * 10), ppid))
 }

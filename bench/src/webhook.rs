@@ -68,7 +68,8 @@ pub struct Args {
     /// connection count follows from it and the target rate.
     #[arg(long, default_value_t = 10)]
     pub latency_delay_ms: u64,
-    /// uvicorn workers for the peer (default: one per core).
+    /// uvicorn workers for the peer (default: run it twice, with uvicorn's default of one
+    /// worker, which the target is checked against, and with one worker per core).
     #[arg(long)]
     pub peer_workers: Option<usize>,
     /// The Python with Composio's SDK, FastAPI and uvicorn; the peer is skipped without it.
@@ -417,6 +418,8 @@ struct WrkResult {
     max: Duration,
     pool_used: u64,
     exhausted_threads: u64,
+    /// CPU the server (and its worker processes) used during the run.
+    server_cpu: Duration,
 }
 
 impl WrkResult {
@@ -461,6 +464,11 @@ impl WrkResult {
     fn rate(&self) -> f64 {
         self.requests as f64 / self.duration.as_secs_f64()
     }
+
+    /// Server CPU per request, in microseconds.
+    fn cpu_us(&self) -> f64 {
+        self.server_cpu.as_secs_f64() * 1e6 / self.requests.max(1) as f64
+    }
 }
 
 /// One wrk run's shape.
@@ -491,7 +499,9 @@ impl Harness<'_> {
         tag: &str,
         load: &Load,
     ) -> anyhow::Result<WrkResult> {
-        let r = wrk_run(
+        let pid = server.child.id().unwrap_or(0);
+        let cpu = crate::stats::tree_cpu_time(pid);
+        let mut r = wrk_run(
             self.args,
             &self.dir.0,
             &self.template,
@@ -500,6 +510,7 @@ impl Harness<'_> {
             load,
         )
         .await?;
+        r.server_cpu = crate::stats::tree_cpu_time(pid).saturating_sub(cpu);
         let pool = load.per_thread * load.threads as u64;
         self.pool_share = self.pool_share.max(r.pool_used as f64 / pool as f64);
         Ok(r)
@@ -683,14 +694,20 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
         template: Arc::new(Template::new()?),
         pool_share: 0.0,
     };
-    let workers = args.peer_workers.unwrap_or_else(cores);
+    let mut worker_counts = match args.peer_workers {
+        Some(w) => vec![w],
+        None => vec![1, cores()],
+    };
+    worker_counts.dedup();
 
     let floor_srv = start_floor().await?;
     let mut ours_srv = start_ours().await?;
-    let peer_srv = match &args.python {
-        Some(py) => Some(start_peer(py, workers).await?),
-        None => None,
-    };
+    let mut peer_srvs = Vec::new();
+    if let Some(py) = &args.python {
+        for &workers in &worker_counts {
+            peer_srvs.push((workers, start_peer(py, workers).await?));
+        }
+    }
     let mut tally = OursTally {
         last: ours_srv.count().await?,
         ..OursTally::default()
@@ -711,25 +728,44 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
     h.run(&floor_srv, "wf", &load(warm, args.pool_rate)).await?;
     let r = h.run(&ours_srv, "wo", &load(warm, args.pool_rate)).await?;
     tally.check(&mut ours_srv, &r, args.connections).await?;
-    if let Some(srv) = &peer_srv {
-        h.run(srv, "wp", &load(warm, args.peer_pool_rate)).await?;
+    for (workers, srv) in &peer_srvs {
+        h.run(
+            srv,
+            &format!("wp{workers}"),
+            &load(warm, args.peer_pool_rate),
+        )
+        .await?;
     }
 
-    let (mut floor, mut ours, mut peer) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut floor, mut ours) = (Vec::new(), Vec::new());
+    // Server CPU per request (µs), per variant.
+    let (mut floor_cpu, mut ours_cpu) = (Vec::new(), Vec::new());
+    let mut peers: Vec<(usize, Vec<f64>)> =
+        peer_srvs.iter().map(|(w, _)| (*w, Vec::new())).collect();
+    let mut peers_cpu: Vec<Vec<f64>> = peer_srvs.iter().map(|_| Vec::new()).collect();
     for run in 0..args.runs {
         // Interleaved, so drift on the machine hits every variant alike.
         let r = h.run(&floor_srv, &format!("f{run}"), &main_load).await?;
         floor.push(r.rate());
+        floor_cpu.push(r.cpu_us());
         let r = h.run(&ours_srv, &format!("o{run}"), &main_load).await?;
         tally.check(&mut ours_srv, &r, args.connections).await?;
         ours.push(r.rate());
-        if let Some(srv) = &peer_srv {
-            peer.push(h.run(srv, &format!("p{run}"), &peer_load).await?.rate());
+        ours_cpu.push(r.cpu_us());
+        for (((workers, srv), (_, rates)), cpus) in peer_srvs
+            .iter()
+            .zip(peers.iter_mut())
+            .zip(peers_cpu.iter_mut())
+        {
+            let r = h.run(srv, &format!("p{workers}_{run}"), &peer_load).await?;
+            rates.push(r.rate());
+            cpus.push(r.cpu_us());
         }
         eprintln!("webhook run {}/{} done", run + 1, args.runs);
     }
     let (f, o) = (median(floor.clone()), median(ours.clone()));
-    let p = (!peer.is_empty()).then(|| median(peer.clone()));
+    let peer_medians: Vec<(usize, f64)> =
+        peers.iter().map(|(w, r)| (*w, median(r.clone()))).collect();
 
     // Latency at half of ours' peak: each connection pauses a random 0..=2*mean ms before
     // each request, so the offered rate is about connections x 1000 / mean. A short
@@ -758,7 +794,7 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
 
     floor_srv.stop().await?;
     ours_srv.stop().await?;
-    if let Some(srv) = peer_srv {
+    for (_, srv) in peer_srvs {
         srv.stop().await?;
     }
 
@@ -776,30 +812,45 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
         args.threads, args.connections, args.duration
     ));
     t.push_str(&format!(
-        "| variant | requests/s (median of {}) | runs |\n| --- | ---: | --- |\n",
+        "| variant | requests/s (median of {}) | runs | server CPU per request (median) |\n| --- | ---: | --- | ---: |\n",
         args.runs
     ));
     t.push_str(&format!(
-        "| floor: bare hyper 1.x http1, 200 without reading the body | {f:.0} | {} |\n",
-        fmt_runs(&floor)
+        "| floor: bare hyper 1.x http1, 200 without reading the body | {f:.0} | {} | {:.1} µs |\n",
+        fmt_runs(&floor),
+        median(floor_cpu.clone())
     ));
     t.push_str(&format!(
-        "| ours: WebhookSource (verify, replay check, dispatch) + 1 no-op handler | {o:.0} | {} |\n",
-        fmt_runs(&ours)
+        "| ours: WebhookSource (verify, replay check, dispatch) + 1 no-op handler | {o:.0} | {} | {:.1} µs |\n",
+        fmt_runs(&ours),
+        median(ours_cpu.clone())
     ));
-    match p {
-        Some(p) => t.push_str(&format!(
-            "| peer: FastAPI + uvicorn ({workers} workers), Composio SDK verify_webhook | {p:.0} | {} |\n",
-            fmt_runs(&peer)
-        )),
-        None => t.push_str(
-            "| peer: FastAPI + uvicorn, Composio SDK verify_webhook | not run (no PEERS_PYTHON) | |\n",
-        ),
+    for (((workers, p), (_, rates)), cpus) in peer_medians.iter().zip(&peers).zip(&peers_cpu) {
+        t.push_str(&format!(
+            "| peer: FastAPI + uvicorn ({}), Composio SDK verify_webhook | {p:.0} | {} | {:.1} µs |\n",
+            worker_label(*workers),
+            fmt_runs(rates),
+            median(cpus.clone())
+        ));
+    }
+    if peers.is_empty() {
+        t.push_str(
+            "| peer: FastAPI + uvicorn, Composio SDK verify_webhook | not run (no PEERS_PYTHON) | | |\n",
+        );
     }
     t.push_str("\n| ratio | value | target |\n| --- | ---: | --- |\n");
     t.push_str(&format!("| ours / floor | {:.2} | >= 0.7 |\n", o / f));
-    if let Some(p) = p {
-        t.push_str(&format!("| ours / peer | {:.1} | >= 10 |\n", o / p));
+    for (workers, p) in &peer_medians {
+        let target = if *workers == 1 {
+            ">= 10"
+        } else {
+            "(reference)"
+        };
+        t.push_str(&format!(
+            "| ours / peer ({}) | {:.1} | {target} |\n",
+            worker_label(*workers),
+            o / p
+        ));
     }
     t.push_str(&format!(
         "\nEvery run: no errors, no non-2xx, no wrk thread out of pre-signed deliveries (at most \
@@ -830,4 +881,12 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
         ms(lat.max)
     ));
     Ok(t)
+}
+
+/// How a peer row names its uvicorn worker count.
+fn worker_label(workers: usize) -> String {
+    match workers {
+        1 => "1 worker, uvicorn's default".to_owned(),
+        n => format!("{n} workers"),
+    }
 }

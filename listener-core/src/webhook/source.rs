@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::body::Body;
+use axum::extract::Request;
 use axum::extract::State;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -291,7 +291,10 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
-async fn receive(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+async fn receive(State(st): State<Arc<AppState>>, request: Request) -> Response {
+    // Taken apart by hand: the `HeaderMap` extractor would clone every header.
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let _in_flight = InFlight::enter(&st);
     if st.cx.is_shutting_down() {
         return unavailable(&st, "shutting_down");
