@@ -44,8 +44,10 @@
 //!
 //! The data flows one way: a [`Source`] reads and decodes ([`decode`]) events into
 //! [`TriggerEvent`]s, the [`Dispatcher`] drops duplicates and starts every handler whose
-//! [`Filter`] matches, each as its own task under a global in-flight bound, and each handler
-//! receives its parameters through [`FromEvent`] extractors.
+//! [`Filter`] matches under a global in-flight bound (an async run starts on the dispatching
+//! task and continues as its own task once it has to wait; see
+//! [`ListenerBuilder::eager_start`]), and each handler receives its parameters through
+//! [`FromEvent`] extractors.
 
 #![warn(missing_docs)]
 

@@ -51,14 +51,15 @@ pub fn registered_handlers() -> Vec<Handler> {
 #[derive(Debug, Default)]
 pub struct Registry {
     handlers: Vec<Handler>,
-    by_slug: HashMap<Box<str>, Vec<usize>>,
+    by_slug: HashMap<Box<str>, Vec<usize>, foldhash::fast::RandomState>,
     catch_all: Vec<usize>,
 }
 
 impl Registry {
     /// Indexes the given handlers.
     pub fn new(handlers: Vec<Handler>) -> Self {
-        let mut by_slug: HashMap<Box<str>, Vec<usize>> = HashMap::new();
+        let mut by_slug: HashMap<Box<str>, Vec<usize>, foldhash::fast::RandomState> =
+            HashMap::default();
         let mut catch_all = Vec::new();
         for (i, h) in handlers.iter().enumerate() {
             match h.filter().slug_key() {
@@ -92,8 +93,22 @@ impl Registry {
     /// the catch-alls (handlers without a `name`), each checked against its other keys.
     pub fn for_each_match<'a>(&'a self, ev: &TriggerEvent, mut f: impl FnMut(&'a Handler)) {
         if !ev.trigger_slug.is_empty() && !self.by_slug.is_empty() {
-            let key = ev.trigger_slug.to_lowercase();
-            if let Some(indices) = self.by_slug.get(key.as_str()) {
+            // Lower-case short ASCII slugs (all real ones) on the stack, without allocating.
+            let mut buf = [0u8; 128];
+            let owned;
+            let key: &str = match buf.get_mut(..ev.trigger_slug.len()) {
+                Some(dst) if ev.trigger_slug.is_ascii() => {
+                    dst.copy_from_slice(ev.trigger_slug.as_bytes());
+                    dst.make_ascii_lowercase();
+                    // ASCII in, ASCII out.
+                    std::str::from_utf8(dst).unwrap_or_default()
+                }
+                _ => {
+                    owned = ev.trigger_slug.to_lowercase();
+                    &owned
+                }
+            };
+            if let Some(indices) = self.by_slug.get(key) {
                 for &i in indices {
                     let h = &self.handlers[i];
                     if h.filter().matches_rest(ev) {
@@ -115,5 +130,41 @@ impl Registry {
         let mut out = Vec::new();
         self.for_each_match(ev, |h| out.push(h));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(r: &Registry, slug: &str) -> Vec<String> {
+        let ev = TriggerEvent::new(slug, serde_json::Value::Null);
+        r.matching(&ev)
+            .iter()
+            .map(|h| h.name().to_owned())
+            .collect()
+    }
+
+    fn noop(name: &str, filter: Filter) -> Handler {
+        Handler::new(name, filter, |_: std::sync::Arc<TriggerEvent>| async {})
+    }
+
+    /// Short ASCII slugs are lower-cased on the stack; long and non-ASCII ones take the
+    /// allocating path. Both find their handlers whatever the case.
+    #[test]
+    fn slugs_of_every_length_and_script_are_found_case_insensitively() {
+        let long = format!("TOOLKIT_{}", "X".repeat(200));
+        let r = Registry::new(vec![
+            noop("short", Filter::new().name("slack_receive_message")),
+            noop("long", Filter::new().name(&long)),
+            noop("unicode", Filter::new().name("ÉTÉ_ÄRGER")),
+            noop("all", Filter::new()),
+        ]);
+        assert_eq!(names(&r, "SLACK_Receive_MESSAGE"), ["short", "all"]);
+        assert_eq!(names(&r, &long.to_lowercase()), ["long", "all"]);
+        assert_eq!(names(&r, "été_ärger"), ["unicode", "all"]);
+        assert_eq!(names(&r, "Été_Ärger"), ["unicode", "all"]);
+        assert_eq!(names(&r, &"A".repeat(128)), ["all"]);
+        assert_eq!(names(&r, ""), ["all"]);
     }
 }

@@ -65,9 +65,10 @@ pub(super) fn key_list(map: &Map<String, Value>) -> String {
     out
 }
 
-/// A field read leniently straight from the wire (with `#[serde(default)]`): missing, a
-/// string (borrowed when it has no escapes), or anything else. The typed fast path treats
-/// it as `take_str` does: only a string counts, everything else becomes `""`.
+/// A field read leniently straight from the wire: missing, a string (borrowed when it has
+/// no escapes), or anything else. The typed fast path treats it as `take_str` does: only a
+/// string counts, everything else becomes `""`. Whatever it reads is fully validated (as a
+/// `Value` parse would), only not kept.
 #[derive(Debug, Default)]
 pub(super) enum Lenient<'a> {
     /// The key was not there.
@@ -75,7 +76,7 @@ pub(super) enum Lenient<'a> {
     Missing,
     /// A JSON string.
     Str(std::borrow::Cow<'a, str>),
-    /// Any other JSON value, `null` included (consumed and ignored).
+    /// Any other JSON value, `null` included (validated, not kept).
     Other,
 }
 
@@ -94,6 +95,22 @@ impl Lenient<'_> {
             Lenient::Str(s) => Some(s.into_owned()),
             Lenient::Missing | Lenient::Other => None,
         }
+    }
+
+    /// Whether the key was there.
+    pub(super) fn is_present(&self) -> bool {
+        !matches!(self, Lenient::Missing)
+    }
+}
+
+/// Any JSON value, read through and validated exactly as a `Value` parse would (UTF-8,
+/// escapes, number range, nesting depth) but not kept. `serde::de::IgnoredAny` would skip
+/// without those checks, and the fast path must refuse what the general path refuses.
+pub(super) struct Skip;
+
+impl<'de> serde::Deserialize<'de> for Skip {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Lenient::deserialize(d).map(|_| Skip)
     }
 }
 
@@ -136,17 +153,14 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Lenient<'a> {
                 self,
                 mut seq: A,
             ) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                while seq.next_element::<Skip>()?.is_some() {}
                 Ok(Lenient::Other)
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
             ) -> Result<Self::Value, A::Error> {
-                while map
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
+                while map.next_entry::<Skip, Skip>()?.is_some() {}
                 Ok(Lenient::Other)
             }
         }

@@ -1,10 +1,9 @@
 //! The V3 envelope: `{id, type: "composio.…", timestamp, metadata, data}`.
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::fields::{get_str, take_object, take_opt_str, take_str, Lenient};
+use super::fields::{get_str, take_object, take_opt_str, take_str, Lenient, Skip};
 use crate::event::{toolkit_of, V3_TRIGGER_MESSAGE};
 use crate::{ConnectedAccount, Envelope, TriggerEvent, TriggerMetadata};
 
@@ -18,62 +17,217 @@ pub(super) fn is_v3(map: &Map<String, Value>) -> bool {
         && map.contains_key("data")
 }
 
-/// A V3 envelope as it comes off the wire: identity fields borrowed, `metadata` and `data`
-/// left as raw JSON until the envelope is known to be a trigger message.
-#[derive(Deserialize)]
+/// A V3 envelope as it comes off the wire, read in one pass: identity fields borrowed,
+/// `metadata` into its few fields, `data` into the payload `Value`, everything else
+/// validated and dropped.
+#[derive(Default)]
 struct Wire<'a> {
-    #[serde(rename = "type", borrow, default)]
     kind: Lenient<'a>,
-    #[serde(borrow, default)]
     id: Lenient<'a>,
-    #[serde(borrow, default)]
     timestamp: Lenient<'a>,
-    #[serde(borrow, default)]
-    metadata: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
+    /// `Some` when `metadata` is an object.
+    metadata: Option<WireMetadata<'a>>,
+    /// `Some` when `data` is there (`null` included).
+    data: Option<Value>,
 }
 
-/// A V3 trigger message's `metadata`; other keys are skipped.
-#[derive(Deserialize)]
+/// A V3 trigger message's `metadata`.
+#[derive(Default)]
 struct WireMetadata<'a> {
-    #[serde(borrow, default)]
     trigger_id: Lenient<'a>,
-    #[serde(borrow, default)]
     trigger_slug: Lenient<'a>,
-    #[serde(borrow, default)]
     user_id: Lenient<'a>,
-    #[serde(borrow, default)]
     connected_account_id: Lenient<'a>,
-    #[serde(borrow, default)]
     auth_config_id: Lenient<'a>,
-    #[serde(borrow, default)]
     log_id: Lenient<'a>,
 }
 
-/// The fast path for the common case, a V3 trigger message: parses the envelope into typed,
-/// borrowed fields and only the payload into a `Value`, skipping the `Value` tree of the
-/// envelope and metadata that [`decode`] builds and then takes apart.
+/// `metadata` as read: an object's fields, or any other value (validated, not kept).
+enum MetadataValue<'a> {
+    Object(WireMetadata<'a>),
+    Other,
+}
+
+/// Reads a map's entries into `slot_for(key)`'s fields; other keys are validated and
+/// skipped. A key seen twice is an error (the general path keeps the last one; the fast
+/// path leaves such a body to it).
+fn read_fields<'de, A, F>(mut map: A, fields: &mut F) -> Result<(), A::Error>
+where
+    A: serde::de::MapAccess<'de>,
+    F: Fields<'de>,
+{
+    use serde::de::Error;
+    while let Some(key) = map.next_key::<Lenient<'de>>()? {
+        let Lenient::Str(key) = key else {
+            return Err(A::Error::custom("a non-string key"));
+        };
+        match fields.slot(&key) {
+            Some(Slot::Lenient(slot)) => {
+                if slot.is_present() {
+                    return Err(A::Error::custom("a duplicate key"));
+                }
+                *slot = map.next_value()?;
+            }
+            Some(Slot::Metadata(slot)) => {
+                if slot.is_some() {
+                    return Err(A::Error::custom("a duplicate key"));
+                }
+                *slot = Some(map.next_value()?);
+            }
+            Some(Slot::Data(slot)) => {
+                if slot.is_some() {
+                    return Err(A::Error::custom("a duplicate key"));
+                }
+                *slot = Some(map.next_value()?);
+            }
+            None => {
+                map.next_value::<Skip>()?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A struct read by [`read_fields`]: where each known key's value goes.
+trait Fields<'a> {
+    fn slot(&mut self, key: &str) -> Option<Slot<'_, 'a>>;
+}
+
+/// The envelope being read (`metadata` in any shape, until it is known to be an object).
+#[derive(Default)]
+struct WireEnvelope<'a> {
+    wire: Wire<'a>,
+    metadata: Option<MetadataValue<'a>>,
+}
+
+impl<'a> Fields<'a> for WireEnvelope<'a> {
+    fn slot(&mut self, key: &str) -> Option<Slot<'_, 'a>> {
+        match key {
+            "type" => Some(Slot::Lenient(&mut self.wire.kind)),
+            "id" => Some(Slot::Lenient(&mut self.wire.id)),
+            "timestamp" => Some(Slot::Lenient(&mut self.wire.timestamp)),
+            "metadata" => Some(Slot::Metadata(&mut self.metadata)),
+            "data" => Some(Slot::Data(&mut self.wire.data)),
+            _ => None,
+        }
+    }
+}
+
+impl<'a> Fields<'a> for WireMetadata<'a> {
+    fn slot(&mut self, key: &str) -> Option<Slot<'_, 'a>> {
+        match key {
+            "trigger_id" => Some(Slot::Lenient(&mut self.trigger_id)),
+            "trigger_slug" => Some(Slot::Lenient(&mut self.trigger_slug)),
+            "user_id" => Some(Slot::Lenient(&mut self.user_id)),
+            "connected_account_id" => Some(Slot::Lenient(&mut self.connected_account_id)),
+            "auth_config_id" => Some(Slot::Lenient(&mut self.auth_config_id)),
+            "log_id" => Some(Slot::Lenient(&mut self.log_id)),
+            _ => None,
+        }
+    }
+}
+
+/// Where a known key's value goes.
+enum Slot<'s, 'a> {
+    Lenient(&'s mut Lenient<'a>),
+    Metadata(&'s mut Option<MetadataValue<'a>>),
+    Data(&'s mut Option<Value>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Wire<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Wire<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a V3 envelope object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Wire<'de>, A::Error> {
+                let mut envelope = WireEnvelope::default();
+                read_fields(map, &mut envelope)?;
+                let mut wire = envelope.wire;
+                wire.metadata = match envelope.metadata {
+                    Some(MetadataValue::Object(m)) => Some(m),
+                    _ => None,
+                };
+                Ok(wire)
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for MetadataValue<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = MetadataValue<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut m = WireMetadata::default();
+                read_fields(map, &mut m)?;
+                Ok(MetadataValue::Object(m))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<Skip>()?.is_some() {}
+                Ok(MetadataValue::Other)
+            }
+            fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Self::Value, E> {
+                Ok(MetadataValue::Other)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(MetadataValue::Other)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(MetadataValue::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(MetadataValue::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(MetadataValue::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(MetadataValue::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(MetadataValue::Other)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// The fast path for the common case, a V3 trigger message: reads the envelope in one pass
+/// into typed, borrowed fields and only the payload into a `Value`, skipping the `Value`
+/// tree of the envelope and metadata that [`decode`] builds and then takes apart. Every
+/// byte is still validated as the general path's parse would.
 ///
 /// Returns `None` for anything it does not fully handle (another envelope, a lifecycle
-/// event, duplicate keys, `null` `metadata`/`data`, invalid JSON…); the caller then takes
-/// the general path, which gives the same event for every body this one accepts.
+/// event, duplicate keys, a `metadata` that is not an object, invalid JSON…); the caller
+/// then takes the general path, which gives the same event for every body this one accepts.
 pub(super) fn decode_trigger_message(bytes: &[u8]) -> Option<TriggerEvent> {
-    // A derived struct would also accept an array; only objects are envelopes.
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return None;
-    }
     let wire: Wire<'_> = serde_json::from_slice(bytes).ok()?;
     let event_type = match wire.kind {
         Lenient::Str(t) if t == V3_TRIGGER_MESSAGE => t,
         _ => return None,
     };
-    if matches!(wire.id, Lenient::Missing) {
+    if !wire.id.is_present() {
         return None;
     }
-    let metadata = wire.metadata.filter(|m| m.get().starts_with('{'))?;
-    let meta: WireMetadata<'_> = serde_json::from_str(metadata.get()).ok()?;
-    let payload: Value = serde_json::from_str(wire.data?.get()).ok()?;
+    let meta = wire.metadata?;
+    let payload = wire.data?;
 
     let trigger_id = meta.trigger_id.into_string();
     let trigger_slug = meta.trigger_slug.into_string();

@@ -27,8 +27,8 @@ impl Default for DedupeConfig {
 #[derive(Debug)]
 pub(crate) struct DedupeWindow {
     config: DedupeConfig,
-    /// Hashed with foldhash (seeded per process): several times faster than SipHash on
-    /// short ids, and the window is bounded, so a flood of colliding ids cannot grow it.
+    /// Hashed with foldhash (randomly seeded): several times faster than SipHash on short
+    /// ids, and the ids come from verified senders (signed webhooks, Composio's channel).
     seen: HashSet<Arc<str>, foldhash::fast::RandomState>,
     /// Ids with the time they were first seen, oldest first.
     order: VecDeque<(Arc<str>, Instant)>,
@@ -74,7 +74,8 @@ impl DedupeWindow {
     /// Forgets `id`, so a later delivery of it is dispatched again.
     pub(crate) fn remove(&mut self, id: &str) {
         if self.seen.remove(id) {
-            if let Some(pos) = self.order.iter().position(|(k, _)| &**k == id) {
+            // The id forgotten is nearly always a recent one: search from the back.
+            if let Some(pos) = self.order.iter().rposition(|(k, _)| &**k == id) {
                 self.order.remove(pos);
             }
         }

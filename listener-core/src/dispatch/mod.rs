@@ -174,9 +174,11 @@ impl Dispatcher {
         &self.inner.registry
     }
 
-    /// Dispatches one event: drops it if its id is a recent duplicate, else starts each
-    /// matching handler as its own task and returns once all are started (waiting for
-    /// in-flight capacity as needed). Errors only with [`Error::ShuttingDown`].
+    /// Dispatches one event: drops it if its id is a recent duplicate, else starts a run of
+    /// each matching handler and returns once all are started (waiting for in-flight
+    /// capacity as needed). With [`eager_start`](DispatchConfig::eager_start) (the default)
+    /// an async run is polled once here and becomes a task of its own only if it has to
+    /// wait; otherwise every run is its own task. Errors only with [`Error::ShuttingDown`].
     pub async fn dispatch(&self, event: TriggerEvent) -> Result<Dispatched> {
         self.dispatch_inner(event, None).await
     }
@@ -270,12 +272,26 @@ impl Dispatcher {
             )
             .instrument(span);
             inner.counters.runs.fetch_add(1, Ordering::Relaxed);
-            let started = if inner.eager_start {
+            // A blocking run only hands its work to the blocking pool: nothing to gain.
+            let started = if inner.eager_start && !handler.is_blocking() {
                 // Poll the run once here; only a run that has to wait becomes a task.
                 let mut run = Box::pin(run);
-                match std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await {
-                    Poll::Ready(outcome) => Started::Finished(outcome),
-                    Poll::Pending => Started::Spawned(name, inner.tracker.spawn(run)),
+                let first = std::future::poll_fn(|cx| {
+                    // The run catches its handler's panics; this catches what panics
+                    // around them (a tracing layer, say), which would otherwise unwind
+                    // into the source.
+                    Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        run.as_mut().poll(cx)
+                    })))
+                })
+                .await;
+                match first {
+                    Ok(Poll::Ready(outcome)) => Started::Finished(outcome),
+                    Ok(Poll::Pending) => Started::Spawned(name, inner.tracker.spawn(run)),
+                    Err(panic) => {
+                        drop(run); // frees its permit
+                        Started::Finished(self.run_panicked(&event, &label, name, &*panic))
+                    }
                 }
             } else {
                 Started::Spawned(name, inner.tracker.spawn(run))
@@ -285,6 +301,32 @@ impl Dispatcher {
             }
         }
         Ok(Dispatched::Accepted { handlers: count })
+    }
+
+    /// The outcome of a run that panicked outside its handler's own panic guard.
+    fn run_panicked(
+        &self,
+        event: &TriggerEvent,
+        label: &str,
+        name: Arc<str>,
+        panic: &(dyn std::any::Any + Send),
+    ) -> HandlerOutcome {
+        let kind = FailureKind::Panic(panic_message(panic));
+        self.inner.counters.failures.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(handler = %name, event_id = %label, error = %kind, "handler run failed");
+        report(
+            &self.inner.hook,
+            &Failure::Handler(HandlerFailure {
+                handler: Arc::clone(&name),
+                event_id: label.to_owned(),
+                trigger_slug: event.trigger_slug.clone(),
+                kind: kind.clone(),
+            }),
+        );
+        HandlerOutcome {
+            handler: name,
+            result: Err(kind),
+        }
     }
 
     /// Forgets an event id, so a redelivery of it is dispatched again (used when an

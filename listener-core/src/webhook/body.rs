@@ -27,6 +27,8 @@ pub(crate) enum BodyRead {
 
 /// An oversized body is drained up to this many times the limit (at least [`MIN_DRAIN`]).
 const DRAIN_FACTOR: usize = 4;
+/// At most this much is reserved ahead from a declared `content-length`.
+const MAX_PREALLOCATE: usize = 64 << 10;
 /// The least an oversized body is drained.
 const MIN_DRAIN: usize = 8 << 20;
 
@@ -48,7 +50,8 @@ pub(crate) async fn read(
     if declared.is_some_and(|len| len > drain_bound(limit)) {
         return BodyRead::TooLarge;
     }
-    let capacity = declared.unwrap_or(0).min(limit);
+    // A hint only: an unauthenticated sender must not reserve memory by declaring a size.
+    let capacity = declared.unwrap_or(0).min(limit).min(MAX_PREALLOCATE);
     let mut reading = std::pin::pin!(collect(body, limit, too_large_already, capacity));
     // A small body usually arrives with the headers: read it without arming a timer.
     if let Poll::Ready(read) =

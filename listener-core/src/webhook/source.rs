@@ -46,7 +46,9 @@ const REPLAY_CAPACITY: usize = 100_000;
 /// When a delivery is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Ack {
-    /// 200 as soon as the event is verified and handed to the dispatcher (default).
+    /// 200 as soon as the event is verified and its handler runs are started (default; a
+    /// run that never waits has finished by then, see
+    /// [`eager_start`](crate::ListenerBuilder::eager_start)).
     #[default]
     Accepted,
     /// 200 only once every matching handler succeeded; 500 otherwise, and the delivery id
@@ -326,6 +328,9 @@ async fn receive(State(st): State<Arc<AppState>>, request: Request) -> Response 
             return status(StatusCode::BAD_REQUEST, "malformed_event");
         }
     };
+    // The event owns what it needs; the body may share hyper's read buffer, so let it go
+    // before the handlers run (they may take long with `Ack::AfterHandlers`).
+    drop(bytes);
     let mut claim = match st.replay.admit(&verified.id) {
         Admission::Fresh(claim) => claim,
         Admission::Duplicate => {
