@@ -2,7 +2,7 @@
 # The benchmark suite (not part of the tests): installs the peers, then runs every benchmark
 # side by side on this machine and prints the tables that BENCHMARKS.md records.
 #
-#   bash scripts/bench.sh            # everything (~9 minutes on 2 cores after the build)
+#   bash scripts/bench.sh            # everything (~12 minutes on 2 cores after the build)
 #   QUICK=1 bash scripts/bench.sh    # smaller runs, for a smoke check
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -32,7 +32,7 @@ const FIXTURE: &str = include_str!("../../tests/fixtures/v3_slack_receive_messag
 #[derive(clap::Args)]
 pub struct Args {
     /// Events per throughput run.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 100_000)]
     pub events: usize,
     /// Events per run of the Python peer (slower; its rate is what is compared).
     #[arg(long, default_value_t = 2_000)]
