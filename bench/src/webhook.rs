@@ -767,6 +767,12 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
     let peer_medians: Vec<(usize, f64)> =
         peers.iter().map(|(w, r)| (*w, median(r.clone()))).collect();
 
+    // The latency run is ours' alone: the other servers are stopped first.
+    floor_srv.stop().await?;
+    for (_, srv) in peer_srvs {
+        srv.stop().await?;
+    }
+
     // Latency at half of ours' peak: each connection pauses a random 0..=2*mean ms before
     // each request, so the offered rate is about connections x 1000 / mean. A short
     // calibration run first corrects the connection count for what that leaves out (the
@@ -792,11 +798,7 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
         .await?;
     tally.check(&mut ours_srv, &lat, lat_connections).await?;
 
-    floor_srv.stop().await?;
     ours_srv.stop().await?;
-    for (_, srv) in peer_srvs {
-        srv.stop().await?;
-    }
 
     let fmt_runs = |v: &[f64]| {
         v.iter()
