@@ -229,38 +229,63 @@ pub(super) fn decode_trigger_message(bytes: &[u8]) -> Option<TriggerEvent> {
     let meta = wire.metadata?;
     let payload = wire.data?;
 
-    let trigger_id = meta.trigger_id.into_string();
-    let trigger_slug = meta.trigger_slug.into_string();
-    let user_id = meta.user_id.into_string();
-    let account_id = meta.connected_account_id.into_string();
-    let auth_config_id = meta.auth_config_id.into_string();
-    Some(TriggerEvent {
-        uuid: trigger_id.clone(),
-        id: trigger_id,
+    Some(trigger_message(TriggerMessage {
+        event_type: event_type.into_owned(),
         event_id: wire.id.into_string(),
-        toolkit_slug: toolkit_of(&trigger_slug),
-        trigger_slug,
+        timestamp: wire.timestamp.into_opt_string(),
         payload,
+        trigger_id: meta.trigger_id.into_string(),
+        trigger_slug: meta.trigger_slug.into_string(),
+        user_id: meta.user_id.into_string(),
+        account_id: meta.connected_account_id.into_string(),
+        auth_config_id: meta.auth_config_id.into_string(),
+        log_id: meta.log_id.into_string(),
+    }))
+}
+
+/// A V3 trigger message's fields, however they were read.
+struct TriggerMessage {
+    event_type: String,
+    event_id: String,
+    timestamp: Option<String>,
+    payload: Value,
+    trigger_id: String,
+    trigger_slug: String,
+    user_id: String,
+    account_id: String,
+    auth_config_id: String,
+    log_id: String,
+}
+
+/// The event of a V3 trigger message: the one mapping both decode paths share.
+fn trigger_message(m: TriggerMessage) -> TriggerEvent {
+    TriggerEvent {
+        uuid: m.trigger_id.clone(),
+        id: m.trigger_id,
+        event_id: m.event_id,
+        toolkit_slug: toolkit_of(&m.trigger_slug),
+        trigger_slug: m.trigger_slug,
+        payload: m.payload,
         original_payload: None,
         metadata: TriggerMetadata {
             trigger_data: None,
             trigger_config: Value::Object(Map::new()),
             connected_account: ConnectedAccount {
-                uuid: account_id.clone(),
-                id: account_id,
-                auth_config_uuid: auth_config_id.clone(),
-                auth_config_id,
-                user_id: user_id.clone(),
+                uuid: m.account_id.clone(),
+                id: m.account_id,
+                auth_config_uuid: m.auth_config_id.clone(),
+                auth_config_id: m.auth_config_id,
+                user_id: m.user_id.clone(),
                 status: String::new(),
             },
-            log_id: meta.log_id.into_string(),
+            log_id: m.log_id,
             delivery_attempt: None,
         },
-        user_id,
+        user_id: m.user_id,
         envelope: Envelope::V3,
-        event_type: Some(event_type.into_owned()),
-        timestamp: wire.timestamp.into_opt_string(),
-    })
+        event_type: Some(m.event_type),
+        timestamp: m.timestamp,
+    }
 }
 
 pub(super) fn decode(mut map: Map<String, Value>) -> TriggerEvent {
@@ -271,39 +296,18 @@ pub(super) fn decode(mut map: Map<String, Value>) -> TriggerEvent {
 
     if event_type == V3_TRIGGER_MESSAGE {
         let mut meta = take_object(&mut map, "metadata");
-        let trigger_id = take_str(&mut meta, "trigger_id");
-        let trigger_slug = take_str(&mut meta, "trigger_slug");
-        let user_id = take_str(&mut meta, "user_id");
-        let account_id = take_str(&mut meta, "connected_account_id");
-        let auth_config_id = take_str(&mut meta, "auth_config_id");
-        let log_id = take_str(&mut meta, "log_id");
-        TriggerEvent {
-            uuid: trigger_id.clone(),
-            id: trigger_id,
+        trigger_message(TriggerMessage {
+            event_type,
             event_id,
-            toolkit_slug: toolkit_of(&trigger_slug),
-            trigger_slug,
-            payload,
-            original_payload: None,
-            metadata: TriggerMetadata {
-                trigger_data: None,
-                trigger_config: Value::Object(Map::new()),
-                connected_account: ConnectedAccount {
-                    uuid: account_id.clone(),
-                    id: account_id,
-                    auth_config_uuid: auth_config_id.clone(),
-                    auth_config_id,
-                    user_id: user_id.clone(),
-                    status: String::new(),
-                },
-                log_id,
-                delivery_attempt: None,
-            },
-            user_id,
-            envelope: Envelope::V3,
-            event_type: Some(event_type),
             timestamp,
-        }
+            payload,
+            trigger_id: take_str(&mut meta, "trigger_id"),
+            trigger_slug: take_str(&mut meta, "trigger_slug"),
+            user_id: take_str(&mut meta, "user_id"),
+            account_id: take_str(&mut meta, "connected_account_id"),
+            auth_config_id: take_str(&mut meta, "auth_config_id"),
+            log_id: take_str(&mut meta, "log_id"),
+        })
     } else {
         // A lifecycle event. Connected-account events describe the account in `data`; read
         // it (without moving the payload) so the account filters work on them too.

@@ -312,17 +312,8 @@ impl Dispatcher {
         panic: &(dyn std::any::Any + Send),
     ) -> HandlerOutcome {
         let kind = FailureKind::Panic(panic_message(panic));
-        self.inner.counters.failures.fetch_add(1, Ordering::Relaxed);
         tracing::error!(handler = %name, event_id = %label, error = %kind, "handler run failed");
-        report(
-            &self.inner.hook,
-            &Failure::Handler(HandlerFailure {
-                handler: Arc::clone(&name),
-                event_id: label.to_owned(),
-                trigger_slug: event.trigger_slug.clone(),
-                kind: kind.clone(),
-            }),
-        );
+        record_failure(&self.inner, event, label, &name, &kind);
         HandlerOutcome {
             handler: name,
             result: Err(kind),
@@ -439,21 +430,32 @@ async fn run_one(
     match &result {
         Ok(()) => tracing::debug!(elapsed_ms, "handler finished"),
         Err(kind) => {
-            inner.counters.failures.fetch_add(1, Ordering::Relaxed);
             tracing::error!(elapsed_ms, error = %kind, "handler failed");
-            report(
-                &inner.hook,
-                &Failure::Handler(HandlerFailure {
-                    handler: Arc::clone(&name),
-                    event_id: label.to_string(),
-                    trigger_slug: event.trigger_slug.clone(),
-                    kind: kind.clone(),
-                }),
-            );
+            record_failure(&inner, &event, &label, &name, kind);
         }
     }
     HandlerOutcome {
         handler: name,
         result,
     }
+}
+
+/// Counts a failed run and passes it to the error hook.
+fn record_failure(
+    inner: &Inner,
+    event: &TriggerEvent,
+    label: &str,
+    name: &Arc<str>,
+    kind: &FailureKind,
+) {
+    inner.counters.failures.fetch_add(1, Ordering::Relaxed);
+    report(
+        &inner.hook,
+        &Failure::Handler(HandlerFailure {
+            handler: Arc::clone(name),
+            event_id: label.to_owned(),
+            trigger_slug: event.trigger_slug.clone(),
+            kind: kind.clone(),
+        }),
+    );
 }
