@@ -19,13 +19,13 @@ pub(super) fn is_v3(map: &Map<String, Value>) -> bool {
 
 /// A V3 envelope as it comes off the wire, read in one pass: identity fields borrowed,
 /// `metadata` into its few fields, `data` into the payload `Value`, everything else
-/// validated and dropped.
+/// validated and dropped. A `metadata` that is not an object fails the read (such a body is
+/// not V3 to the general path either, which then takes it).
 #[derive(Default)]
 struct Wire<'a> {
     kind: Lenient<'a>,
     id: Lenient<'a>,
     timestamp: Lenient<'a>,
-    /// `Some` when `metadata` is an object.
     metadata: Option<WireMetadata<'a>>,
     /// `Some` when `data` is there (`null` included).
     data: Option<Value>,
@@ -40,12 +40,6 @@ struct WireMetadata<'a> {
     connected_account_id: Lenient<'a>,
     auth_config_id: Lenient<'a>,
     log_id: Lenient<'a>,
-}
-
-/// `metadata` as read: an object's fields, or any other value (validated, not kept).
-enum MetadataValue<'a> {
-    Object(WireMetadata<'a>),
-    Other,
 }
 
 /// Reads a map's entries into `slot_for(key)`'s fields; other keys are validated and
@@ -93,21 +87,14 @@ trait Fields<'a> {
     fn slot(&mut self, key: &str) -> Option<Slot<'_, 'a>>;
 }
 
-/// The envelope being read (`metadata` in any shape, until it is known to be an object).
-#[derive(Default)]
-struct WireEnvelope<'a> {
-    wire: Wire<'a>,
-    metadata: Option<MetadataValue<'a>>,
-}
-
-impl<'a> Fields<'a> for WireEnvelope<'a> {
+impl<'a> Fields<'a> for Wire<'a> {
     fn slot(&mut self, key: &str) -> Option<Slot<'_, 'a>> {
         match key {
-            "type" => Some(Slot::Lenient(&mut self.wire.kind)),
-            "id" => Some(Slot::Lenient(&mut self.wire.id)),
-            "timestamp" => Some(Slot::Lenient(&mut self.wire.timestamp)),
+            "type" => Some(Slot::Lenient(&mut self.kind)),
+            "id" => Some(Slot::Lenient(&mut self.id)),
+            "timestamp" => Some(Slot::Lenient(&mut self.timestamp)),
             "metadata" => Some(Slot::Metadata(&mut self.metadata)),
-            "data" => Some(Slot::Data(&mut self.wire.data)),
+            "data" => Some(Slot::Data(&mut self.data)),
             _ => None,
         }
     }
@@ -130,7 +117,7 @@ impl<'a> Fields<'a> for WireMetadata<'a> {
 /// Where a known key's value goes.
 enum Slot<'s, 'a> {
     Lenient(&'s mut Lenient<'a>),
-    Metadata(&'s mut Option<MetadataValue<'a>>),
+    Metadata(&'s mut Option<WireMetadata<'a>>),
     Data(&'s mut Option<Value>),
 }
 
@@ -146,13 +133,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Wire<'a> {
                 self,
                 map: A,
             ) -> Result<Wire<'de>, A::Error> {
-                let mut envelope = WireEnvelope::default();
-                read_fields(map, &mut envelope)?;
-                let mut wire = envelope.wire;
-                wire.metadata = match envelope.metadata {
-                    Some(MetadataValue::Object(m)) => Some(m),
-                    _ => None,
-                };
+                let mut wire = Wire::default();
+                read_fields(map, &mut wire)?;
                 Ok(wire)
             }
         }
@@ -160,13 +142,13 @@ impl<'de: 'a, 'a> Deserialize<'de> for Wire<'a> {
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for MetadataValue<'a> {
+impl<'de: 'a, 'a> Deserialize<'de> for WireMetadata<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Visitor;
         impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = MetadataValue<'de>;
+            type Value = WireMetadata<'de>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any JSON value")
+                f.write_str("a metadata object")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
@@ -174,38 +156,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for MetadataValue<'a> {
             ) -> Result<Self::Value, A::Error> {
                 let mut m = WireMetadata::default();
                 read_fields(map, &mut m)?;
-                Ok(MetadataValue::Object(m))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<Skip>()?.is_some() {}
-                Ok(MetadataValue::Other)
-            }
-            fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Self::Value, E> {
-                Ok(MetadataValue::Other)
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(MetadataValue::Other)
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(MetadataValue::Other)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(MetadataValue::Other)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(MetadataValue::Other)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(MetadataValue::Other)
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(MetadataValue::Other)
+                Ok(m)
             }
         }
-        d.deserialize_any(Visitor)
+        d.deserialize_map(Visitor)
     }
 }
 
