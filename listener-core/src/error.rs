@@ -17,6 +17,16 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// An event holds a number beyond what a 64-bit float represents (past ±1.8e308); see
+    /// [`decode`](crate::decode) for why it is refused rather than rounded.
+    #[error("event holds a number beyond the range of a 64-bit float (line {line}, column {column}); refused rather than rounded to infinity")]
+    NumberOutOfRange {
+        /// Where the number ends (1-based).
+        line: usize,
+        /// Where the number ends (1-based).
+        column: usize,
+    },
+
     /// An event body parsed, but is not a JSON object.
     #[error("event body must be a JSON object, found {found}")]
     NotAnObject {

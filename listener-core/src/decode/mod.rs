@@ -8,6 +8,14 @@
 //! realtime (an object `metadata` carrying `triggerName`/`nanoId`/`connection`, or
 //! `appName`), V2 (`type`, `timestamp` and an object `data` holding `connection_id`), V1
 //! (`trigger_name`, `connection_id`, `trigger_id` and `payload`).
+//!
+//! Two deliberate choices about what JSON is accepted:
+//! - A leading UTF-8 byte order mark is skipped (RFC 8259 §8.1 lets a parser ignore one;
+//!   some HTTP clients add it).
+//! - A number beyond what a 64-bit float holds (past ±1.8e308, such as a 400-digit integer)
+//!   refuses the whole event with [`Error::NumberOutOfRange`]: it cannot reach a handler
+//!   faithfully, and rounding it to infinity or cutting it would hand the handler a value
+//!   the sender never sent. Integers up to 64 bits and ordinary floats are exact as usual.
 
 mod fields;
 mod legacy;
@@ -31,6 +39,7 @@ use crate::{Envelope, Error, Result, TriggerEvent};
 /// assert_eq!(ev.payload["text"], "hi");
 /// ```
 pub fn decode(bytes: &[u8]) -> Result<TriggerEvent> {
+    let bytes = without_bom(bytes);
     if let Some(event) = v3::decode_trigger_message(bytes) {
         return Ok(event);
     }
@@ -39,9 +48,28 @@ pub fn decode(bytes: &[u8]) -> Result<TriggerEvent> {
 
 /// The general path: parse into a `Value`, detect, then take the fields apart.
 fn decode_general(bytes: &[u8]) -> Result<TriggerEvent> {
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|source| Error::InvalidJson { source })?;
-    decode_value(value)
+    decode_value(parse(bytes)?)
+}
+
+/// The body without a leading UTF-8 byte order mark.
+fn without_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// Parses JSON, telling an out-of-range number apart from other invalid JSON.
+fn parse(bytes: &[u8]) -> Result<Value> {
+    serde_json::from_slice(bytes).map_err(|source| {
+        // serde_json has no error code to match; its message for this case has been the
+        // same since 1.0.
+        if source.to_string().starts_with("number out of range") {
+            Error::NumberOutOfRange {
+                line: source.line(),
+                column: source.column(),
+            }
+        } else {
+            Error::InvalidJson { source }
+        }
+    })
 }
 
 /// Decodes one event from an already parsed JSON value, detecting its envelope.
@@ -56,14 +84,13 @@ pub fn decode_value(value: Value) -> Result<TriggerEvent> {
 /// Decodes bytes that must be in the given envelope; a body of another shape is
 /// [`Error::EnvelopeMismatch`] (or [`Error::UnknownEnvelope`] if it has no known shape).
 pub fn decode_expecting(bytes: &[u8], expected: Envelope) -> Result<TriggerEvent> {
+    let bytes = without_bom(bytes);
     if expected == Envelope::V3 {
         if let Some(event) = v3::decode_trigger_message(bytes) {
             return Ok(event);
         }
     }
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|source| Error::InvalidJson { source })?;
-    let map = into_object(value)?;
+    let map = into_object(parse(bytes)?)?;
     match detect(&map) {
         Some(actual) if actual == expected => decode_as(actual, map),
         Some(actual) => Err(Error::EnvelopeMismatch {

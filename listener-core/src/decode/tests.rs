@@ -497,3 +497,60 @@ fn nested_data(base: &str, depth: usize) -> String {
 fn fixture_text(name: &str) -> String {
     String::from_utf8(fixture(name)).unwrap()
 }
+
+#[test]
+fn a_leading_byte_order_mark_is_skipped_on_every_path() {
+    for name in [
+        "v3_slack_receive_message.json",
+        "v1_slack_receive_message.json",
+    ] {
+        let plain = fixture(name);
+        let mut with_bom = b"\xEF\xBB\xBF".to_vec();
+        with_bom.extend_from_slice(&plain);
+        let expected = decode(&plain).unwrap();
+        assert_eq!(decode(&with_bom).unwrap(), expected, "{name}");
+        assert_eq!(
+            decode_expecting(&with_bom, expected.envelope).unwrap(),
+            expected,
+            "{name}"
+        );
+    }
+    // Only one mark, only at the start.
+    assert!(matches!(
+        decode(b"\xEF\xBB\xBF\xEF\xBB\xBF{}"),
+        Err(Error::InvalidJson { .. })
+    ));
+}
+
+#[test]
+fn a_number_beyond_f64_is_refused_with_a_reason_on_every_path() {
+    let huge = "9".repeat(400);
+    let body = format!(
+        r#"{{"id":"evt_1","type":"composio.trigger.message","timestamp":"t","metadata":{{"trigger_slug":"SLACK_RECEIVE_MESSAGE"}},"data":{{"n":{huge}}}}}"#
+    );
+    for result in [
+        decode(body.as_bytes()),
+        decode_expecting(body.as_bytes(), Envelope::V3),
+    ] {
+        match result {
+            Err(e @ Error::NumberOutOfRange { line: 1, column }) => {
+                assert!(column > 400, "{column}");
+                assert!(e.to_string().contains("64-bit float"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // The largest finite values still pass, exactly as the parser reads them.
+    let ok = body.replace(&huge, "1.7976931348623157e308");
+    assert_eq!(
+        decode(ok.as_bytes()).unwrap().payload["n"].as_f64(),
+        Some(f64::MAX)
+    );
+    assert_eq!(
+        decode(body.replace(&huge, "18446744073709551615").as_bytes())
+            .unwrap()
+            .payload["n"]
+            .as_u64(),
+        Some(u64::MAX)
+    );
+}

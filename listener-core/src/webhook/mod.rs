@@ -3,8 +3,10 @@
 //! [`WebhookSource`] that receives deliveries over HTTP and feeds the listener.
 
 mod body;
+mod rejections;
 mod replay;
 mod secret;
+mod serve;
 mod sign;
 mod source;
 mod verify;
@@ -12,8 +14,9 @@ mod verify;
 pub use secret::{SecretScheme, WebhookSecret};
 pub use sign::{sign, signed_headers};
 pub use source::{
-    Ack, WebhookSource, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_WEBHOOK_ADDR,
-    DEFAULT_WEBHOOK_PATH,
+    Ack, WebhookSource, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_REJECTION_SUMMARY_INTERVAL,
+    DEFAULT_WEBHOOK_ADDR, DEFAULT_WEBHOOK_PATH,
 };
 pub use verify::{
     verify, verify_signature, HeaderSource, VerifiedEvent, VerifyError, DEFAULT_TOLERANCE,

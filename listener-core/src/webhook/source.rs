@@ -8,6 +8,12 @@
 //! (a concurrent retry: its outcome is not known yet); 408 when the body does not arrive
 //! within the body timeout. A `webhook-id` already accepted within the replay window is
 //! answered 200 and not dispatched again. `GET /healthz` says whether it is serving.
+//!
+//! Refused requests are counted by reason and logged at debug level, with a WARN summary at
+//! most once per [`rejection_summary_interval`](WebhookSource::rejection_summary_interval).
+//! Connections are bounded: see [`max_connections`](WebhookSource::max_connections),
+//! [`header_timeout`](WebhookSource::header_timeout) and
+//! [`idle_timeout`](WebhookSource::idle_timeout).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,12 +27,13 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::sync::Notify;
 
 use super::body::{self, BodyRead};
+use super::rejections::{Reason, Rejections};
 use super::replay::{Admission, Replay};
+use super::serve::{serve, ConnectionLimits};
 use super::{verify, WebhookSecret, DEFAULT_TOLERANCE};
 use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
 use crate::source::{Health, Source, SourceContext};
@@ -40,6 +47,14 @@ pub const DEFAULT_WEBHOOK_PATH: &str = "/webhook";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 /// How long a request's body may take to arrive unless told otherwise.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most connections served at once unless told otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// How long a request's header block may take to arrive unless told otherwise.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may wait for its next request unless told otherwise.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often refused requests are summarized in the log unless told otherwise.
+pub const DEFAULT_REJECTION_SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
 /// At most this many delivery ids are remembered for replay protection.
 const REPLAY_CAPACITY: usize = 100_000;
 
@@ -78,6 +93,8 @@ pub struct WebhookSource {
     body_timeout: Duration,
     ack: Ack,
     retry_after_secs: u64,
+    connections: ConnectionLimits,
+    rejection_summary: Duration,
 }
 
 impl WebhookSource {
@@ -93,6 +110,12 @@ impl WebhookSource {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             ack: Ack::Accepted,
             retry_after_secs: 1,
+            connections: ConnectionLimits {
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                header_timeout: DEFAULT_HEADER_TIMEOUT,
+                idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            },
+            rejection_summary: DEFAULT_REJECTION_SUMMARY_INTERVAL,
         }
     }
 
@@ -115,6 +138,11 @@ impl WebhookSource {
     /// | `LISTENER_WEBHOOK_TOLERANCE_SECS` | timestamp tolerance either way (default 300; 0 disables) |
     /// | `LISTENER_WEBHOOK_MAX_BODY_BYTES` | largest body accepted (default 1048576) |
     /// | `LISTENER_WEBHOOK_ACK` | `accepted` (default: 200 once dispatched) or `handlers` (200 once the handlers succeeded, 500 otherwise) |
+    /// | `LISTENER_WEBHOOK_BODY_TIMEOUT_SECS` | how long a body may take to arrive (default 30) |
+    /// | `LISTENER_WEBHOOK_MAX_CONNECTIONS` | most connections served at once (default 512) |
+    /// | `LISTENER_WEBHOOK_HEADER_TIMEOUT_SECS` | how long a header block may take to arrive, from its first byte (default 10) |
+    /// | `LISTENER_WEBHOOK_IDLE_TIMEOUT_SECS` | how long a connection may wait for its next request (default 60) |
+    /// | `LISTENER_WEBHOOK_REJECTION_SUMMARY_SECS` | how often refused requests are summarized in the log (default 10) |
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
         let raw = lookup("COMPOSIO_WEBHOOK_SECRET").unwrap_or_default();
         let secrets: Vec<WebhookSecret> = raw
@@ -155,6 +183,30 @@ impl WebhookSource {
         }
         if let Some(bytes) = number("LISTENER_WEBHOOK_MAX_BODY_BYTES")? {
             source = source.max_body_bytes(usize::try_from(bytes).unwrap_or(usize::MAX));
+        }
+        let positive = |key: &str| -> Result<Option<u64>> {
+            match number(key)? {
+                Some(0) => Err(Error::Config {
+                    key: key.to_owned(),
+                    message: "must be at least 1".into(),
+                }),
+                other => Ok(other),
+            }
+        };
+        if let Some(secs) = positive("LISTENER_WEBHOOK_BODY_TIMEOUT_SECS")? {
+            source = source.body_timeout(Duration::from_secs(secs));
+        }
+        if let Some(n) = positive("LISTENER_WEBHOOK_MAX_CONNECTIONS")? {
+            source = source.max_connections(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        if let Some(secs) = positive("LISTENER_WEBHOOK_HEADER_TIMEOUT_SECS")? {
+            source = source.header_timeout(Duration::from_secs(secs));
+        }
+        if let Some(secs) = positive("LISTENER_WEBHOOK_IDLE_TIMEOUT_SECS")? {
+            source = source.idle_timeout(Duration::from_secs(secs));
+        }
+        if let Some(secs) = positive("LISTENER_WEBHOOK_REJECTION_SUMMARY_SECS")? {
+            source = source.rejection_summary_interval(Duration::from_secs(secs));
         }
         if let Some(ack) = lookup("LISTENER_WEBHOOK_ACK").filter(|v| !v.trim().is_empty()) {
             source = source.ack(match ack.trim().to_ascii_lowercase().as_str() {
@@ -235,6 +287,41 @@ impl WebhookSource {
         self.retry_after_secs = secs;
         self
     }
+
+    /// Most connections served at once (default 512; at least 1). A connection arriving at
+    /// the cap makes room by closing the oldest connection that has no request in
+    /// progress; if every connection has one, new connections wait in the listen backlog
+    /// until one ends. A rate-limited WARN line says when the cap is hit. Keep it below the
+    /// process's file-descriptor limit (`ulimit -n`); should the process run out of
+    /// descriptors anyway, the server closes an idle connection, pauses briefly and goes on.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.connections.max_connections = max.max(1);
+        self
+    }
+
+    /// How long a request's header block may take to arrive, counted from its first byte
+    /// (default 10 s): a slower sender (slowloris) is disconnected. An oversized header
+    /// block is answered 431 by the HTTP layer.
+    pub fn header_timeout(mut self, timeout: Duration) -> Self {
+        self.connections.header_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may wait for its next request, after it opened or after its
+    /// last answer (default 60 s); then it is closed. A peer that stops reading its
+    /// answers is timed the same way.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.connections.idle_timeout = timeout;
+        self
+    }
+
+    /// How often refused requests (401, 408, 413, 415, unreadable bodies) are summarized
+    /// in one WARN line with counts by reason (default 10 s). Each one is also logged at
+    /// debug level.
+    pub fn rejection_summary_interval(mut self, interval: Duration) -> Self {
+        self.rejection_summary = interval.max(Duration::from_millis(1));
+        self
+    }
 }
 
 struct AppState {
@@ -246,8 +333,22 @@ struct AppState {
     ack: Ack,
     retry_after: HeaderValue,
     replay: Replay,
+    rejections: Rejections,
     in_flight: AtomicUsize,
     idle: Notify,
+}
+
+impl AppState {
+    /// Counts a refusal and logs it at debug level; the summary line reports it.
+    fn refuse(&self, reason: Reason, response: Response) -> Response {
+        self.rejections.count(reason);
+        tracing::debug!(
+            reason = reason.as_str(),
+            status = response.status().as_u16(),
+            "webhook request refused"
+        );
+        response
+    }
 }
 
 /// Counts a request in flight for as long as it lives.
@@ -302,7 +403,10 @@ async fn receive(State(st): State<Arc<AppState>>, request: Request) -> Response 
         return unavailable(&st, "shutting_down");
     }
     if !is_json(&headers) {
-        return status(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+        return st.refuse(
+            Reason::MediaType,
+            status(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        );
     }
     let declared = headers
         .get(CONTENT_LENGTH)
@@ -310,16 +414,30 @@ async fn receive(State(st): State<Arc<AppState>>, request: Request) -> Response 
         .and_then(|v| v.parse::<usize>().ok());
     let bytes = match body::read(body, declared, st.max_body, st.body_timeout).await {
         BodyRead::Complete(bytes) => bytes,
-        BodyRead::TooLarge => return status(StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-        BodyRead::Broken => return status(StatusCode::BAD_REQUEST, "unreadable_body"),
-        BodyRead::TimedOut => return status(StatusCode::REQUEST_TIMEOUT, "body_timeout"),
+        BodyRead::TooLarge => {
+            let answer = status(StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+            return st.refuse(Reason::TooLarge, answer);
+        }
+        BodyRead::Broken => {
+            let answer = status(StatusCode::BAD_REQUEST, "unreadable_body");
+            return st.refuse(Reason::UnreadableBody, answer);
+        }
+        BodyRead::TimedOut => {
+            let answer = status(StatusCode::REQUEST_TIMEOUT, "body_timeout");
+            return st.refuse(Reason::BodyTimeout, answer);
+        }
     };
     let verified = match verify(&headers, &bytes, &st.secrets, st.tolerance) {
         Ok(v) => v,
         Err(e) if e.is_auth_failure() => {
-            // No detail to the caller; the log says why, with a bounded id and no body.
-            let id = headers.get("webhook-id").map_or(&[][..], |v| v.as_bytes());
-            tracing::warn!(error = %e, webhook_id = %preview(id, 64), "webhook delivery refused");
+            // No detail to the caller. Unauthenticated, so anyone can send these as fast as
+            // they like: counted and summarized, logged one by one only at debug level
+            // (bounded id, no body).
+            st.rejections.count(Reason::of(&e));
+            if tracing::enabled!(tracing::Level::DEBUG) {
+                let id = headers.get("webhook-id").map_or(&[][..], |v| v.as_bytes());
+                tracing::debug!(error = %e, webhook_id = %preview(id, 64), "webhook delivery refused");
+            }
             return StatusCode::UNAUTHORIZED.into_response();
         }
         Err(e) => {
@@ -366,6 +484,17 @@ async fn receive(State(st): State<Arc<AppState>>, request: Request) -> Response 
     }
 }
 
+/// Writes the refusal summary once per interval (nothing when there were none).
+async fn summarize(st: Arc<AppState>, addr: SocketAddr, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        st.rejections.summarize(addr, interval);
+    }
+}
+
 async fn healthz(State(st): State<Arc<AppState>>) -> Response {
     if st.cx.is_shutting_down() {
         unavailable(&st, "shutting_down")
@@ -385,6 +514,7 @@ impl Source for WebhookSource {
             Some(l) => tokio::net::TcpListener::from_std(l)?,
             None => tokio::net::TcpListener::bind(self.addr).await?,
         };
+        let addr = listener.local_addr().unwrap_or(self.addr);
         if !self.secrets.iter().any(WebhookSecret::is_usable) {
             return Err(Error::Config {
                 key: "COMPOSIO_WEBHOOK_SECRET".into(),
@@ -401,6 +531,7 @@ impl Source for WebhookSource {
             ack: self.ack,
             retry_after: HeaderValue::from(self.retry_after_secs),
             replay: Replay::new(window, REPLAY_CAPACITY),
+            rejections: Rejections::default(),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
         });
@@ -409,28 +540,26 @@ impl Source for WebhookSource {
             .route("/healthz", get(healthz))
             .with_state(Arc::clone(&st));
         cx.set_health(Health::Connected);
-        tracing::info!(addr = %self.addr, path = %self.path, "webhook source listening");
+        tracing::info!(%addr, path = %self.path, "webhook source listening");
+        let summaries = tokio::spawn(summarize(Arc::clone(&st), addr, self.rejection_summary));
         // On shutdown: keep answering (503) until the requests in flight have finished,
         // then stop accepting and close.
-        let drained = async move {
-            cx.cancelled().await;
-            loop {
-                let idle = st.idle.notified();
-                if st.in_flight.load(Ordering::SeqCst) == 0 {
-                    break;
+        let drained = {
+            let st = Arc::clone(&st);
+            async move {
+                cx.cancelled().await;
+                loop {
+                    let idle = st.idle.notified();
+                    if st.in_flight.load(Ordering::SeqCst) == 0 {
+                        break;
+                    }
+                    idle.await;
                 }
-                idle.await;
             }
         };
-        // Answers are small and written whole: send them at once.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(drained)
-            .await?;
+        serve(listener, app, self.connections, drained).await;
+        summaries.abort();
+        st.rejections.summarize(addr, self.rejection_summary);
         Ok(())
     }
 }

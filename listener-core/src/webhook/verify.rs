@@ -22,6 +22,10 @@ pub enum VerifyError {
     /// A required header is absent or empty.
     #[error("missing `{0}` header")]
     MissingHeader(&'static str),
+    /// A required header is present but its value is not text (bytes outside visible
+    /// ASCII).
+    #[error("`{0}` header is not text (it holds bytes outside visible ASCII)")]
+    HeaderNotText(&'static str),
     /// `webhook-timestamp` is not a Unix time in seconds.
     #[error("`webhook-timestamp` is not a Unix time in seconds")]
     MalformedTimestamp,
@@ -84,11 +88,34 @@ impl VerifyError {
 pub trait HeaderSource {
     /// The value of header `name` (lower-case), if present and valid text.
     fn header(&self, name: &str) -> Option<&str>;
+
+    /// Every value of header `name`, in order, that is valid text (a header may be sent on
+    /// several lines). The default gives [`header`](Self::header)'s one value.
+    fn header_all(&self, name: &str) -> Vec<&str> {
+        self.header(name).into_iter().collect()
+    }
+
+    /// Whether header `name` is present at all, text or not. The default says whether
+    /// [`header`](Self::header) found it.
+    fn has_header(&self, name: &str) -> bool {
+        self.header(name).is_some()
+    }
 }
 
 impl HeaderSource for axum::http::HeaderMap {
     fn header(&self, name: &str) -> Option<&str> {
         self.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn header_all(&self, name: &str) -> Vec<&str> {
+        self.get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
+    }
+
+    fn has_header(&self, name: &str) -> bool {
+        self.contains_key(name)
     }
 }
 
@@ -98,17 +125,32 @@ impl<K: AsRef<str>, V: AsRef<str>> HeaderSource for [(K, V)] {
             .find(|(k, _)| k.as_ref().eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_ref())
     }
+
+    fn header_all(&self, name: &str) -> Vec<&str> {
+        self.iter()
+            .filter(|(k, _)| k.as_ref().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+            .collect()
+    }
 }
 
 impl<K: AsRef<str>, V: AsRef<str>> HeaderSource for Vec<(K, V)> {
     fn header(&self, name: &str) -> Option<&str> {
         self.as_slice().header(name)
     }
+
+    fn header_all(&self, name: &str) -> Vec<&str> {
+        self.as_slice().header_all(name)
+    }
 }
 
 impl<K: AsRef<str>, V: AsRef<str>, const N: usize> HeaderSource for [(K, V); N] {
     fn header(&self, name: &str) -> Option<&str> {
         self.as_slice().header(name)
+    }
+
+    fn header_all(&self, name: &str) -> Vec<&str> {
+        self.as_slice().header_all(name)
     }
 }
 
@@ -130,11 +172,11 @@ fn required<'a>(
     headers: &'a (impl HeaderSource + ?Sized),
     name: &'static str,
 ) -> Result<&'a str, VerifyError> {
-    headers
-        .header(name)
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .ok_or(VerifyError::MissingHeader(name))
+    match headers.header(name).map(str::trim) {
+        Some(v) if !v.is_empty() => Ok(v),
+        None if headers.has_header(name) => Err(VerifyError::HeaderNotText(name)),
+        _ => Err(VerifyError::MissingHeader(name)),
+    }
 }
 
 /// Checks the signature headers of a raw body against `secrets` (rotation: any may match);
@@ -160,7 +202,13 @@ fn verify_signature_at(
     }
     let id = required(headers, "webhook-id")?;
     let ts_text = required(headers, "webhook-timestamp")?;
-    let signatures = required(headers, "webhook-signature")?;
+    required(headers, "webhook-signature")?;
+    // Standard Webhooks: space-delimited signatures, and a header may come on several lines.
+    let signatures: Vec<&str> = headers
+        .header_all("webhook-signature")
+        .into_iter()
+        .flat_map(|line| line.split_ascii_whitespace())
+        .collect();
     if body.is_empty() {
         return Err(VerifyError::EmptyBody);
     }
@@ -187,11 +235,11 @@ fn verify_signature_at(
         }
     }
     let candidates: Vec<Vec<u8>> = signatures
-        .split(' ')
+        .iter()
         .filter_map(|s| s.strip_prefix("v1,"))
         .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
         .collect();
-    if !signatures.split(' ').any(|s| s.starts_with("v1,")) {
+    if !signatures.iter().any(|s| s.starts_with("v1,")) {
         return Err(VerifyError::NoV1Signature);
     }
     for secret in secrets {
@@ -533,6 +581,83 @@ mod tests {
                 at(SPEC_TS)
             ),
             Err(VerifyError::TooOld { .. })
+        ));
+    }
+
+    #[test]
+    fn signatures_on_several_header_lines_are_all_tried() {
+        let ts = SPEC_TS.to_string();
+        let mut h = headers(MSG_ID, &ts, WRONG_SIG);
+        h.push((
+            "Webhook-Signature".into(),
+            format!("v1,bm90LWl0\t {SPEC_SIG}"),
+        ));
+        assert!(verify_signature_at(
+            h.as_slice(),
+            PAYLOAD,
+            &[std_secret()],
+            DEFAULT_TOLERANCE,
+            at(SPEC_TS)
+        )
+        .is_ok());
+        // The same through an HTTP header map, the way the server sees a request.
+        let mut map = axum::http::HeaderMap::new();
+        map.insert("webhook-id", MSG_ID.parse().unwrap());
+        map.insert("webhook-timestamp", ts.parse().unwrap());
+        map.append("webhook-signature", WRONG_SIG.parse().unwrap());
+        map.append("webhook-signature", SPEC_SIG.parse().unwrap());
+        let check = |map: &axum::http::HeaderMap| {
+            verify_signature_at(
+                map,
+                PAYLOAD,
+                &[std_secret()],
+                DEFAULT_TOLERANCE,
+                at(SPEC_TS),
+            )
+        };
+        assert!(check(&map).is_ok());
+        map.remove("webhook-signature");
+        map.append("webhook-signature", WRONG_SIG.parse().unwrap());
+        map.append("webhook-signature", "v2,abc".parse().unwrap());
+        assert!(matches!(check(&map), Err(VerifyError::Mismatch)));
+    }
+
+    #[test]
+    fn a_header_that_is_not_text_is_named_as_such() {
+        let mut map = axum::http::HeaderMap::new();
+        map.insert(
+            "webhook-id",
+            axum::http::HeaderValue::from_bytes(b"msg_\xff\xfe").unwrap(),
+        );
+        map.insert("webhook-timestamp", SPEC_TS.to_string().parse().unwrap());
+        map.insert("webhook-signature", SPEC_SIG.parse().unwrap());
+        let err = verify_signature_at(
+            &map,
+            PAYLOAD,
+            &[std_secret()],
+            DEFAULT_TOLERANCE,
+            at(SPEC_TS),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, VerifyError::HeaderNotText("webhook-id")),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "`webhook-id` header is not text (it holds bytes outside visible ASCII)"
+        );
+        assert!(err.is_auth_failure());
+        map.remove("webhook-id");
+        assert!(matches!(
+            verify_signature_at(
+                &map,
+                PAYLOAD,
+                &[std_secret()],
+                DEFAULT_TOLERANCE,
+                at(SPEC_TS)
+            ),
+            Err(VerifyError::MissingHeader("webhook-id"))
         ));
     }
 }

@@ -1,0 +1,433 @@
+//! The webhook server against a hostile sender: idle and slowloris connections are closed
+//! within their timeouts, a good delivery is served while the connection cap is reached and
+//! while the process is out of file descriptors, an oversized header block is refused, and
+//! a flood of unauthenticated requests is logged at a bounded rate.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use listener_core::webhook::{signed_headers, WebhookSecret, WebhookSource};
+use listener_core::Listener;
+use listener_e2e::record::Recorder;
+use listener_e2e::wait::within;
+use listener_e2e::webhook::{now, Server, SECRET};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn body(id: &str) -> Vec<u8> {
+    serde_json::json!({
+        "id": id, "type": "composio.trigger.message", "timestamp": "2026-11-20T09:14:03.512Z",
+        "metadata": {"trigger_slug": "SLACK_RECEIVE_MESSAGE", "user_id": "default"},
+        "data": {"text": "hello"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// A complete signed request, as raw HTTP/1.1 bytes.
+fn signed_request(id: &str) -> Vec<u8> {
+    let body = body(id);
+    let mut req = format!(
+        "POST /webhook HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in signed_headers(&WebhookSecret::new(SECRET), id, now(), &body) {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(&body);
+    bytes
+}
+
+fn server_with(rec: &Recorder, configure: impl FnOnce(WebhookSource) -> WebhookSource) -> Server {
+    Server::start(
+        rec,
+        configure(Server::bind(&[SECRET])),
+        Listener::builder().without_registered_handlers(),
+    )
+}
+
+fn addr_of(server: &Server) -> SocketAddr {
+    server.base.trim_start_matches("http://").parse().unwrap()
+}
+
+/// Reads until the server closes the connection; returns what it sent and how long that
+/// took. Panics if it is still open after `limit`.
+async fn until_closed(tcp: &mut TcpStream, limit: Duration) -> (Vec<u8>, Duration) {
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(limit.saturating_sub(started.elapsed()), tcp.read(&mut buf))
+            .await
+        {
+            Ok(Ok(0)) | Ok(Err(_)) => return (got, started.elapsed()),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("the connection was still open after {limit:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_within_the_idle_timeout() {
+    let rec = Recorder::new();
+    let idle = Duration::from_millis(300);
+    let server = server_with(&rec, |s| s.idle_timeout(idle));
+    let addr = addr_of(&server);
+
+    // Never sends a byte.
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let (sent, took) = until_closed(&mut silent, Duration::from_secs(10)).await;
+    assert!(sent.is_empty());
+    assert!(
+        took >= idle,
+        "closed after {took:?}, before the idle timeout"
+    );
+
+    // Keep-alive: one request served, then silence.
+    let mut kept = TcpStream::connect(addr).await.unwrap();
+    kept.write_all(&signed_request("msg_idle_1")).await.unwrap();
+    let mut head = [0u8; 12];
+    kept.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    let (_, took) = until_closed(&mut kept, Duration::from_secs(10)).await;
+    assert!(took < Duration::from_secs(10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_headers_are_cut_off_at_the_header_timeout() {
+    let rec = Recorder::new();
+    // The idle timeout is far away: only the header timeout can close these.
+    let header = Duration::from_millis(400);
+    let server = server_with(&rec, |s| {
+        s.header_timeout(header)
+            .idle_timeout(Duration::from_secs(120))
+    });
+    let addr = addr_of(&server);
+
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"POST /webhook HTTP/1.1\r\n").await.unwrap();
+        slow.push(tcp);
+    }
+    let started = Instant::now();
+    // One header byte per connection every 50 ms, as a slowloris sender does.
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    let mut open: Vec<Option<TcpStream>> = slow.into_iter().map(Some).collect();
+    let deadline = Duration::from_secs(10);
+    while open.iter().any(Option::is_some) {
+        assert!(
+            started.elapsed() < deadline,
+            "slowloris connections still open after {deadline:?}"
+        );
+        tick.tick().await;
+        for slot in open.iter_mut() {
+            if let Some(tcp) = slot {
+                if tcp.write_all(b"x").await.is_err() {
+                    *slot = None;
+                    continue;
+                }
+                let mut probe = [0u8; 1];
+                if let Ok(Ok(0) | Err(_)) =
+                    tokio::time::timeout(Duration::from_millis(1), tcp.read(&mut probe)).await
+                {
+                    *slot = None;
+                }
+            }
+        }
+    }
+    let took = started.elapsed();
+    assert!(took >= header, "closed after {took:?}");
+    assert!(took < Duration::from_secs(5), "closed only after {took:?}");
+    // The server still serves.
+    assert_eq!(
+        server.post_signed(SECRET, "msg_after", &body("e")).await.0,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_good_delivery_is_served_while_the_connection_cap_is_reached() {
+    let lines = warn_lines();
+    let mut rec = Recorder::new();
+    let server = server_with(&rec, |s| {
+        s.max_connections(8).idle_timeout(Duration::from_secs(120))
+    });
+    let addr = addr_of(&server);
+    // Eight idle connections (half of them with a partial header) fill the cap.
+    let mut attackers = Vec::new();
+    for i in 0..8 {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        if i % 2 == 1 {
+            tcp.write_all(b"POST /webhook HTTP/1.1\r\nhost")
+                .await
+                .unwrap();
+        }
+        attackers.push(tcp);
+    }
+    // Each good delivery on a new connection is served; the oldest idle ones make room.
+    for i in 0..4 {
+        let mut good = TcpStream::connect(addr).await.unwrap();
+        good.write_all(&signed_request(&format!("msg_cap_{i}")))
+            .await
+            .unwrap();
+        let mut head = [0u8; 12];
+        within(
+            "an answer at the connection cap",
+            good.read_exact(&mut head),
+        )
+        .await
+        .unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+        assert_eq!(
+            within("the delivery's handler", rec.next())
+                .await
+                .event
+                .event_id,
+            format!("msg_cap_{i}")
+        );
+        attackers.push(good);
+    }
+    // The four oldest attackers were the ones closed.
+    for tcp in attackers.iter_mut().take(4) {
+        let (sent, _) = until_closed(tcp, Duration::from_secs(10)).await;
+        assert!(sent.is_empty());
+    }
+    // Said once, not once per eviction (the log is rate-limited).
+    let said = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("webhook connection limit reached"))
+        .count();
+    assert_eq!(said, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_megabyte_header_block_is_refused() {
+    let rec = Recorder::new();
+    let server = server_with(&rec, |s| s);
+    let mut tcp = TcpStream::connect(addr_of(&server)).await.unwrap();
+    let mut req = b"POST /webhook HTTP/1.1\r\nhost: x\r\nx-big: ".to_vec();
+    req.extend(std::iter::repeat_n(b'a', 1 << 20));
+    req.extend_from_slice(b"\r\n\r\n");
+    // The server may stop reading (and answer) before all of it is written.
+    let _ = tcp.write_all(&req).await;
+    let (answer, _) = until_closed(&mut tcp, Duration::from_secs(10)).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 431"),
+        "{:?}",
+        String::from_utf8_lossy(&answer[..answer.len().min(80)])
+    );
+    assert_eq!(
+        server.post_signed(SECRET, "msg_after", &body("e")).await.0,
+        200
+    );
+}
+
+/// Every WARN-or-louder line this test binary writes.
+fn warn_lines() -> &'static Mutex<Vec<String>> {
+    static LINES: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        #[derive(Clone)]
+        struct Lines;
+        impl std::io::Write for Lines {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                let text = String::from_utf8_lossy(buf);
+                let mut lines = warn_lines().lock().unwrap();
+                lines.extend(text.lines().map(str::to_owned));
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        // The default production level: per-request debug lines must not show.
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(|| Lines)
+            .init();
+    });
+    LINES.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_bad_signatures_is_counted_and_logged_at_a_bounded_rate() {
+    let lines = warn_lines();
+    let mut rec = Recorder::new();
+    let interval = Duration::from_millis(250);
+    let server = server_with(&rec, |s| s.rejection_summary_interval(interval));
+    let addr = addr_of(&server).to_string();
+    let body = body("evt_flood");
+    let mut headers: Vec<(&str, String)> =
+        signed_headers(&WebhookSecret::new(SECRET), "msg_x", now(), &body)
+            .into_iter()
+            .collect();
+    for (k, v) in headers.iter_mut() {
+        if *k == "webhook-signature" {
+            *v = "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into();
+        }
+    }
+    let headers = Arc::new(headers);
+    let sent = 2_000usize;
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let server_http = server.http.clone();
+        let url = server.url.clone();
+        let headers = Arc::clone(&headers);
+        let body = body.clone();
+        workers.push(tokio::spawn(async move {
+            for _ in (w..sent).step_by(8) {
+                let mut r = server_http
+                    .post(&url)
+                    .header("content-type", "application/json");
+                for (k, v) in headers.iter() {
+                    r = r.header(*k, v);
+                }
+                let status = r.body(body.clone()).send().await.unwrap().status();
+                assert_eq!(status, 401);
+            }
+        }));
+    }
+    for w in workers {
+        within("the flood", w).await.unwrap();
+    }
+    // A good delivery still goes through.
+    assert_eq!(server.post_signed(SECRET, "msg_good", &body).await.0, 200);
+    assert_eq!(
+        within("the good delivery", rec.next()).await.event.event_id,
+        "msg_good"
+    );
+
+    // The summaries add up to what was sent.
+    let ours = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| {
+                (l.contains(&addr) && l.contains("webhook server refused"))
+                    || l.contains("webhook delivery refused")
+            })
+            .cloned()
+            .collect()
+    };
+    let refused_in = |line: &str| -> usize {
+        line.split("refused=")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    within("summaries covering every refusal", async {
+        loop {
+            let summed: usize = ours(&lines.lock().unwrap())
+                .iter()
+                .map(|l| refused_in(l))
+                .sum();
+            if summed >= sent {
+                assert_eq!(summed, sent);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let elapsed = started.elapsed();
+    let ours = ours(&lines.lock().unwrap());
+    // One summary per interval at most (plus the one that may be due as we read), and no
+    // per-request line at the default level.
+    let bound = (elapsed.as_secs_f64() / interval.as_secs_f64()).ceil() as usize + 1;
+    assert!(
+        ours.len() <= bound,
+        "{} lines in {elapsed:?} (bound {bound}): {ours:#?}",
+        ours.len()
+    );
+    assert!(
+        ours.iter().all(|l| l.contains("signature_mismatch=")),
+        "{ours:#?}"
+    );
+    assert!(!ours.iter().any(|l| l.contains("webhook delivery refused")));
+}
+
+/// The child half of the descriptor test: a webhook server in a process whose descriptor
+/// limit is far below the connections thrown at it. Run by the parent only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the child process of a_good_delivery_is_served_while_the_process_is_out_of_descriptors"]
+async fn descriptor_limited_server() {
+    let rec = Recorder::new();
+    // The cap is above the descriptor limit on purpose: only EMFILE handling can save it.
+    let server = server_with(&rec, |s| {
+        s.max_connections(10_000)
+            .idle_timeout(Duration::from_secs(120))
+    });
+    println!("LISTENING {}", addr_of(&server));
+    std::io::stdout().flush().unwrap();
+    // Until the parent closes our stdin.
+    let mut stdin = tokio::io::stdin();
+    let mut sink = Vec::new();
+    let _ = stdin.read_to_end(&mut sink).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_good_delivery_is_served_while_the_process_is_out_of_descriptors() {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(r#"ulimit -n 64 && exec "$0" "$@""#)
+        .arg(&exe)
+        .args([
+            "--ignored",
+            "--exact",
+            "descriptor_limited_server",
+            "--nocapture",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr: SocketAddr = within("the child server's address", async {
+        loop {
+            let line = stdout.next_line().await.unwrap().expect("the child exited");
+            if let Some(addr) = line.strip_prefix("LISTENING ") {
+                return addr.parse().unwrap();
+            }
+        }
+    })
+    .await;
+    // Far more idle connections than the child has descriptors.
+    let mut idle = Vec::new();
+    for _ in 0..150 {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    for i in 0..3 {
+        let mut good = TcpStream::connect(addr).await.unwrap();
+        good.write_all(&signed_request(&format!("msg_fd_{i}")))
+            .await
+            .unwrap();
+        let mut head = [0u8; 12];
+        within(
+            "an answer from a process out of descriptors",
+            good.read_exact(&mut head),
+        )
+        .await
+        .unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+    }
+    drop(child.stdin.take());
+    let out = within("the child to stop", child.wait_with_output())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    drop(idle);
+}
