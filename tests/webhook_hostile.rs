@@ -431,3 +431,119 @@ async fn a_good_delivery_is_served_while_the_process_is_out_of_descriptors() {
     assert!(out.status.success(), "{stderr}");
     drop(idle);
 }
+
+/// Sends raw request bytes on a new connection; returns the status and the answer's body.
+async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> (u16, String) {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Answers are small and carry a content-length; read until the head and body are in.
+    within("an answer", async {
+        loop {
+            let n = tcp.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed without an answer");
+            answer.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&answer).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .map_or(0, |n| n.trim().parse().unwrap());
+                if body.len() >= len {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text[9..12].parse().unwrap();
+    let body = text.split_once("\r\n\r\n").unwrap().1.to_owned();
+    (status, body)
+}
+
+/// A signed request with the given body and extra header lines.
+fn request_with(id: &str, body: &[u8], signature_lines: &[String]) -> Vec<u8> {
+    let mut req = format!(
+        "POST /webhook HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in signed_headers(&WebhookSecret::new(SECRET), id, now(), body) {
+        if k == "webhook-signature" && !signature_lines.is_empty() {
+            for line in signature_lines {
+                req.push_str(&format!(
+                    "webhook-signature: {}\r\n",
+                    line.replace("{sig}", &v)
+                ));
+            }
+        } else {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_on_a_later_header_line_is_accepted() {
+    let mut rec = Recorder::new();
+    let server = server_with(&rec, |s| s);
+    let addr = addr_of(&server);
+    let wrong = "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_owned();
+    let b = body("evt_lines");
+    let req = request_with("msg_lines", &b, &[wrong.clone(), "{sig}".into()]);
+    assert_eq!(raw_exchange(addr, &req).await.0, 200);
+    assert_eq!(
+        within("the handler", rec.next()).await.event.event_id,
+        "msg_lines"
+    );
+    // Only wrong ones, on two lines: refused.
+    let req = request_with("msg_lines_2", &b, &[wrong.clone(), wrong]);
+    assert_eq!(raw_exchange(addr, &req).await.0, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_byte_order_mark_is_accepted_and_a_huge_number_refused_with_a_reason() {
+    let mut rec = Recorder::new();
+    let (tx, mut failures) = tokio::sync::mpsc::unbounded_channel();
+    let server = Server::start(
+        &rec,
+        Server::bind(&[SECRET]),
+        Listener::builder()
+            .without_registered_handlers()
+            .on_error(move |f| {
+                let _ = tx.send(f.to_string());
+            }),
+    );
+    let mut with_bom = b"\xEF\xBB\xBF".to_vec();
+    with_bom.extend_from_slice(&body("evt_bom"));
+    assert_eq!(
+        server.post_signed(SECRET, "msg_bom", &with_bom).await.0,
+        200
+    );
+    assert_eq!(
+        within("the handler", rec.next()).await.event.event_id,
+        "msg_bom"
+    );
+
+    let huge = String::from_utf8(body("evt_huge"))
+        .unwrap()
+        .replace(r#""hello""#, &"9".repeat(400));
+    let (status, answer) = server
+        .post_signed(SECRET, "msg_huge", huge.as_bytes())
+        .await;
+    assert_eq!(
+        (status, answer.as_str()),
+        (400, r#"{"status":"malformed_event"}"#)
+    );
+    let failure = within("the error hook", failures.recv()).await.unwrap();
+    assert!(
+        failure.contains("beyond the range of a 64-bit float"),
+        "{failure}"
+    );
+    // Nothing was dispatched for it.
+    assert!(rec.rx.try_recv().is_err());
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
-use crate::http::{self, HubArg, DEFAULT_API_KEY};
+use crate::http::{self, HubArgs};
 
 /// Forward the hub's events to a local webhook server and print each delivery.
 ///
@@ -30,16 +30,8 @@ pub struct Args {
     /// in between are printed but not counted).
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
-    /// The hub's API key.
-    #[arg(
-        long,
-        value_name = "KEY",
-        env = "LISTENER_HUB_API_KEY",
-        default_value = DEFAULT_API_KEY
-    )]
-    pub api_key: String,
     #[command(flatten)]
-    pub hub: HubArg,
+    pub hub: HubArgs,
 }
 
 /// How often the delivery log is read.
@@ -56,7 +48,7 @@ pub async fn run(args: Args) -> Result<()> {
     }
     let response = client
         .post(format!("{base}/api/v3.1/webhook_subscriptions"))
-        .header("x-api-key", &args.api_key)
+        .header("x-api-key", args.hub.api_key())
         .json(&body)
         .send()
         .await
@@ -81,7 +73,7 @@ pub async fn run(args: Args) -> Result<()> {
     // Always try to clean up, even when watching failed.
     let deleted = client
         .delete(format!("{base}/api/v3.1/webhook_subscriptions/{id}"))
-        .header("x-api-key", &args.api_key)
+        .header("x-api-key", args.hub.api_key())
         .send()
         .await;
     match deleted {
@@ -127,7 +119,7 @@ async fn watch(client: &reqwest::Client, base: &str, id: &str, args: &Args) -> R
         }
         let response = client
             .get(format!("{base}/hub/deliveries"))
-            .header("x-api-key", &args.api_key)
+            .header("x-api-key", args.hub.api_key())
             .send()
             .await
             .map_err(|e| http::unreachable(base, &e))?;

@@ -13,24 +13,41 @@ pub const DEFAULT_HUB_URL: &str = "http://127.0.0.1:8790";
 /// The hub's API key unless told otherwise (the hub's own default).
 pub const DEFAULT_API_KEY: &str = "hub_local_key";
 
-/// The `--hub URL` option shared by the commands that talk to a running hub.
+/// The options that say which hub to talk to, shared by every command that talks to a
+/// running hub: `--hub URL` and `--api-key KEY`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct HubArg {
-    /// Base URL of the hub.
-    #[arg(
-        long = "hub",
-        value_name = "URL",
-        env = "LISTENER_HUB_URL",
-        default_value = DEFAULT_HUB_URL
-    )]
-    pub url: String,
+pub struct HubArgs {
+    /// Base URL of the hub [default: http://127.0.0.1:8790].
+    #[arg(long = "hub", value_name = "URL", env = "LISTENER_HUB_URL")]
+    pub url: Option<String>,
+    #[command(flatten)]
+    pub key: ApiKeyArg,
 }
 
-impl HubArg {
-    /// The validated base URL, without a trailing slash.
+impl HubArgs {
+    /// The validated base URL (the default hub's when none is given), without a trailing
+    /// slash.
     pub fn base(&self) -> Result<String> {
-        base_url(&self.url)
+        base_url(self.url.as_deref().unwrap_or(DEFAULT_HUB_URL))
     }
+
+    /// The API key to send as `x-api-key`.
+    pub fn api_key(&self) -> &str {
+        &self.key.api_key
+    }
+}
+
+/// `--api-key KEY`: the key a hub expects as `x-api-key` (for `hub`, the key it will expect).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApiKeyArg {
+    /// The hub's API key.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "LISTENER_HUB_API_KEY",
+        default_value = DEFAULT_API_KEY
+    )]
+    pub api_key: String,
 }
 
 /// Checks that `url` is an http(s) URL with a host; returns it without a trailing slash.

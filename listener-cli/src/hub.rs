@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use anyhow::{Context, Result};
 use listener_core::hub::{Hub, RunningHub};
 
-use crate::http::DEFAULT_API_KEY;
+use crate::http::ApiKeyArg;
 
 /// Run a local hub until Ctrl-C and print how listeners reach it.
 ///
@@ -18,14 +18,9 @@ pub struct Args {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8790")]
     pub addr: SocketAddr,
-    /// API key clients must send as `x-api-key`.
-    #[arg(
-        long,
-        value_name = "KEY",
-        env = "LISTENER_HUB_API_KEY",
-        default_value = DEFAULT_API_KEY
-    )]
-    pub api_key: String,
+    /// The API key clients must send as `x-api-key`.
+    #[command(flatten)]
+    pub key: ApiKeyArg,
     /// Events whose envelope is longer than this many bytes are sent in chunks.
     #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024)]
     pub chunk_size: usize,
@@ -33,12 +28,12 @@ pub struct Args {
 
 /// Starts the hub, prints how to reach it, serves until asked to stop.
 pub async fn run(args: Args) -> Result<()> {
-    if args.api_key.trim().is_empty() {
+    if args.key.api_key.trim().is_empty() {
         anyhow::bail!("--api-key must not be empty");
     }
     let hub = Hub::builder()
         .addr(args.addr)
-        .api_key(args.api_key)
+        .api_key(args.key.api_key)
         .chunk_size(args.chunk_size)
         .start()
         .await

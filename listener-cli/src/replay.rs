@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value};
 use tokio::time::{interval, MissedTickBehavior};
 
-use crate::http::{self, HubArg};
+use crate::http::{self, HubArgs};
 
 /// Publish recorded events from a JSON Lines file, in order.
 ///
@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(long)]
     pub stop_on_error: bool,
     #[command(flatten)]
-    pub hub: HubArg,
+    pub hub: HubArgs,
 }
 
 /// Parses `N` or `N/s` (N > 0, fractions allowed).
@@ -89,7 +89,7 @@ pub async fn run(args: Args) -> Result<()> {
             t.tick().await;
         }
         let outcome = match prepare(&line.text) {
-            Ok(body) => crate::send::publish(&client, &base, body).await,
+            Ok(body) => crate::send::publish(&client, &base, args.hub.api_key(), body).await,
             Err(e) => Err(e),
         };
         match outcome {

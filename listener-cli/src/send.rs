@@ -7,7 +7,7 @@ use clap::builder::NonEmptyStringValueParser;
 use listener_core::hub::BareEvent;
 use serde_json::Value;
 
-use crate::http::{self, HubArg};
+use crate::http::{self, HubArgs};
 
 /// Publish one trigger event to the hub.
 ///
@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub hub: HubArg,
+    pub hub: HubArgs,
 }
 
 /// Reads the payload, posts the event, prints the receipt.
@@ -54,7 +54,7 @@ pub async fn run(args: Args) -> Result<()> {
     };
     let body = serde_json::to_vec(&event).context("cannot encode the event")?;
     let client = http::client()?;
-    let receipt = publish(&client, &base, body).await?;
+    let receipt = publish(&client, &base, args.hub.api_key(), body).await?;
     if args.json {
         println!("{receipt}");
     } else {
@@ -64,10 +64,16 @@ pub async fn run(args: Args) -> Result<()> {
 }
 
 /// Posts one ingest body (an envelope or a bare event) and returns the hub's receipt.
-pub async fn publish(client: &reqwest::Client, base: &str, body: Vec<u8>) -> Result<Value> {
+pub async fn publish(
+    client: &reqwest::Client,
+    base: &str,
+    api_key: &str,
+    body: Vec<u8>,
+) -> Result<Value> {
     let response = client
         .post(format!("{base}/hub/events"))
         .header("content-type", "application/json")
+        .header("x-api-key", api_key)
         .body(body)
         .send()
         .await

@@ -9,7 +9,7 @@ use listener_core::{
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::http::{self, DEFAULT_API_KEY, DEFAULT_HUB_URL};
+use crate::http::{self, HubArgs};
 
 /// Connect as a listener and print every event (pretty, or one JSON line each with --json).
 ///
@@ -20,17 +20,8 @@ use crate::http::{self, DEFAULT_API_KEY, DEFAULT_HUB_URL};
 /// "listening" is printed on stderr once connected.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Base URL of the hub to listen to.
-    #[arg(long = "hub", value_name = "URL", env = "LISTENER_HUB_URL")]
-    pub hub: Option<String>,
-    /// The hub's API key.
-    #[arg(
-        long,
-        value_name = "KEY",
-        env = "LISTENER_HUB_API_KEY",
-        default_value = DEFAULT_API_KEY
-    )]
-    pub api_key: String,
+    #[command(flatten)]
+    pub hub: HubArgs,
     /// Print each event as one JSON line (the serialized `TriggerEvent`).
     #[arg(long)]
     pub json: bool,
@@ -124,21 +115,18 @@ fn announce(announced: &mut bool) {
 
 /// The listener's source: a hub given by URL, else the environment, else the default hub.
 async fn source(args: &Args) -> Result<ListenerBuilder> {
-    let url = match &args.hub {
-        Some(url) => url.clone(),
-        None => {
-            let configured = ["COMPOSIO_API_KEY", "LISTENER_WS_URL"]
-                .iter()
-                .any(|k| std::env::var(k).is_ok_and(|v| !v.trim().is_empty()));
-            if configured {
-                return Listener::from_env().context("cannot configure the listener");
-            }
-            DEFAULT_HUB_URL.to_owned()
+    if args.hub.url.is_none() {
+        let configured = ["COMPOSIO_API_KEY", "LISTENER_WS_URL"]
+            .iter()
+            .any(|k| std::env::var(k).is_ok_and(|v| !v.trim().is_empty()));
+        if configured {
+            return Listener::from_env().context("cannot configure the listener");
         }
-    };
-    let base = http::base_url(&url)?;
-    check_hub(&base, &args.api_key).await?;
-    Ok(Listener::builder().source(hub_source(&base, &args.api_key)?))
+    }
+    let base = args.hub.base()?;
+    let key = args.hub.api_key();
+    check_hub(&base, key).await?;
+    Ok(Listener::builder().source(hub_source(&base, key)?))
 }
 
 /// A `ComposioSource` for the hub at `base`, as `RunningHub::composio_source` builds one:
