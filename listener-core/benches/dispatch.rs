@@ -8,6 +8,8 @@
 //! not grow with N. Also measured: decoding the ~600-byte V3 fixture from bytes.
 //!
 //! Run: `cargo bench -p listener-core --bench dispatch`
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -49,7 +49,6 @@
 //! [`ListenerBuilder::eager_start`]), and each handler receives its parameters through
 //! [`FromEvent`] extractors.
 
-#![warn(missing_docs)]
 
 // Lets the macro's `::listener_core::…` paths resolve inside this crate's own tests.
 extern crate self as listener_core;

@@ -64,7 +64,6 @@
 //! associated function the attribute fails with rustc's "`const` items in this context need a
 //! name", at the attribute. Handlers must be free functions (in any module, or in a function
 //! body).
-#![warn(missing_docs)]
 #![warn(clippy::missing_docs_in_private_items)]
 
 mod args;
