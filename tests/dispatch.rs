@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use listener_core::testing::Harness;
 use listener_core::{
-    ConnectedAccount, Dispatched, Error, Failure, FailureKind, Filter, Handler, Listener,
-    ListenerBuilder, Payload, State, TriggerEvent,
+    ConnectedAccount, Dispatched, Error, EventContext, ExtractError, Failure, FailureKind, Filter,
+    FromEvent, Handler, Listener, ListenerBuilder, Payload, State, TriggerEvent,
 };
 use listener_e2e::record::Recorder;
 use listener_e2e::wait::{until, within};
@@ -275,6 +275,77 @@ async fn a_payload_that_does_not_fit_is_that_handlers_error() {
     }
 }
 
+/// A user's extractor with its own rejection type.
+struct Channel(String);
+
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[error("no channel in event `{0}`")]
+struct NoChannel(String);
+
+impl FromEvent for Channel {
+    type Rejection = NoChannel;
+
+    fn from_event(cx: &EventContext) -> Result<Self, NoChannel> {
+        let event = cx.event();
+        event.payload["channel"]
+            .as_str()
+            .map(|c| Channel(c.to_owned()))
+            .ok_or_else(|| NoChannel(event.label().to_owned()))
+    }
+}
+
+#[tokio::test]
+async fn a_custom_extractors_rejection_reaches_the_hook_with_the_event_id() {
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&failures);
+    let mut rec = Recorder::new();
+    let channels = Arc::new(Mutex::new(Vec::new()));
+    let got = Arc::clone(&channels);
+    let h = Harness::new(
+        builder()
+            .handler(Handler::new(
+                "by_channel",
+                Filter::new(),
+                move |Channel(c): Channel| {
+                    let got = Arc::clone(&got);
+                    async move { got.lock().unwrap().push(c) }
+                },
+            ))
+            .handler(rec.handler("sibling", Filter::new()))
+            .on_error(move |f| seen.lock().unwrap().push(f.clone())),
+    )
+    .unwrap();
+    // No channel: the custom extractor refuses; the sibling still runs.
+    let report = h.dispatch(slack_event("evt_nochan")).await.unwrap();
+    assert!(report.outcome("sibling").unwrap().result.is_ok());
+    assert_eq!(rec.next().await.event.event_id, "evt_nochan");
+    let failures = failures.lock().unwrap().clone();
+    assert_eq!(failures.len(), 1);
+    match &failures[0] {
+        Failure::Handler(f) => {
+            assert_eq!(f.handler.as_ref(), "by_channel");
+            assert_eq!(f.event_id, "evt_nochan");
+            match &f.kind {
+                FailureKind::Extract(e) => assert_eq!(
+                    e.downcast_ref::<NoChannel>(),
+                    Some(&NoChannel("evt_nochan".into()))
+                ),
+                other => panic!("{other:?}"),
+            }
+            assert!(
+                f.to_string().contains("no channel in event `evt_nochan`"),
+                "{f}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // With a channel, the handler gets it.
+    let with_channel = TriggerEvent::new("SLACK_RECEIVE_MESSAGE", json!({"channel": "C42"}))
+        .with_event_id("evt_chan");
+    assert!(h.dispatch(with_channel).await.unwrap().all_ok());
+    assert_eq!(*channels.lock().unwrap(), vec!["C42".to_owned()]);
+}
+
 #[tokio::test]
 async fn missing_state_is_refused_at_build_time() {
     struct Db;
@@ -287,7 +358,7 @@ async fn missing_state_is_refused_at_build_time() {
         .build()
         .unwrap_err();
     match err {
-        Error::MissingState { handler, type_name } => {
+        Error::Extract(ExtractError::MissingState { handler, type_name }) => {
             assert_eq!(handler, "needs_db");
             assert!(type_name.ends_with("Db"));
         }

@@ -11,7 +11,6 @@
 //! - [`sink`]: where replies go (Composio's tool execution, or standard output).
 //! - [`samples`] and [`app`]: the bundled sample deliveries, the embedded demo, the live bot.
 
-
 pub mod app;
 pub mod bot;
 pub mod memory;

@@ -6,7 +6,6 @@
 //! has `--help`; an error is one line on stderr and a non-zero exit status (2 for a usage
 //! error, 1 otherwise).
 
-
 mod forward;
 mod http;
 mod hub;

@@ -63,26 +63,9 @@ pub enum Error {
         actual: crate::Envelope,
     },
 
-    /// A handler's `Payload<T>` could not be built from the event payload.
-    #[error("payload of event `{event_id}` does not fit `{type_name}`: {source}")]
-    Payload {
-        /// The target type.
-        type_name: &'static str,
-        /// The event's id.
-        event_id: String,
-        /// What serde reported.
-        #[source]
-        source: serde_json::Error,
-    },
-
-    /// A handler asked for `State<T>` that the listener was not given.
-    #[error("handler `{handler}` needs `State<{type_name}>`, but no such state was given to the listener (use `ListenerBuilder::state`)")]
-    MissingState {
-        /// The handler's name.
-        handler: String,
-        /// The missing state type.
-        type_name: &'static str,
-    },
+    /// An extractor refused (at build time, a handler's `State<T>` that was not given).
+    #[error(transparent)]
+    Extract(#[from] crate::extract::ExtractError),
 
     /// A configuration value (builder argument or environment variable) is invalid.
     #[error("invalid configuration `{key}`: {message}")]

@@ -179,9 +179,14 @@ impl TriggerEvent {
         matches!(&self.event_type, Some(t) if t != V3_TRIGGER_MESSAGE)
     }
 
-    /// Parses bytes in any known envelope; see [`decode`](crate::decode::decode).
-    pub fn from_slice(bytes: &[u8]) -> crate::Result<Self> {
-        crate::decode::decode(bytes)
+    /// The id that names this event in logs and errors: its delivery id, else its
+    /// trigger id.
+    pub fn label(&self) -> &str {
+        if self.event_id.is_empty() {
+            &self.id
+        } else {
+            &self.event_id
+        }
     }
 }
 

@@ -11,8 +11,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::extract::{EventContext, FromEvent, StateMap};
-use crate::{Error, Filter, Result};
+use crate::extract::{EventContext, ExtractError, FromEvent, StateMap};
+use crate::filter::Filter;
 
 /// A boxed, sendable future.
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -49,8 +49,10 @@ pub enum FailureKind {
     Error(String),
     /// The handler panicked (the panic message).
     Panic(String),
-    /// A parameter could not be extracted (e.g. a payload that does not fit `Payload<T>`).
-    Extract(Arc<Error>),
+    /// A parameter could not be extracted: the extractor's rejection (a payload that does
+    /// not fit `Payload<T>` is an [`ExtractError::Payload`]; a custom extractor's own error
+    /// can be had back with `downcast_ref`).
+    Extract(Arc<dyn std::error::Error + Send + Sync>),
     /// The handler ran longer than the listener's handler timeout.
     TimedOut(Duration),
 }
@@ -66,20 +68,23 @@ impl fmt::Display for FailureKind {
     }
 }
 
-/// The text of a panic payload.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_owned()
+impl FailureKind {
+    /// A panic, from its payload (its text when it has one).
+    pub(crate) fn panicked(payload: &(dyn std::any::Any + Send)) -> Self {
+        let text = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "non-string panic payload".to_owned()
+        };
+        FailureKind::Panic(text)
     }
 }
 
 pub(crate) trait Erased: Send + Sync + 'static {
     fn call(&self, cx: EventContext) -> BoxFuture<std::result::Result<(), FailureKind>>;
-    fn check(&self, state: &StateMap, handler: &str) -> Result<()>;
+    fn check(&self, state: &StateMap, handler: &str) -> Result<(), ExtractError>;
 }
 
 /// A type-erased handler function. Built by [`Handler::new`], [`Handler::blocking`], or the
@@ -122,8 +127,8 @@ struct BlockingFn<F, Args> {
     _args: PhantomData<fn(Args)>,
 }
 
-fn extract_failure(e: Error) -> FailureKind {
-    FailureKind::Extract(Arc::new(e))
+fn extract_failure(rejection: impl std::error::Error + Send + Sync + 'static) -> FailureKind {
+    FailureKind::Extract(Arc::new(rejection))
 }
 
 macro_rules! impl_handler_fn {
@@ -147,7 +152,7 @@ macro_rules! impl_handler_fn {
                 Box::pin(async move { fut.await.into_outcome().map_err(FailureKind::Error) })
             }
 
-            fn check(&self, state: &StateMap, handler: &str) -> Result<()> {
+            fn check(&self, state: &StateMap, handler: &str) -> Result<(), ExtractError> {
                 $($A::check(state, handler)?;)*
                 Ok(())
             }
@@ -184,13 +189,13 @@ macro_rules! impl_handler_fn {
                     };
                     match tokio::task::spawn_blocking(run).await {
                         Ok(outcome) => outcome,
-                        Err(e) if e.is_panic() => Err(FailureKind::Panic(panic_message(&*e.into_panic()))),
+                        Err(e) if e.is_panic() => Err(FailureKind::panicked(&*e.into_panic())),
                         Err(_) => Err(FailureKind::Panic("the blocking task was cancelled".to_owned())),
                     }
                 })
             }
 
-            fn check(&self, state: &StateMap, handler: &str) -> Result<()> {
+            fn check(&self, state: &StateMap, handler: &str) -> Result<(), ExtractError> {
                 $($A::check(state, handler)?;)*
                 Ok(())
             }
@@ -287,7 +292,7 @@ impl Handler {
     }
 
     /// Checks the handler's extractors against the listener's state.
-    pub(crate) fn check(&self, state: &StateMap) -> Result<()> {
+    pub(crate) fn check(&self, state: &StateMap) -> Result<(), ExtractError> {
         self.func.inner.check(state, &self.name)
     }
 

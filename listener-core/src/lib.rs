@@ -49,7 +49,6 @@
 //! [`ListenerBuilder::eager_start`]), and each handler receives its parameters through
 //! [`FromEvent`] extractors.
 
-
 // Lets the macro's `::listener_core::…` paths resolve inside this crate's own tests.
 extern crate self as listener_core;
 
@@ -86,7 +85,7 @@ pub use error::{Error, Result};
 pub use event::{
     toolkit_of, ConnectedAccount, Envelope, TriggerEvent, TriggerMetadata, V3_TRIGGER_MESSAGE,
 };
-pub use extract::{EventContext, FromEvent, Meta, Payload, State, StateMap};
+pub use extract::{EventContext, ExtractError, FromEvent, Meta, Payload, State, StateMap};
 pub use filter::{Filter, FilterSpec};
 pub use handler::{
     AsyncHandlerFn, BlockingHandlerFn, FailureKind, Handler, HandlerFn, IntoOutcome,

@@ -22,8 +22,8 @@ use tracing::Instrument;
 pub use dedupe::DedupeConfig;
 use dedupe::DedupeWindow;
 
-use crate::extract::{event_label, EventContext, StateMap};
-use crate::handler::{panic_message, Erased};
+use crate::extract::{EventContext, StateMap};
+use crate::handler::Erased;
 use crate::report::{DispatchReport, ErrorHook, Failure, HandlerFailure, HandlerOutcome};
 use crate::{Error, FailureKind, Registry, Result, TriggerEvent};
 
@@ -128,7 +128,7 @@ impl std::fmt::Debug for Dispatcher {
 
 impl Dispatcher {
     /// Builds a dispatcher, checking every handler's extractors against `state` (a handler
-    /// needing a `State<T>` that is not there is [`Error::MissingState`]).
+    /// needing a `State<T>` that is not there is [`ExtractError::MissingState`](crate::extract::ExtractError::MissingState)).
     pub fn new(
         registry: Registry,
         state: StateMap,
@@ -238,10 +238,10 @@ impl Dispatcher {
 
         let matched = inner.registry.matching(&event);
         if matched.is_empty() {
-            tracing::debug!(event_id = %event_label(&event), trigger_slug = %event.trigger_slug, "no handler matched");
+            tracing::debug!(event_id = %event.label(), trigger_slug = %event.trigger_slug, "no handler matched");
             return Ok(Dispatched::Accepted { handlers: 0 });
         }
-        let label: Arc<str> = Arc::from(event_label(&event));
+        let label: Arc<str> = Arc::from(event.label());
         let event = Arc::new(event);
         let count = matched.len();
         for handler in matched {
@@ -311,7 +311,7 @@ impl Dispatcher {
         name: Arc<str>,
         panic: &(dyn std::any::Any + Send),
     ) -> HandlerOutcome {
-        let kind = FailureKind::Panic(panic_message(panic));
+        let kind = FailureKind::panicked(panic);
         tracing::error!(handler = %name, event_id = %label, error = %kind, "handler run failed");
         record_failure(&self.inner, event, label, &name, &kind);
         HandlerOutcome {
@@ -398,7 +398,7 @@ fn report(hook: &Option<ErrorHook>, failure: &Failure) {
     if let Some(hook) = hook {
         // A panicking hook must not take the run (or the source) down with it.
         if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| hook(failure))) {
-            tracing::error!(panic = %panic_message(&*panic), "the error hook panicked");
+            tracing::error!(error = %FailureKind::panicked(&*panic), "the error hook failed");
         }
     }
 }
@@ -424,7 +424,7 @@ async fn run_one(
     drop(permit);
     let result = match caught {
         Ok(result) => result,
-        Err(panic) => Err(FailureKind::Panic(panic_message(&*panic))),
+        Err(panic) => Err(FailureKind::panicked(&*panic)),
     };
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     match &result {
