@@ -4,12 +4,13 @@
 //! silent stall) use a scripted websocket peer.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use listener_core::source::pusher::protocol::{channel_event, connection_established};
-use listener_core::source::pusher::{ChunkLimits, SubscriptionError};
+use listener_core::source::pusher::{ChunkLimits, SubscriptionError, MAX_AUTH_RESPONSE_BYTES};
 use listener_core::{
-    Backoff, ComposioSource, Error, Failure, Filter, Health, Listener, ListenerHandle, PusherSource,
+    Backoff, ComposioSource, Error, Failure, Filter, Health, Listener, ListenerHandle,
+    PusherSource, Source,
 };
 use listener_e2e::pusher::{self, AuthMode, FakeComposio, Sockudo, API_KEY, CHANNEL};
 use listener_e2e::record::Recorder;
@@ -464,6 +465,50 @@ impl Scripted {
     }
 }
 
+/// Runs `source` in a listener whose hook reports go to the returned channel.
+fn spawn_reporting(source: impl Source) -> (ListenerHandle, mpsc::UnboundedReceiver<String>) {
+    let (tx, reports) = hook();
+    let handle = Listener::builder()
+        .without_registered_handlers()
+        .source(source)
+        .on_error(move |f: &Failure| {
+            let _ = tx.send(f.to_string());
+        })
+        .build()
+        .unwrap()
+        .spawn();
+    (handle, reports)
+}
+
+fn is_connected(handle: &ListenerHandle) -> bool {
+    handle
+        .health()
+        .iter()
+        .any(|s| s.health == Health::Connected)
+}
+
+/// The next connection to `peer`, sampling the listener's health meanwhile: whether it was
+/// ever `Connected` while waiting.
+async fn next_conn_watching_health(
+    peer: &mut Scripted,
+    handle: &ListenerHandle,
+) -> (listener_e2e::ws_server::Conn, bool) {
+    let mut saw_connected = is_connected(handle);
+    let conn = within("a new connection", async {
+        loop {
+            tokio::select! {
+                conn = peer.server.conns.recv() => return conn.expect("server stopped"),
+                _ = tokio::time::sleep(Duration::from_millis(1)) => {
+                    saw_connected |= is_connected(handle);
+                }
+            }
+        }
+    })
+    .await;
+    saw_connected |= is_connected(handle);
+    (conn, saw_connected)
+}
+
 #[tokio::test]
 async fn a_4200_error_reconnects_at_once() {
     let mut peer = Scripted::start().await;
@@ -605,4 +650,71 @@ async fn a_subscription_error_reaches_the_hook_and_a_refusal_is_fatal() {
             message: "Invalid signature".into(),
         }]
     );
+}
+
+#[tokio::test]
+async fn an_endless_credentials_answer_is_refused_at_the_limit() {
+    let fake = FakeComposio::start(AuthMode::Sign).await;
+    fake.set_credentials_endless();
+    let listener = Listener::builder()
+        .without_registered_handlers()
+        .source(
+            ComposioSource::new(API_KEY)
+                .base_url(fake.base_url())
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    match within("the listener to give up", listener.wait_forever()).await {
+        Err(Error::SourceFailed { message, .. }) => assert!(
+            message.contains("credentials request answered 200 OK")
+                && message.contains(&format!(
+                    "response body exceeds {MAX_AUTH_RESPONSE_BYTES} bytes"
+                )),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let took = started.elapsed();
+    let streamed = fake.streamed_bytes();
+    eprintln!("endless credentials: refused after {took:?}; the server streamed {streamed} bytes");
+    // Bounded by the limit (plus socket buffers), not by the 15 s request timeout.
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(streamed < 32 << 20, "the server streamed {streamed} bytes");
+    assert_eq!(
+        fake.credential_calls(),
+        1,
+        "an unusable answer is not retried"
+    );
+}
+
+#[tokio::test]
+async fn an_endless_channel_auth_answer_is_refused_at_the_limit_and_retried() {
+    let fake = FakeComposio::start(AuthMode::Endless).await;
+    let server = WsServer::start().await;
+    let mut peer = Scripted { server };
+    let (handle, mut reports) = spawn_reporting(composio(&fake, peer.server.addr.port()));
+    let started = Instant::now();
+    let mut first = peer.server.accept().await;
+    first.send_text(connection_established("1.1", 120)).await;
+    let report = next_report(&mut reports, "response body exceeds").await;
+    let took = started.elapsed();
+    assert!(
+        report.contains(&format!(
+            "auth endpoint answered 200 OK: response body exceeds {MAX_AUTH_RESPONSE_BYTES} bytes"
+        )),
+        "{report}"
+    );
+    // Transient: the client drops the connection and comes back for a fresh socket id.
+    let (mut second, saw_connected) = next_conn_watching_health(&mut peer, &handle).await;
+    assert!(!saw_connected);
+    second.send_text(connection_established("2.2", 120)).await;
+    until("a second auth request", || fake.socket_ids().len() >= 2).await;
+    assert_eq!(fake.socket_ids()[..2], ["1.1", "2.2"]);
+    let streamed = fake.streamed_bytes();
+    eprintln!("endless auth answer: refused after {took:?}; the server streamed {streamed} bytes over 2 requests");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(streamed < 64 << 20, "the server streamed {streamed} bytes");
+    within("shutdown", handle.shutdown()).await.unwrap();
 }

@@ -9,9 +9,10 @@ use serde::Deserialize;
 
 use super::pusher::{
     http_client, validate_cluster, without_url, ChannelAuth, ChunkLimits, PusherSource,
-    SubscriptionError,
+    SubscriptionError, MAX_AUTH_RESPONSE_BYTES,
 };
 use super::{Source, SourceContext};
+use crate::http::{read_limited, ResponseBodyError};
 use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
 use crate::{Backoff, Error, Result};
 
@@ -207,14 +208,26 @@ impl ComposioSource {
                 )
             })?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| {
-            (
-                Error::Auth {
-                    message: format!("credentials answer unreadable: {}", without_url(&e)),
-                },
-                false,
-            )
-        })?;
+        let body = match read_limited(response, MAX_AUTH_RESPONSE_BYTES).await {
+            Ok(body) => body,
+            // Too large is unusable: fatal like any unusable answer (or refusal); a server
+            // error may pass.
+            Err(e @ ResponseBodyError::TooLarge { .. }) => {
+                let error = Error::Auth {
+                    message: format!("credentials request answered {status}: {e}"),
+                };
+                let fatal = status.is_success() || matches!(status.as_u16(), 401 | 403);
+                return Err((error, fatal));
+            }
+            Err(ResponseBodyError::Read(e)) => {
+                return Err((
+                    Error::Auth {
+                        message: format!("credentials answer unreadable: {}", without_url(&e)),
+                    },
+                    false,
+                ))
+            }
+        };
         if !status.is_success() {
             let error = Error::Auth {
                 message: format!(

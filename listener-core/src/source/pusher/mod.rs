@@ -28,7 +28,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
 pub(crate) use auth::{http_client, without_url};
-pub use auth::{sign_channel, verify_channel, ChannelAuth};
+pub use auth::{sign_channel, verify_channel, ChannelAuth, MAX_AUTH_RESPONSE_BYTES};
 use auth::{AuthFailure, Authorizer};
 pub use chunks::ChunkLimits;
 use chunks::{Assembler, ChunkOutcome};
