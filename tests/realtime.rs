@@ -653,6 +653,66 @@ async fn a_subscription_error_reaches_the_hook_and_a_refusal_is_fatal() {
 }
 
 #[tokio::test]
+async fn a_flood_of_big_chunks_under_many_ids_is_evicted_and_reported() {
+    let mut peer = Scripted::start().await;
+    let mut rec = Recorder::new();
+    let (tx, mut reports) = hook();
+    let handle = Listener::builder()
+        .without_registered_handlers()
+        .source(peer.source().backoff(fast_backoff()))
+        .handler(rec.handler("any", Filter::new()))
+        .on_error(move |f: &Failure| {
+            let _ = tx.send(f.to_string());
+        })
+        .build()
+        .unwrap()
+        .spawn();
+    let mut conn = peer.accept_subscribed("1.1").await;
+    // 30 ids x 2 chunks of 900 KB (54 MB), none ever completing: the default bound keeps
+    // 8 MiB of them at most, evicting the oldest.
+    let piece = "x".repeat(900_000);
+    for n in 0..60u32 {
+        let id = format!("flood-{}", n / 2);
+        conn.send_text(channel_event(
+            "private-x",
+            "chunked-trigger_to_client",
+            &chunk(&id, n % 2, &piece, false),
+        ))
+        .await;
+    }
+    // A small chunked event after the flood still reassembles.
+    let body = pusher::v3_event("evt_after_flood", "SLACK_RECEIVE_MESSAGE", json!({}));
+    let (head, tail) = body.split_at(body.len() / 2);
+    for (index, piece) in [(1u32, tail), (0, head)] {
+        conn.send_text(channel_event(
+            "private-x",
+            "chunked-trigger_to_client",
+            &chunk("small", index, piece, index == 1),
+        ))
+        .await;
+    }
+    assert_eq!(rec.next().await.event.event_id, "evt_after_flood");
+    let mut evicted = Vec::new();
+    while let Ok(r) = reports.try_recv() {
+        if r.contains("chunk buffers over the bound of 8388608 bytes") {
+            evicted.push(r);
+        }
+    }
+    eprintln!(
+        "chunk flood: {} partial events evicted and reported",
+        evicted.len()
+    );
+    // 8 MiB holds 9 chunks of 900 KB: of 30 ids, at least 25 were evicted.
+    assert!(
+        evicted.len() >= 25,
+        "{} evictions: {evicted:?}",
+        evicted.len()
+    );
+    assert!(evicted.iter().all(|r| r.contains("`flood-")), "{evicted:?}");
+    within("shutdown", handle.shutdown()).await.unwrap();
+}
+
+#[tokio::test]
 async fn an_endless_credentials_answer_is_refused_at_the_limit() {
     let fake = FakeComposio::start(AuthMode::Sign).await;
     fake.set_credentials_endless();
