@@ -439,6 +439,15 @@ impl Scripted {
 
     /// Accepts a connection and completes the handshake and subscription.
     async fn accept_subscribed(&mut self, socket_id: &str) -> listener_e2e::ws_server::Conn {
+        let mut conn = self.accept_unconfirmed(socket_id).await;
+        conn.send_text(r#"{"event":"pusher_internal:subscription_succeeded","channel":"private-x","data":"{}"}"#)
+            .await;
+        conn
+    }
+
+    /// Accepts a connection, sends `pusher:connection_established` and reads the client's
+    /// `pusher:subscribe` (checking its token), but does not confirm it.
+    async fn accept_unconfirmed(&mut self, socket_id: &str) -> listener_e2e::ws_server::Conn {
         let mut conn = self.server.accept().await;
         conn.send_text(connection_established(socket_id, 120)).await;
         loop {
@@ -459,8 +468,6 @@ impl Scripted {
                 }
             }
         }
-        conn.send_text(r#"{"event":"pusher_internal:subscription_succeeded","channel":"private-x","data":"{}"}"#)
-            .await;
         conn
     }
 }
@@ -650,6 +657,149 @@ async fn a_subscription_error_reaches_the_hook_and_a_refusal_is_fatal() {
             message: "Invalid signature".into(),
         }]
     );
+}
+
+#[tokio::test]
+async fn a_server_that_never_confirms_the_subscription_is_left_after_the_subscribe_timeout() {
+    let mut peer = Scripted::start().await;
+    let timeout = Duration::from_millis(300);
+    let (handle, mut reports) = spawn_reporting(
+        peer.source()
+            .subscribe_timeout(timeout)
+            .backoff(fast_backoff()),
+    );
+    let mut first = peer.accept_unconfirmed("1.1").await;
+    let subscribe_seen = Instant::now();
+    assert!(!is_connected(&handle));
+    // Never confirmed: the client gives up on this connection and comes back.
+    let (second, saw_connected) = next_conn_watching_health(&mut peer, &handle).await;
+    let waited = second.accepted_at - subscribe_seen;
+    eprintln!("unconfirmed subscription: reconnected {waited:?} after pusher:subscribe");
+    assert!(
+        !saw_connected,
+        "health was Connected without a confirmation"
+    );
+    assert!(waited >= timeout, "reconnected after {waited:?}");
+    assert!(
+        waited < timeout + Duration::from_secs(2),
+        "reconnected after {waited:?}"
+    );
+    let report = next_report(&mut reports, "pusher_internal:subscription_succeeded").await;
+    assert!(report.contains("timed out after 300ms"), "{report}");
+    // The first connection was dropped, not left open beside the new one.
+    assert!(
+        within("the first connection to close", first.next())
+            .await
+            .is_none_or(|m| m.is_close()),
+        "the unconfirmed connection stayed open"
+    );
+    assert!(matches!(
+        handle.health()[0].health,
+        Health::Reconnecting { attempt: 1, .. } | Health::Starting
+    ));
+    within("shutdown", handle.shutdown()).await.unwrap();
+}
+
+/// Accept times of `n` connections to `peer`, each closed by the server right after it
+/// confirmed the subscription.
+async fn flapping(peer: &mut Scripted, n: usize) -> Vec<Instant> {
+    let mut accepted = Vec::new();
+    for i in 0..n {
+        let mut conn = peer.accept_subscribed(&format!("{i}.{i}")).await;
+        accepted.push(conn.accepted_at);
+        let _ = conn.ws.close(None).await;
+    }
+    accepted
+}
+
+#[tokio::test]
+async fn a_server_dropping_every_subscription_at_once_is_backed_off_more_and_more() {
+    let mut peer = Scripted::start().await;
+    let (handle, _reports) = spawn_reporting(
+        peer.source()
+            .backoff(Backoff {
+                initial: Duration::from_millis(50),
+                max: Duration::from_secs(5),
+                multiplier: 2.0,
+                max_attempts: None,
+            })
+            // Longer than the test: no connection here is stable.
+            .stable_after(Duration::from_secs(60)),
+    );
+    let accepted = flapping(&mut peer, 6).await;
+    let intervals: Vec<Duration> = accepted.windows(2).map(|w| w[1] - w[0]).collect();
+    eprintln!("flapping server: reconnect intervals {intervals:?}");
+    // Delays before reconnects 1..5: 50, 100, 200, 400, 800 ms, each jittered into
+    // [base/2, base]; so each is at least the one before (give or take scheduling).
+    for pair in intervals.windows(2) {
+        assert!(
+            pair[1] + Duration::from_millis(20) >= pair[0],
+            "an interval shrank: {intervals:?}"
+        );
+    }
+    assert!(
+        intervals[4] >= Duration::from_millis(400),
+        "the 5th reconnect came after {:?}: {intervals:?}",
+        intervals[4]
+    );
+    assert!(
+        intervals[4] > intervals[0] * 4,
+        "the intervals did not grow: {intervals:?}"
+    );
+    within("shutdown", handle.shutdown()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_that_stayed_up_past_the_stable_period_resets_the_backoff() {
+    let mut peer = Scripted::start().await;
+    let stable = Duration::from_millis(300);
+    let (handle, _reports) = spawn_reporting(
+        peer.source()
+            .backoff(Backoff {
+                initial: Duration::from_millis(100),
+                max: Duration::from_secs(5),
+                multiplier: 2.0,
+                max_attempts: None,
+            })
+            .stable_after(stable),
+    );
+    // Four connections dropped at once: the 4th reconnect waits 400-800 ms.
+    let mut closed_at = Instant::now();
+    let mut gap_before = Duration::ZERO;
+    for i in 0..4 {
+        let mut conn = peer.accept_subscribed(&format!("{i}.{i}")).await;
+        if i > 0 {
+            gap_before = conn.accepted_at - closed_at;
+        }
+        let _ = conn.ws.close(None).await;
+        closed_at = Instant::now();
+    }
+    // The 5th stays up past the stable period, then drops.
+    let mut stable_conn = peer.accept_subscribed("4.4").await;
+    let gap_flapping = stable_conn.accepted_at - closed_at;
+    tokio::time::sleep(stable + Duration::from_millis(200)).await;
+    let _ = stable_conn.ws.close(None).await;
+    let closed_at = Instant::now();
+    let next = peer.accept_subscribed("5.5").await;
+    let gap_after = next.accepted_at - closed_at;
+    eprintln!(
+        "stable reset: close-to-reconnect {gap_before:?} (3rd drop), {gap_flapping:?} (4th), {gap_after:?} after a connection stable for {:?}",
+        stable + Duration::from_millis(200)
+    );
+    assert!(
+        gap_flapping >= Duration::from_millis(400),
+        "the back-off did not grow while flapping: {gap_flapping:?}"
+    );
+    // Reset: the first retry's delay (50-100 ms) again.
+    assert!(
+        gap_after < Duration::from_millis(300),
+        "no reset after a stable connection: {gap_after:?}"
+    );
+    assert!(
+        gap_after * 2 < gap_flapping,
+        "{gap_after:?} vs {gap_flapping:?}"
+    );
+    within("shutdown", handle.shutdown()).await.unwrap();
 }
 
 #[tokio::test]
