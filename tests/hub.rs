@@ -569,4 +569,81 @@ mod webhook_delivery {
         assert_eq!(status, 404);
         hub.shutdown().await;
     }
+
+    /// A receiver answering 200 (or 500) with a body that never ends: the hub reads at most
+    /// `MAX_RECEIVER_ANSWER_BYTES` of it, and the status alone decides.
+    #[tokio::test]
+    async fn an_endless_answer_from_a_receiver_is_abandoned_and_its_status_counts() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+
+        use axum::body::{Body, Bytes};
+        use axum::response::IntoResponse;
+        use listener_core::hub::MAX_RECEIVER_ANSWER_BYTES;
+
+        let streamed = Arc::new(AtomicU64::new(0));
+        let calls = Arc::new(AtomicU64::new(0));
+        let (count, n) = (streamed.clone(), calls.clone());
+        let app = Router::new().route(
+            "/hook",
+            post(move || {
+                let (count, n) = (count.clone(), n.clone());
+                async move {
+                    // The first attempt fails, the second succeeds; both answers are endless.
+                    let status = if n.fetch_add(1, Ordering::SeqCst) == 0 {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        StatusCode::OK
+                    };
+                    let chunk = Bytes::from(vec![b'.'; 64 << 10]);
+                    let body = futures_util::stream::repeat_with(move || {
+                        count.fetch_add(64 << 10, Ordering::Relaxed);
+                        Ok::<_, std::io::Error>(chunk.clone())
+                    });
+                    (status, Body::from_stream(body)).into_response()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let hub = Hub::builder()
+            .delivery(DeliveryConfig {
+                // Far beyond the test: the size bound ends the reads (the hub's 1 s wait
+                // for an answer body would make it 2 s or more).
+                timeout: Duration::from_secs(60),
+                ..fast_delivery()
+            })
+            .start()
+            .await
+            .unwrap();
+        hub.subscribe_webhook(&url, None);
+        let started = std::time::Instant::now();
+        hub.publish_payload("SLACK_RECEIVE_MESSAGE", json!({"text": "hi"}))
+            .unwrap();
+        until("the delivery", || {
+            hub.deliveries().iter().any(|d| d.outcome == "delivered")
+        })
+        .await;
+        let took = started.elapsed();
+        let outcomes: Vec<(u32, Option<u16>, String)> = hub
+            .deliveries()
+            .into_iter()
+            .map(|d| (d.attempt, d.status, d.outcome))
+            .collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                (1, Some(500), "retrying".to_owned()),
+                (2, Some(200), "delivered".to_owned())
+            ]
+        );
+        let streamed = streamed.load(Ordering::Relaxed);
+        eprintln!(
+            "endless receiver answers: delivered after {took:?}; the receiver streamed {streamed} bytes over 2 attempts (limit {MAX_RECEIVER_ANSWER_BYTES} each)"
+        );
+        assert!(took < Duration::from_millis(1500), "{took:?}");
+        assert!(streamed < 64 << 20, "{streamed} bytes streamed");
+        hub.shutdown().await;
+    }
 }

@@ -4,12 +4,13 @@
 //! silent stall) use a scripted websocket peer.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use listener_core::source::pusher::protocol::{channel_event, connection_established};
-use listener_core::source::pusher::{ChunkLimits, SubscriptionError};
+use listener_core::source::pusher::{ChunkLimits, SubscriptionError, MAX_AUTH_RESPONSE_BYTES};
 use listener_core::{
-    Backoff, ComposioSource, Error, Failure, Filter, Health, Listener, ListenerHandle, PusherSource,
+    Backoff, ComposioSource, Error, Failure, Filter, Health, Listener, ListenerHandle,
+    PusherSource, Source,
 };
 use listener_e2e::pusher::{self, AuthMode, FakeComposio, Sockudo, API_KEY, CHANNEL};
 use listener_e2e::record::Recorder;
@@ -438,6 +439,15 @@ impl Scripted {
 
     /// Accepts a connection and completes the handshake and subscription.
     async fn accept_subscribed(&mut self, socket_id: &str) -> listener_e2e::ws_server::Conn {
+        let mut conn = self.accept_unconfirmed(socket_id).await;
+        conn.send_text(r#"{"event":"pusher_internal:subscription_succeeded","channel":"private-x","data":"{}"}"#)
+            .await;
+        conn
+    }
+
+    /// Accepts a connection, sends `pusher:connection_established` and reads the client's
+    /// `pusher:subscribe` (checking its token), but does not confirm it.
+    async fn accept_unconfirmed(&mut self, socket_id: &str) -> listener_e2e::ws_server::Conn {
         let mut conn = self.server.accept().await;
         conn.send_text(connection_established(socket_id, 120)).await;
         loop {
@@ -458,10 +468,52 @@ impl Scripted {
                 }
             }
         }
-        conn.send_text(r#"{"event":"pusher_internal:subscription_succeeded","channel":"private-x","data":"{}"}"#)
-            .await;
         conn
     }
+}
+
+/// Runs `source` in a listener whose hook reports go to the returned channel.
+fn spawn_reporting(source: impl Source) -> (ListenerHandle, mpsc::UnboundedReceiver<String>) {
+    let (tx, reports) = hook();
+    let handle = Listener::builder()
+        .without_registered_handlers()
+        .source(source)
+        .on_error(move |f: &Failure| {
+            let _ = tx.send(f.to_string());
+        })
+        .build()
+        .unwrap()
+        .spawn();
+    (handle, reports)
+}
+
+fn is_connected(handle: &ListenerHandle) -> bool {
+    handle
+        .health()
+        .iter()
+        .any(|s| s.health == Health::Connected)
+}
+
+/// The next connection to `peer`, sampling the listener's health meanwhile: whether it was
+/// ever `Connected` while waiting.
+async fn next_conn_watching_health(
+    peer: &mut Scripted,
+    handle: &ListenerHandle,
+) -> (listener_e2e::ws_server::Conn, bool) {
+    let mut saw_connected = is_connected(handle);
+    let conn = within("a new connection", async {
+        loop {
+            tokio::select! {
+                conn = peer.server.conns.recv() => return conn.expect("server stopped"),
+                _ = tokio::time::sleep(Duration::from_millis(1)) => {
+                    saw_connected |= is_connected(handle);
+                }
+            }
+        }
+    })
+    .await;
+    saw_connected |= is_connected(handle);
+    (conn, saw_connected)
 }
 
 #[tokio::test]
@@ -605,4 +657,274 @@ async fn a_subscription_error_reaches_the_hook_and_a_refusal_is_fatal() {
             message: "Invalid signature".into(),
         }]
     );
+}
+
+#[tokio::test]
+async fn a_server_that_never_confirms_the_subscription_is_left_after_the_subscribe_timeout() {
+    let mut peer = Scripted::start().await;
+    let timeout = Duration::from_millis(300);
+    let (handle, mut reports) = spawn_reporting(
+        peer.source()
+            .subscribe_timeout(timeout)
+            .backoff(fast_backoff()),
+    );
+    let mut first = peer.accept_unconfirmed("1.1").await;
+    let subscribe_seen = Instant::now();
+    assert!(!is_connected(&handle));
+    // Never confirmed: the client gives up on this connection and comes back.
+    let (second, saw_connected) = next_conn_watching_health(&mut peer, &handle).await;
+    let waited = second.accepted_at - subscribe_seen;
+    eprintln!("unconfirmed subscription: reconnected {waited:?} after pusher:subscribe");
+    assert!(
+        !saw_connected,
+        "health was Connected without a confirmation"
+    );
+    assert!(waited >= timeout, "reconnected after {waited:?}");
+    assert!(
+        waited < timeout + Duration::from_secs(2),
+        "reconnected after {waited:?}"
+    );
+    let report = next_report(&mut reports, "pusher_internal:subscription_succeeded").await;
+    assert!(report.contains("timed out after 300ms"), "{report}");
+    // The first connection was dropped, not left open beside the new one.
+    assert!(
+        within("the first connection to close", first.next())
+            .await
+            .is_none_or(|m| m.is_close()),
+        "the unconfirmed connection stayed open"
+    );
+    assert!(matches!(
+        handle.health()[0].health,
+        Health::Reconnecting { attempt: 1, .. } | Health::Starting
+    ));
+    within("shutdown", handle.shutdown()).await.unwrap();
+}
+
+/// Accept times of `n` connections to `peer`, each closed by the server right after it
+/// confirmed the subscription.
+async fn flapping(peer: &mut Scripted, n: usize) -> Vec<Instant> {
+    let mut accepted = Vec::new();
+    for i in 0..n {
+        let mut conn = peer.accept_subscribed(&format!("{i}.{i}")).await;
+        accepted.push(conn.accepted_at);
+        let _ = conn.ws.close(None).await;
+    }
+    accepted
+}
+
+#[tokio::test]
+async fn a_server_dropping_every_subscription_at_once_is_backed_off_more_and_more() {
+    let mut peer = Scripted::start().await;
+    let (handle, _reports) = spawn_reporting(
+        peer.source()
+            .backoff(Backoff {
+                initial: Duration::from_millis(50),
+                max: Duration::from_secs(5),
+                multiplier: 2.0,
+                max_attempts: None,
+            })
+            // Longer than the test: no connection here is stable.
+            .stable_after(Duration::from_secs(60)),
+    );
+    let accepted = flapping(&mut peer, 6).await;
+    let intervals: Vec<Duration> = accepted.windows(2).map(|w| w[1] - w[0]).collect();
+    eprintln!("flapping server: reconnect intervals {intervals:?}");
+    // Delays before reconnects 1..5: 50, 100, 200, 400, 800 ms, each jittered into
+    // [base/2, base]; so each is at least the one before (give or take scheduling).
+    for pair in intervals.windows(2) {
+        assert!(
+            pair[1] + Duration::from_millis(20) >= pair[0],
+            "an interval shrank: {intervals:?}"
+        );
+    }
+    assert!(
+        intervals[4] >= Duration::from_millis(400),
+        "the 5th reconnect came after {:?}: {intervals:?}",
+        intervals[4]
+    );
+    assert!(
+        intervals[4] > intervals[0] * 4,
+        "the intervals did not grow: {intervals:?}"
+    );
+    within("shutdown", handle.shutdown()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_that_stayed_up_past_the_stable_period_resets_the_backoff() {
+    let mut peer = Scripted::start().await;
+    let stable = Duration::from_millis(300);
+    let (handle, _reports) = spawn_reporting(
+        peer.source()
+            .backoff(Backoff {
+                initial: Duration::from_millis(100),
+                max: Duration::from_secs(5),
+                multiplier: 2.0,
+                max_attempts: None,
+            })
+            .stable_after(stable),
+    );
+    // Four connections dropped at once: the 4th reconnect waits 400-800 ms.
+    let mut closed_at = Instant::now();
+    let mut gap_before = Duration::ZERO;
+    for i in 0..4 {
+        let mut conn = peer.accept_subscribed(&format!("{i}.{i}")).await;
+        if i > 0 {
+            gap_before = conn.accepted_at - closed_at;
+        }
+        let _ = conn.ws.close(None).await;
+        closed_at = Instant::now();
+    }
+    // The 5th stays up past the stable period, then drops.
+    let mut stable_conn = peer.accept_subscribed("4.4").await;
+    let gap_flapping = stable_conn.accepted_at - closed_at;
+    tokio::time::sleep(stable + Duration::from_millis(200)).await;
+    let _ = stable_conn.ws.close(None).await;
+    let closed_at = Instant::now();
+    let next = peer.accept_subscribed("5.5").await;
+    let gap_after = next.accepted_at - closed_at;
+    eprintln!(
+        "stable reset: close-to-reconnect {gap_before:?} (3rd drop), {gap_flapping:?} (4th), {gap_after:?} after a connection stable for {:?}",
+        stable + Duration::from_millis(200)
+    );
+    assert!(
+        gap_flapping >= Duration::from_millis(400),
+        "the back-off did not grow while flapping: {gap_flapping:?}"
+    );
+    // Reset: the first retry's delay (50-100 ms) again.
+    assert!(
+        gap_after < Duration::from_millis(300),
+        "no reset after a stable connection: {gap_after:?}"
+    );
+    assert!(
+        gap_after * 2 < gap_flapping,
+        "{gap_after:?} vs {gap_flapping:?}"
+    );
+    within("shutdown", handle.shutdown()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_flood_of_big_chunks_under_many_ids_is_evicted_and_reported() {
+    let mut peer = Scripted::start().await;
+    let mut rec = Recorder::new();
+    let (tx, mut reports) = hook();
+    let handle = Listener::builder()
+        .without_registered_handlers()
+        .source(peer.source().backoff(fast_backoff()))
+        .handler(rec.handler("any", Filter::new()))
+        .on_error(move |f: &Failure| {
+            let _ = tx.send(f.to_string());
+        })
+        .build()
+        .unwrap()
+        .spawn();
+    let mut conn = peer.accept_subscribed("1.1").await;
+    // 30 ids x 2 chunks of 900 KB (54 MB), none ever completing: the default bound keeps
+    // 8 MiB of them at most, evicting the oldest.
+    let piece = "x".repeat(900_000);
+    for n in 0..60u32 {
+        let id = format!("flood-{}", n / 2);
+        conn.send_text(channel_event(
+            "private-x",
+            "chunked-trigger_to_client",
+            &chunk(&id, n % 2, &piece, false),
+        ))
+        .await;
+    }
+    // A small chunked event after the flood still reassembles.
+    let body = pusher::v3_event("evt_after_flood", "SLACK_RECEIVE_MESSAGE", json!({}));
+    let (head, tail) = body.split_at(body.len() / 2);
+    for (index, piece) in [(1u32, tail), (0, head)] {
+        conn.send_text(channel_event(
+            "private-x",
+            "chunked-trigger_to_client",
+            &chunk("small", index, piece, index == 1),
+        ))
+        .await;
+    }
+    assert_eq!(rec.next().await.event.event_id, "evt_after_flood");
+    let mut evicted = Vec::new();
+    while let Ok(r) = reports.try_recv() {
+        if r.contains("chunk buffers over the bound of 8388608 bytes") {
+            evicted.push(r);
+        }
+    }
+    eprintln!(
+        "chunk flood: {} partial events evicted and reported",
+        evicted.len()
+    );
+    // 8 MiB holds 9 chunks of 900 KB: of 30 ids, at least 25 were evicted.
+    assert!(
+        evicted.len() >= 25,
+        "{} evictions: {evicted:?}",
+        evicted.len()
+    );
+    assert!(evicted.iter().all(|r| r.contains("`flood-")), "{evicted:?}");
+    within("shutdown", handle.shutdown()).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_endless_credentials_answer_is_refused_at_the_limit() {
+    let fake = FakeComposio::start(AuthMode::Sign).await;
+    fake.set_credentials_endless();
+    let listener = Listener::builder()
+        .without_registered_handlers()
+        .source(
+            ComposioSource::new(API_KEY)
+                .base_url(fake.base_url())
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    match within("the listener to give up", listener.wait_forever()).await {
+        Err(Error::SourceFailed { message, .. }) => assert!(
+            message.contains("credentials request answered 200 OK")
+                && message.contains(&format!(
+                    "response body exceeds {MAX_AUTH_RESPONSE_BYTES} bytes"
+                )),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let took = started.elapsed();
+    let streamed = fake.streamed_bytes();
+    eprintln!("endless credentials: refused after {took:?}; the server streamed {streamed} bytes");
+    // Bounded by the limit (plus socket buffers), not by the 15 s request timeout.
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(streamed < 32 << 20, "the server streamed {streamed} bytes");
+    assert_eq!(
+        fake.credential_calls(),
+        1,
+        "an unusable answer is not retried"
+    );
+}
+
+#[tokio::test]
+async fn an_endless_channel_auth_answer_is_refused_at_the_limit_and_retried() {
+    let fake = FakeComposio::start(AuthMode::Endless).await;
+    let server = WsServer::start().await;
+    let mut peer = Scripted { server };
+    let (handle, mut reports) = spawn_reporting(composio(&fake, peer.server.addr.port()));
+    let started = Instant::now();
+    let mut first = peer.server.accept().await;
+    first.send_text(connection_established("1.1", 120)).await;
+    let report = next_report(&mut reports, "response body exceeds").await;
+    let took = started.elapsed();
+    assert!(
+        report.contains(&format!(
+            "auth endpoint answered 200 OK: response body exceeds {MAX_AUTH_RESPONSE_BYTES} bytes"
+        )),
+        "{report}"
+    );
+    // Transient: the client drops the connection and comes back for a fresh socket id.
+    let (mut second, saw_connected) = next_conn_watching_health(&mut peer, &handle).await;
+    assert!(!saw_connected);
+    second.send_text(connection_established("2.2", 120)).await;
+    until("a second auth request", || fake.socket_ids().len() >= 2).await;
+    assert_eq!(fake.socket_ids()[..2], ["1.1", "2.2"]);
+    let streamed = fake.streamed_bytes();
+    eprintln!("endless auth answer: refused after {took:?}; the server streamed {streamed} bytes over 2 requests");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(streamed < 64 << 20, "the server streamed {streamed} bytes");
+    within("shutdown", handle.shutdown()).await.unwrap();
 }

@@ -61,6 +61,7 @@ mod event;
 mod extract;
 mod filter;
 mod handler;
+mod http;
 pub mod hub;
 mod listener;
 pub mod prelude;

@@ -5,11 +5,14 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use hmac::{Hmac, KeyInit, Mac};
@@ -162,6 +165,8 @@ pub enum AuthMode {
     Refuse,
     /// Answers 200 with a token signed with the wrong secret.
     WrongSignature,
+    /// Answers 200 with a body that never ends (a hostile or broken endpoint).
+    Endless,
 }
 
 #[derive(Debug)]
@@ -170,6 +175,20 @@ struct FakeState {
     socket_ids: Vec<String>,
     credential_calls: usize,
     cluster: String,
+    endless_credentials: Arc<AtomicBool>,
+    /// Bytes of endless answers handed to the transport so far.
+    streamed: Arc<AtomicU64>,
+}
+
+/// 64 KiB chunks forever, counted into `streamed` as they are taken.
+fn endless_body(streamed: Arc<AtomicU64>) -> Response {
+    const CHUNK: usize = 64 << 10;
+    let chunk = Bytes::from(vec![b' '; CHUNK]);
+    let stream = futures_util::stream::repeat_with(move || {
+        streamed.fetch_add(CHUNK as u64, Ordering::Relaxed);
+        Ok::<_, std::io::Error>(chunk.clone())
+    });
+    Body::from_stream(stream).into_response()
 }
 
 /// Composio's realtime endpoints, faked on 127.0.0.1.
@@ -186,6 +205,8 @@ impl FakeComposio {
             socket_ids: Vec::new(),
             credential_calls: 0,
             cluster: "mt1".into(),
+            endless_credentials: Arc::default(),
+            streamed: Arc::default(),
         }));
         let app = Router::new()
             .route(
@@ -218,28 +239,45 @@ impl FakeComposio {
     pub fn set_cluster(&self, cluster: &str) {
         self.state.lock().unwrap().cluster = cluster.to_owned();
     }
+
+    /// Makes the credentials endpoint answer 200 with a body that never ends.
+    pub fn set_credentials_endless(&self) {
+        self.state
+            .lock()
+            .unwrap()
+            .endless_credentials
+            .store(true, Ordering::Relaxed);
+    }
+
+    /// Bytes of never-ending answers the server has handed to the transport (what the
+    /// client took, plus what sat in socket buffers when it hung up).
+    pub fn streamed_bytes(&self) -> u64 {
+        self.state.lock().unwrap().streamed.load(Ordering::Relaxed)
+    }
 }
 
 fn authorized(headers: &HeaderMap) -> bool {
     headers.get("x-api-key").and_then(|v| v.to_str().ok()) == Some(API_KEY)
 }
 
-async fn credentials(
-    State(state): State<Arc<Mutex<FakeState>>>,
-    headers: HeaderMap,
-) -> (StatusCode, Json<Value>) {
+async fn credentials(State(state): State<Arc<Mutex<FakeState>>>, headers: HeaderMap) -> Response {
     if !authorized(&headers) {
         return (
             StatusCode::UNAUTHORIZED,
             Json(json!({"error": {"message": "bad key"}})),
-        );
+        )
+            .into_response();
     }
     let mut s = state.lock().unwrap();
     s.credential_calls += 1;
+    if s.endless_credentials.load(Ordering::Relaxed) {
+        return endless_body(Arc::clone(&s.streamed));
+    }
     (
         StatusCode::OK,
         Json(json!({"pusher_key": APP_KEY, "project_id": PROJECT_ID, "pusher_cluster": s.cluster})),
     )
+        .into_response()
 }
 
 #[derive(serde::Deserialize)]
@@ -252,17 +290,18 @@ async fn auth(
     State(state): State<Arc<Mutex<FakeState>>>,
     headers: HeaderMap,
     Form(form): Form<AuthForm>,
-) -> (StatusCode, Json<Value>) {
+) -> Response {
     if !authorized(&headers) {
         return (
             StatusCode::UNAUTHORIZED,
             Json(json!({"error": {"message": "bad key"}})),
-        );
+        )
+            .into_response();
     }
-    let mode = {
+    let (mode, streamed) = {
         let mut s = state.lock().unwrap();
         s.socket_ids.push(form.socket_id.clone());
-        s.mode
+        (s.mode, Arc::clone(&s.streamed))
     };
     let secret = match mode {
         AuthMode::Refuse => {
@@ -270,7 +309,9 @@ async fn auth(
                 StatusCode::UNAUTHORIZED,
                 Json(json!({"error": {"message": "project may not use realtime"}})),
             )
+                .into_response()
         }
+        AuthMode::Endless => return endless_body(streamed),
         AuthMode::Sign => APP_SECRET,
         AuthMode::WrongSignature => "not-the-secret",
     };
@@ -285,6 +326,7 @@ async fn auth(
         StatusCode::OK,
         Json(json!({"auth": token, "channel_data": "{\"user_id\":\"x\"}"})),
     )
+        .into_response()
 }
 
 /// A V3 trigger message as Composio sends it on the channel.

@@ -3,6 +3,7 @@
 //! and whether to stay silent.
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -13,6 +14,9 @@ use tokio_tungstenite::WebSocketStream;
 /// An accepted websocket connection.
 pub struct Conn {
     pub ws: WebSocketStream<TcpStream>,
+    /// When the TCP connection was accepted (stamped by the server task, so the test's own
+    /// pace does not shift it).
+    pub accepted_at: Instant,
 }
 
 impl Conn {
@@ -46,11 +50,12 @@ impl WsServer {
         let (accept_tx, tcp_accepts) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                let accepted_at = Instant::now();
                 let _ = accept_tx.send(());
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
-                        let _ = tx.send(Conn { ws });
+                        let _ = tx.send(Conn { ws, accepted_at });
                     }
                 });
             }

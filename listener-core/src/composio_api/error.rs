@@ -174,6 +174,21 @@ pub enum ApiError {
         preview: String,
     },
 
+    /// The answer's body is longer than the client's limit
+    /// ([`ComposioClientBuilder::max_response_bytes`](super::ComposioClientBuilder::max_response_bytes));
+    /// it was abandoned while streaming in, and the request is not retried.
+    #[error("{method} {path} answered {status} with a body over the limit: response body exceeds {limit} bytes")]
+    ResponseTooLarge {
+        /// The HTTP method.
+        method: String,
+        /// The request path.
+        path: String,
+        /// The HTTP status.
+        status: u16,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+
     /// A tool ran and reported failure (`"successful": false`).
     #[error("tool {tool} failed: {message} (log id {log_id})")]
     ToolFailed {
@@ -209,7 +224,9 @@ impl ApiError {
     /// The HTTP status, when the API answered.
     pub fn status(&self) -> Option<u16> {
         match self {
-            ApiError::Api { status, .. } | ApiError::Decode { status, .. } => Some(*status),
+            ApiError::Api { status, .. }
+            | ApiError::Decode { status, .. }
+            | ApiError::ResponseTooLarge { status, .. } => Some(*status),
             _ => None,
         }
     }

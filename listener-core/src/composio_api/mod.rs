@@ -55,6 +55,7 @@ pub use webhooks::{
     WebhookEventType, WebhookSubscription,
 };
 
+use crate::http::{read_limited, ResponseBodyError};
 use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
 use crate::source::composio::DEFAULT_BASE_URL;
 use crate::Backoff;
@@ -65,6 +66,10 @@ pub type Ack = serde_json::Map<String, serde_json::Value>;
 
 /// The default per-request time limit (connect, send, read the whole answer).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The default bound on an answer's body: 16 MiB. A longer one is refused while it streams
+/// in ([`ApiError::ResponseTooLarge`]); see [`ComposioClientBuilder::max_response_bytes`].
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 << 20;
 
 /// The default retry timing: 250 ms doubling to at most 8 s, 3 retries after the first try.
 pub const DEFAULT_RETRY: Backoff = Backoff {
@@ -93,6 +98,7 @@ pub struct ComposioClientBuilder {
     connect_timeout: Duration,
     retry: Backoff,
     user_agent: String,
+    max_response_bytes: usize,
 }
 
 impl fmt::Debug for ComposioClientBuilder {
@@ -103,6 +109,7 @@ impl fmt::Debug for ComposioClientBuilder {
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("retry", &self.retry)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }
@@ -137,6 +144,14 @@ impl ComposioClientBuilder {
     /// The `user-agent` header.
     pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
         self.user_agent = agent.into();
+        self
+    }
+
+    /// The largest answer body read ([`DEFAULT_MAX_RESPONSE_BYTES`], 16 MiB; at least 1 KiB).
+    /// It is enforced while the body streams in: a longer (or longer-declared) answer is
+    /// [`ApiError::ResponseTooLarge`], not retried, and nothing past the limit is kept.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes.max(1024);
         self
     }
 
@@ -182,6 +197,7 @@ impl ComposioClientBuilder {
                 api_key: key.to_owned(),
                 base,
                 retry: self.retry,
+                max_response_bytes: self.max_response_bytes,
             }),
         })
     }
@@ -192,6 +208,7 @@ struct Inner {
     api_key: String,
     base: Url,
     retry: Backoff,
+    max_response_bytes: usize,
 }
 
 /// A client of Composio's management API. Cheap to clone (shared connection pool).
@@ -234,6 +251,7 @@ impl ComposioClient {
             connect_timeout: Duration::from_secs(5),
             retry: DEFAULT_RETRY,
             user_agent: concat!("listener-core/", env!("CARGO_PKG_VERSION")).to_owned(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 
@@ -295,7 +313,7 @@ impl ComposioClient {
         })
     }
 
-    async fn send(&self, call: &Call<'_>) -> ApiResult<(StatusCode, Vec<u8>)> {
+    async fn send(&self, call: &Call<'_>) -> ApiResult<(StatusCode, axum::body::Bytes)> {
         let method = &call.method;
         let url = self.url(call.segments, &call.query)?;
         let path = display_path(call.segments);
@@ -339,9 +357,19 @@ impl ComposioClient {
             };
             let status = response.status();
             let headers = response.headers().clone();
-            let body = match response.bytes().await {
-                Ok(b) => b.to_vec(),
-                Err(e) => {
+            let body = match read_limited(response, self.inner.max_response_bytes).await {
+                Ok(b) => b,
+                // The same request would get the same answer: not retried.
+                Err(ResponseBodyError::TooLarge { limit }) => {
+                    tracing::warn!(%method, %path, status = status.as_u16(), limit, "composio api answer too large; abandoned");
+                    return Err(ApiError::ResponseTooLarge {
+                        method: method.to_string(),
+                        path,
+                        status: status.as_u16(),
+                        limit,
+                    });
+                }
+                Err(ResponseBodyError::Read(e)) => {
                     if call.idempotency == Idempotency::Repeatable && retry_left {
                         tokio::time::sleep(retry.delay(attempt)).await;
                         continue;

@@ -507,3 +507,80 @@ async fn webhook_subscriptions_against_the_local_hub() {
         .is_status(401));
     hub.shutdown().await;
 }
+
+/// A server answering every request `status` with 16 KiB chunks forever (no length).
+async fn endless(status: u16) -> String {
+    let app = axum::Router::new().fallback(move || async move {
+        let stream = futures_util::stream::repeat_with(|| {
+            Ok::<_, std::io::Error>(Bytes::from(vec![b' '; 16 << 10]))
+        });
+        let mut r = axum::body::Body::from_stream(stream).into_response();
+        *r.status_mut() = StatusCode::from_u16(status).unwrap();
+        r
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/")
+}
+
+#[tokio::test]
+async fn an_endless_answer_is_refused_at_the_limit_and_not_retried() {
+    for status in [200, 503] {
+        let client = ComposioClient::builder("key_123")
+            .base_url(endless(status).await)
+            .retry(fast_retry(3))
+            .max_response_bytes(256 << 10)
+            .timeout(Duration::from_secs(15))
+            .build()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let err = client.list_webhook_subscriptions().await.unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ApiError::ResponseTooLarge { status: s, limit: 262144, .. } if *s == status
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .contains("response body exceeds 262144 bytes"),
+            "{err}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "took {:?}: bounded by the limit, not the 15 s timeout",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_answer_limit_is_the_builders_and_the_default_is_16_mib() {
+    let big = format!(r#"{{"trigger_id": "{}"}}"#, "t".repeat(2000));
+    let (client, _) = server(&[(200, &big)]).await;
+    // Within the default.
+    let got = client
+        .upsert_trigger("X", &UpsertTrigger::for_user("u"))
+        .await
+        .unwrap();
+    assert_eq!(got.trigger_id.len(), 2000);
+    let (client, script) = server(&[(200, &big), (200, &big)]).await;
+    let small = ComposioClient::builder("key_123")
+        .base_url(client.base_url())
+        .retry(fast_retry(3))
+        .max_response_bytes(1500)
+        .build()
+        .unwrap();
+    let err = small
+        .upsert_trigger("X", &UpsertTrigger::for_user("u"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ApiError::ResponseTooLarge { limit: 1500, .. }),
+        "{err:?}"
+    );
+    assert_eq!(seen(&script).len(), 1, "not retried");
+    assert_eq!(DEFAULT_MAX_RESPONSE_BYTES, 16 << 20);
+}

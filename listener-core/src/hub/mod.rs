@@ -35,7 +35,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use ingest::{BareEvent, Published};
-pub use webhooks::{DeliveryAttempt, DeliveryConfig, WebhookSubscription};
+pub use webhooks::{
+    DeliveryAttempt, DeliveryConfig, WebhookSubscription, MAX_RECEIVER_ANSWER_BYTES,
+};
 
 use crate::source::pusher::protocol::channel_event;
 use crate::source::pusher::{CHUNKED_TRIGGER_EVENT, TRIGGER_EVENT};

@@ -22,7 +22,16 @@ use super::{ids, HubState};
 use crate::event::V3_TRIGGER_MESSAGE;
 use crate::Backoff;
 
-/// How the hub delivers webhooks.
+/// The most of a receiver's answer the hub reads (64 KiB): the answer is only drained, so the
+/// connection can be reused; a longer one is abandoned (the status still counts).
+pub const MAX_RECEIVER_ANSWER_BYTES: usize = 64 << 10;
+
+/// How long the hub waits for a receiver's answer body once its status arrived (at most the
+/// attempt's timeout).
+const RECEIVER_ANSWER_WAIT: Duration = Duration::from_secs(1);
+
+/// How the hub delivers webhooks. A receiver's answer body is read up to
+/// [`MAX_RECEIVER_ANSWER_BYTES`] and discarded; only its status decides.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DeliveryConfig {
     /// Attempts per event, the first included (default 5).
@@ -308,6 +317,25 @@ impl Worker {
         }
     }
 
+    /// Reads and discards a receiver's answer, bounded in size and time.
+    async fn drain_answer(&self, subscription: &str, answer: reqwest::Response) {
+        let wait = RECEIVER_ANSWER_WAIT.min(self.config.timeout);
+        let read = tokio::time::timeout(
+            wait,
+            crate::http::read_limited(answer, MAX_RECEIVER_ANSWER_BYTES),
+        )
+        .await;
+        match read {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(%subscription, error = %e, "hub: webhook receiver's answer abandoned")
+            }
+            Err(_) => {
+                tracing::debug!(%subscription, ?wait, "hub: webhook receiver's answer body too slow; abandoned")
+            }
+        }
+    }
+
     /// Attempts one event until it is accepted or the attempts run out.
     async fn deliver(&self, d: Delivery) {
         for attempt in 1..=self.config.max_attempts.max(1) {
@@ -329,8 +357,12 @@ impl Worker {
                 .send()
                 .await;
             let (status, error) = match sent {
-                Ok(r) => (Some(r.status().as_u16()), None),
-                Err(e) => (None, Some(crate::source::pusher::without_url(&e))),
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    self.drain_answer(&sub.id, r).await;
+                    (Some(status), None)
+                }
+                Err(e) => (None, Some(crate::http::without_url(&e))),
             };
             let delivered = status.is_some_and(|s| (200..300).contains(&s));
             let last = attempt >= self.config.max_attempts.max(1);

@@ -88,6 +88,8 @@ impl Listener {
     /// | `COMPOSIO_API_KEY` | a Composio project API key: listen on its realtime channel |
     /// | `COMPOSIO_BASE_URL` | Composio's API (default `https://backend.composio.dev`) |
     /// | `COMPOSIO_PUSHER_HOST`, `…_PORT`, `…_TLS` | websocket server override (self-hosted, local hub) |
+    /// | `COMPOSIO_PUSHER_SUBSCRIBE_TIMEOUT_SECS` | time for the server to confirm the subscription (default 10) |
+    /// | `COMPOSIO_PUSHER_STABLE_AFTER_SECS` | how long a connection must stay up to reset the back-off (default 30) |
     /// | `COMPOSIO_WEBHOOK_SECRET` | receive signed webhooks (several secrets: space or comma separated) |
     /// | `LISTENER_WEBHOOK_ADDR`, `LISTENER_WEBHOOK_PATH` | where (default `127.0.0.1:8787`, `/webhook`) |
     /// | `LISTENER_WEBHOOK_TOLERANCE_SECS` | webhook timestamp tolerance either way (default 300; 0 disables) |

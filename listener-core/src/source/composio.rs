@@ -9,9 +9,10 @@ use serde::Deserialize;
 
 use super::pusher::{
     http_client, validate_cluster, without_url, ChannelAuth, ChunkLimits, PusherSource,
-    SubscriptionError,
+    SubscriptionError, MAX_AUTH_RESPONSE_BYTES,
 };
 use super::{Source, SourceContext};
+use crate::http::{read_limited, ResponseBodyError};
 use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
 use crate::{Backoff, Error, Result};
 
@@ -68,6 +69,29 @@ fn env_lookup(key: &str) -> Option<String> {
     std::env::var(key).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// A variable holding a non-negative number of seconds, if set.
+fn seconds_var(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    key: &str,
+) -> Result<Option<std::time::Duration>> {
+    let Some(value) = lookup(key).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|secs| std::time::Duration::try_from_secs_f64(secs).ok())
+        .map(Some)
+        .ok_or_else(|| Error::Config {
+            key: key.into(),
+            message: format!(
+                "`{}` is not a non-negative number of seconds",
+                truncate_chars(&value, 40)
+            ),
+        })
+}
+
 impl ComposioSource {
     /// A source for the project of `api_key`, against Composio's API.
     pub fn new(api_key: impl Into<String>) -> Self {
@@ -81,9 +105,12 @@ impl ComposioSource {
         }
     }
 
-    /// From `COMPOSIO_API_KEY` (required), `COMPOSIO_BASE_URL`, and the overrides
+    /// From `COMPOSIO_API_KEY` (required), `COMPOSIO_BASE_URL`, the overrides
     /// `COMPOSIO_PUSHER_HOST`, `COMPOSIO_PUSHER_PORT`, `COMPOSIO_PUSHER_TLS` (`true`/`false`)
-    /// for self-hosted or local servers.
+    /// for self-hosted or local servers, and the timings
+    /// `COMPOSIO_PUSHER_SUBSCRIBE_TIMEOUT_SECS` ([`subscribe_timeout`](Self::subscribe_timeout))
+    /// and `COMPOSIO_PUSHER_STABLE_AFTER_SECS` ([`stable_after`](Self::stable_after)), in
+    /// seconds (fractions allowed).
     pub fn from_env() -> Result<Self> {
         Self::from_lookup(&env_lookup)
     }
@@ -124,6 +151,12 @@ impl ComposioSource {
             };
             source = source.pusher_tls(tls);
         }
+        if let Some(d) = seconds_var(lookup, "COMPOSIO_PUSHER_SUBSCRIBE_TIMEOUT_SECS")? {
+            source = source.subscribe_timeout(d);
+        }
+        if let Some(d) = seconds_var(lookup, "COMPOSIO_PUSHER_STABLE_AFTER_SECS")? {
+            source = source.stable_after(d);
+        }
         Ok(source)
     }
 
@@ -161,6 +194,20 @@ impl ComposioSource {
     /// Reconnect timing (also used to retry fetching the credentials).
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.pusher = self.pusher.backoff(backoff);
+        self
+    }
+
+    /// Time allowed for the server to confirm the subscription; see
+    /// [`PusherSource::subscribe_timeout`] (default 10 s).
+    pub fn subscribe_timeout(mut self, d: std::time::Duration) -> Self {
+        self.pusher = self.pusher.subscribe_timeout(d);
+        self
+    }
+
+    /// How long a connection must stay subscribed for the back-off to start over; see
+    /// [`PusherSource::stable_after`] (default 30 s).
+    pub fn stable_after(mut self, d: std::time::Duration) -> Self {
+        self.pusher = self.pusher.stable_after(d);
         self
     }
 
@@ -207,14 +254,26 @@ impl ComposioSource {
                 )
             })?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| {
-            (
-                Error::Auth {
-                    message: format!("credentials answer unreadable: {}", without_url(&e)),
-                },
-                false,
-            )
-        })?;
+        let body = match read_limited(response, MAX_AUTH_RESPONSE_BYTES).await {
+            Ok(body) => body,
+            // Too large is unusable: fatal like any unusable answer (or refusal); a server
+            // error may pass.
+            Err(e @ ResponseBodyError::TooLarge { .. }) => {
+                let error = Error::Auth {
+                    message: format!("credentials request answered {status}: {e}"),
+                };
+                let fatal = status.is_success() || matches!(status.as_u16(), 401 | 403);
+                return Err((error, fatal));
+            }
+            Err(ResponseBodyError::Read(e)) => {
+                return Err((
+                    Error::Auth {
+                        message: format!("credentials answer unreadable: {}", without_url(&e)),
+                    },
+                    false,
+                ))
+            }
+        };
         if !status.is_success() {
             let error = Error::Auth {
                 message: format!(
@@ -315,5 +374,61 @@ impl Source for ComposioSource {
 impl ComposioSource {
     fn pusher_backoff(&self) -> Backoff {
         self.pusher.backoff_config()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |key| vars.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn connection_timings_come_from_the_environment() {
+        let source = ComposioSource::from_lookup(&lookup(&[
+            ("COMPOSIO_API_KEY", "ak_1"),
+            ("COMPOSIO_PUSHER_SUBSCRIBE_TIMEOUT_SECS", "2.5"),
+            ("COMPOSIO_PUSHER_STABLE_AFTER_SECS", "90"),
+        ]))
+        .unwrap();
+        let pusher = format!("{:?}", source.pusher);
+        assert!(
+            pusher.contains("subscribe_timeout: 2.5s") && pusher.contains("stable_after: 90s"),
+            "{pusher}"
+        );
+        let defaults = format!(
+            "{:?}",
+            ComposioSource::from_lookup(&lookup(&[("COMPOSIO_API_KEY", "ak_1")]))
+                .unwrap()
+                .pusher
+        );
+        assert!(
+            defaults.contains("subscribe_timeout: 10s") && defaults.contains("stable_after: 30s"),
+            "{defaults}"
+        );
+        assert_eq!(
+            crate::source::pusher::DEFAULT_SUBSCRIBE_TIMEOUT,
+            Duration::from_secs(10)
+        );
+        for bad in ["-1", "soon", "NaN"] {
+            let vars = [
+                ("COMPOSIO_API_KEY", "ak_1"),
+                ("COMPOSIO_PUSHER_SUBSCRIBE_TIMEOUT_SECS", bad),
+            ];
+            match ComposioSource::from_lookup(&lookup(&vars)) {
+                Err(Error::Config { key, .. }) => {
+                    assert_eq!(key, "COMPOSIO_PUSHER_SUBSCRIBE_TIMEOUT_SECS")
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 }

@@ -9,8 +9,15 @@ use hmac::{Hmac, KeyInit, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use sha2::Sha256;
 
+pub(crate) use crate::http::without_url;
+use crate::http::{read_limited, ResponseBodyError};
 use crate::preview::{preview, PREVIEW_CHARS};
 use crate::{Error, Result};
+
+/// The largest answer read from the channel-auth endpoint (and Composio's credentials
+/// endpoint): 64 KiB. Their answers are a few hundred bytes; a longer one is refused while
+/// it streams in, as an error naming the limit.
+pub const MAX_AUTH_RESPONSE_BYTES: usize = 64 << 10;
 
 /// Computes a private-channel auth token: what a Pusher server checks.
 ///
@@ -201,12 +208,22 @@ impl Authorizer {
                 )))
             })?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| {
-            transient(auth_error(format!(
-                "auth response unreadable: {}",
-                without_url(&e)
-            )))
-        })?;
+        let body = match read_limited(response, MAX_AUTH_RESPONSE_BYTES).await {
+            Ok(body) => body,
+            // Too large: unusable, whatever the status said; a refusal stays a refusal.
+            Err(e @ ResponseBodyError::TooLarge { .. }) => {
+                return Err(AuthFailure {
+                    error: auth_error(format!("auth endpoint answered {status}: {e}")),
+                    fatal: matches!(status.as_u16(), 401 | 403),
+                })
+            }
+            Err(ResponseBodyError::Read(e)) => {
+                return Err(transient(auth_error(format!(
+                    "auth response unreadable: {}",
+                    without_url(&e)
+                ))))
+            }
+        };
         if !status.is_success() {
             let error = auth_error(format!(
                 "auth endpoint answered {status}: {}",
@@ -234,15 +251,6 @@ impl Authorizer {
 
 fn auth_error(message: String) -> Error {
     Error::Auth { message }
-}
-
-/// A reqwest error's text without its URL (which may carry credentials in a query).
-pub(crate) fn without_url(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    if let Some(url) = e.url() {
-        text = text.replace(url.as_str(), "<url>");
-    }
-    text
 }
 
 /// The HTTP client used for auth and credentials: 5 s to connect, 15 s per request.

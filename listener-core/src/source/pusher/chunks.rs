@@ -1,35 +1,50 @@
 //! Reassembling `chunked-…` events: `{"id", "index", "chunk", "final"}` pieces joined in
-//! index order once indices `0..=final` are all present (PROTOCOL.md §1.4).
+//! index order once indices `0..=final` are all present.
 //!
-//! Bounded everywhere, so a hostile or broken sender cannot grow memory: chunks per id,
-//! bytes per id, open ids (the oldest is evicted), and the age of an incomplete id. A
-//! malformed chunk drops that id's partial buffer.
+//! Bounded everywhere, so a hostile or broken sender cannot grow memory: the chunk index,
+//! bytes per id, bytes across all open ids, open ids (the oldest is evicted), and the age of
+//! an incomplete id. A malformed chunk drops that id's partial buffer. Buffers are freed
+//! when their id completes or is dropped, and the maps give their memory back once empty.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+/// What one buffered chunk is counted as beyond its text (its map entry and allocation), so
+/// that a flood of tiny chunks is bounded by [`ChunkLimits::max_total_bytes`] too.
+pub const CHUNK_OVERHEAD_BYTES: usize = 64;
+
 /// Bounds on chunk reassembly.
+///
+/// The defaults fit Composio's own limits (its CLI keeps at most 100 pending ids and 1,000
+/// chunks per id; a Pusher message carries at most 10 KB) with room to spare, while keeping
+/// what one connection can make us buffer to a few MiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkLimits {
-    /// Most chunks one event may have.
+    /// Most chunks one event may have; it caps the chunk index too (a chunk whose index is
+    /// `max_chunks` or more is refused and its id dropped). Default 1,000.
     pub max_chunks: u32,
-    /// Most bytes one event may reassemble to.
+    /// Most bytes one event may reassemble to. Default 4 MiB.
     pub max_bytes: usize,
-    /// Most events being reassembled at once; a new one evicts the oldest.
+    /// Most bytes buffered across all events being reassembled (each chunk's text plus
+    /// [`CHUNK_OVERHEAD_BYTES`]); when a chunk would pass it, the oldest other events are
+    /// evicted (and reported) until it fits. Default 8 MiB.
+    pub max_total_bytes: usize,
+    /// Most events being reassembled at once; a new one evicts the oldest. Default 100.
     pub max_open: usize,
-    /// An incomplete event older than this is dropped.
+    /// An incomplete event older than this is dropped. Default 60 s.
     pub max_age: Duration,
 }
 
 impl Default for ChunkLimits {
-    /// 1,024 chunks, 16 MiB per event, 64 open events, 60 s.
+    /// 1,000 chunks and 4 MiB per event, 8 MiB across events, 100 open events, 60 s.
     fn default() -> Self {
         ChunkLimits {
-            max_chunks: 1024,
-            max_bytes: 16 << 20,
-            max_open: 64,
+            max_chunks: 1000,
+            max_bytes: 4 << 20,
+            max_total_bytes: 8 << 20,
+            max_open: 100,
             max_age: Duration::from_secs(60),
         }
     }
@@ -48,8 +63,16 @@ struct Chunk {
 struct Partial {
     started: Instant,
     chunks: BTreeMap<u32, String>,
+    /// The text bytes of `chunks`.
     bytes: usize,
     final_index: Option<u32>,
+}
+
+impl Partial {
+    /// What this partial event counts against [`ChunkLimits::max_total_bytes`].
+    fn accounted(&self) -> usize {
+        self.bytes + self.chunks.len() * CHUNK_OVERHEAD_BYTES
+    }
 }
 
 /// What one chunk frame led to.
@@ -66,6 +89,8 @@ pub(crate) enum ChunkOutcome {
 pub(crate) struct Assembler {
     limits: ChunkLimits,
     open: HashMap<String, Partial>,
+    /// The sum of `accounted()` over `open`.
+    buffered: usize,
     dropped: Vec<String>,
 }
 
@@ -74,6 +99,7 @@ impl Assembler {
         Assembler {
             limits,
             open: HashMap::new(),
+            buffered: 0,
             dropped: Vec::new(),
         }
     }
@@ -81,6 +107,24 @@ impl Assembler {
     #[cfg(test)]
     pub(crate) fn open_ids(&self) -> usize {
         self.open.len()
+    }
+
+    /// Bytes buffered across all open ids, as counted against `max_total_bytes`.
+    #[cfg(test)]
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        self.buffered
+    }
+
+    /// Removes `id`'s buffer, keeping the count right and giving memory back when the map
+    /// empties.
+    fn remove(&mut self, id: &str) -> Option<Partial> {
+        let partial = self.open.remove(id)?;
+        self.buffered = self.buffered.saturating_sub(partial.accounted());
+        if self.open.is_empty() {
+            self.open.shrink_to_fit();
+            self.buffered = 0;
+        }
+        Some(partial)
     }
 
     /// Takes one chunk frame's data. Errors name what was wrong; the id concerned (if it
@@ -97,7 +141,7 @@ impl Assembler {
                 }
                 let dropped = serde_json::from_str::<IdOnly>(data).ok().map(|i| i.id);
                 if let Some(id) = &dropped {
-                    self.open.remove(id);
+                    self.remove(id);
                 }
                 return Err(match dropped {
                     Some(id) => format!(
@@ -108,56 +152,98 @@ impl Assembler {
                 });
             }
         };
-        let id = chunk.id;
-        if chunk.index >= self.limits.max_chunks {
-            self.open.remove(&id);
+        let Chunk {
+            id,
+            index,
+            chunk: mut piece,
+            is_final,
+        } = chunk;
+        if index >= self.limits.max_chunks {
+            self.remove(&id);
             return Err(format!(
-                "chunk index {} of `{}` exceeds the limit of {} chunks; dropped",
-                chunk.index,
+                "chunk index {index} of `{}` exceeds the limit of {} chunks; dropped",
                 short(&id),
                 self.limits.max_chunks
             ));
         }
-        if !self.open.contains_key(&id) && self.open.len() >= self.limits.max_open {
-            self.evict_oldest();
+        let problem = match self.open.get(&id) {
+            Some(partial) if partial.final_index.is_some_and(|f| index > f) => {
+                Some(format!("chunk index {index} is past the final index"))
+            }
+            Some(partial)
+                if is_final
+                    && (partial.final_index.is_some()
+                        || partial.chunks.keys().any(|&i| i > index)) =>
+            {
+                Some("conflicting final chunk".to_owned())
+            }
+            Some(partial) if partial.chunks.contains_key(&index) => {
+                Some(format!("chunk index {index} repeated"))
+            }
+            Some(partial) if partial.bytes + piece.len() > self.limits.max_bytes => {
+                Some(format!("event exceeds {} bytes", self.limits.max_bytes))
+            }
+            None if piece.len() > self.limits.max_bytes => {
+                Some(format!("event exceeds {} bytes", self.limits.max_bytes))
+            }
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            self.remove(&id);
+            return Err(format!("`{}`: {problem}; dropped", short(&id)));
         }
+        let cost = piece.len() + CHUNK_OVERHEAD_BYTES;
+        if cost > self.limits.max_total_bytes {
+            self.remove(&id);
+            return Err(format!(
+                "`{}`: a chunk of {} bytes exceeds the {}-byte bound on buffered chunks; dropped",
+                short(&id),
+                piece.len(),
+                self.limits.max_total_bytes
+            ));
+        }
+        // Room across ids: the oldest others go first. `id` itself stays (its own size is
+        // bounded by max_bytes); if it is all that is left and still does not fit, it goes.
+        while self.buffered + cost > self.limits.max_total_bytes {
+            let why = format!(
+                "chunk buffers over the bound of {} bytes",
+                self.limits.max_total_bytes
+            );
+            if !self.evict_oldest_except(&id, &why) {
+                self.remove(&id);
+                return Err(format!(
+                    "`{}`: buffered chunks would exceed {} bytes; dropped",
+                    short(&id),
+                    self.limits.max_total_bytes
+                ));
+            }
+        }
+        if !self.open.contains_key(&id) && self.open.len() >= self.limits.max_open {
+            let why = format!(
+                "more than {} chunked events in progress",
+                self.limits.max_open
+            );
+            self.evict_oldest_except(&id, &why);
+        }
+        piece.shrink_to_fit();
         let partial = self.open.entry(id.clone()).or_insert_with(|| Partial {
             started: now,
             chunks: BTreeMap::new(),
             bytes: 0,
             final_index: None,
         });
-        let problem = if partial.final_index.is_some_and(|f| chunk.index > f) {
-            Some(format!(
-                "chunk index {} is past the final index",
-                chunk.index
-            ))
-        } else if chunk.is_final
-            && (partial.final_index.is_some() || partial.chunks.keys().any(|&i| i > chunk.index))
-        {
-            Some("conflicting final chunk".to_owned())
-        } else if partial.chunks.contains_key(&chunk.index) {
-            Some(format!("chunk index {} repeated", chunk.index))
-        } else if partial.bytes + chunk.chunk.len() > self.limits.max_bytes {
-            Some(format!("event exceeds {} bytes", self.limits.max_bytes))
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            self.open.remove(&id);
-            return Err(format!("`{}`: {problem}; dropped", short(&id)));
+        partial.bytes += piece.len();
+        partial.chunks.insert(index, piece);
+        if is_final {
+            partial.final_index = Some(index);
         }
-        partial.bytes += chunk.chunk.len();
-        partial.chunks.insert(chunk.index, chunk.chunk);
-        if chunk.is_final {
-            partial.final_index = Some(chunk.index);
-        }
+        self.buffered += cost;
         match partial.final_index {
             Some(last) if partial.chunks.len() as u64 == u64::from(last) + 1 => {
                 // Keys are unique and all <= last, so len == last + 1 means 0..=last are all here.
-                let partial = self.open.remove(&id).map(|p| p.chunks).unwrap_or_default();
-                let mut body = String::with_capacity(partial.values().map(String::len).sum());
-                for piece in partial.into_values() {
+                let pieces = self.remove(&id).map(|p| p.chunks).unwrap_or_default();
+                let mut body = String::with_capacity(pieces.values().map(String::len).sum());
+                for piece in pieces.into_values() {
                     body.push_str(&piece);
                 }
                 Ok(ChunkOutcome::Complete(body))
@@ -176,7 +262,7 @@ impl Assembler {
             .map(|(id, _)| id.clone())
             .collect();
         for id in &expired {
-            if let Some(p) = self.open.remove(id) {
+            if let Some(p) = self.remove(id) {
                 self.dropped.push(format!(
                     "incomplete chunked event `{}` expired after {max_age:?} with {} chunk(s) (final index {}); dropped",
                     short(id),
@@ -188,20 +274,26 @@ impl Assembler {
         expired.len()
     }
 
-    fn evict_oldest(&mut self) {
-        if let Some(oldest) = self
+    /// Evicts the oldest open id other than `keep`, recording why; `false` if there is none.
+    fn evict_oldest_except(&mut self, keep: &str, why: &str) -> bool {
+        let Some(oldest) = self
             .open
             .iter()
+            .filter(|(id, _)| id.as_str() != keep)
             .min_by_key(|(_, p)| p.started)
             .map(|(id, _)| id.clone())
-        {
-            self.open.remove(&oldest);
+        else {
+            return false;
+        };
+        if let Some(p) = self.remove(&oldest) {
             self.dropped.push(format!(
-                "more than {} chunked events in progress; the oldest, `{}`, was dropped",
-                self.limits.max_open,
-                short(&oldest)
+                "{why}; the oldest, `{}`, was dropped with {} chunk(s), {} bytes",
+                short(&oldest),
+                p.chunks.len(),
+                p.bytes,
             ));
         }
+        true
     }
 
     /// Incomplete events dropped (expired or evicted) since the last call, described.
@@ -226,6 +318,7 @@ mod tests {
         ChunkLimits {
             max_chunks: 8,
             max_bytes: 32,
+            max_total_bytes: 1 << 20,
             max_open: 2,
             max_age: Duration::from_secs(10),
         }
@@ -343,6 +436,104 @@ mod tests {
             .unwrap_err()
             .contains("conflicting final"));
         assert_eq!(a.open_ids(), 0);
+    }
+
+    /// The flood, scaled: many distinct ids, each with big chunks that never
+    /// complete. What is buffered never passes the bound, and every eviction is reported.
+    #[test]
+    fn a_flood_of_big_chunks_under_many_ids_stays_under_the_total_bound() {
+        let limits = ChunkLimits::default();
+        let mut a = Assembler::new(limits);
+        let t = Instant::now();
+        let piece = "x".repeat(900_000);
+        let mut peak = 0;
+        let mut reported = Vec::new();
+        let mut refused = 0;
+        // 20 ids x 6 chunks of 900 KB: 108 MB offered, none completing; before the total
+        // bound, 64 ids of up to 16 MiB each could be held.
+        for n in 0..120u32 {
+            let id = format!("flood-{}", n / 6);
+            let at = t + Duration::from_millis(u64::from(n));
+            match a.push(&frame(&id, n % 6, &piece, false), at) {
+                Ok(ChunkOutcome::Pending) => {}
+                Ok(ChunkOutcome::Complete(_)) => panic!("nothing completes"),
+                Err(_) => refused += 1,
+            }
+            peak = peak.max(a.buffered_bytes());
+            assert!(
+                a.buffered_bytes() <= limits.max_total_bytes,
+                "{} buffered after chunk {n}",
+                a.buffered_bytes()
+            );
+            reported.extend(a.take_dropped());
+        }
+        assert!(peak > limits.max_total_bytes - 1_000_000, "peak {peak}");
+        // Each id reaches max_bytes (4 MiB) at its 5th chunk: refused, id dropped.
+        assert_eq!(refused, 20, "one per id at its 5th chunk");
+        assert!(!reported.is_empty());
+        assert!(
+            reported.iter().all(
+                |r| r.contains("chunk buffers over the bound of 8388608 bytes")
+                    && r.contains("`flood-")
+            ),
+            "{reported:?}"
+        );
+        // Expiry gives everything back.
+        a.evict_expired(t + Duration::from_secs(3600));
+        assert_eq!((a.open_ids(), a.buffered_bytes()), (0, 0));
+        assert_eq!(a.open.capacity(), 0, "the map gave its memory back");
+    }
+
+    #[test]
+    fn many_tiny_chunks_count_their_overhead() {
+        let limits = ChunkLimits {
+            max_total_bytes: 100 * (CHUNK_OVERHEAD_BYTES + 1),
+            ..ChunkLimits::default()
+        };
+        let mut a = Assembler::new(limits);
+        let t = Instant::now();
+        let mut refused = Vec::new();
+        for index in 0..500 {
+            if a.push(&frame("tiny", index, "x", false), t).is_err() {
+                refused.push(index);
+            }
+            assert!(a.buffered_bytes() <= limits.max_total_bytes);
+        }
+        // 100 one-byte chunks fill the bound; the 101st drops the id, which starts over.
+        assert_eq!(refused, [100, 201, 302, 403]);
+    }
+
+    #[test]
+    fn the_index_is_capped_and_a_completed_event_frees_its_buffers() {
+        let mut a = Assembler::new(ChunkLimits::default());
+        let t = Instant::now();
+        let err = a.push(&frame("i", 1000, "x", true), t).unwrap_err();
+        assert!(err.contains("exceeds the limit of 1000 chunks"), "{err}");
+        assert!(a.push(&frame("i", u32::MAX, "x", true), t).is_err());
+        a.push(&frame("i", 999, "b", true), t).unwrap();
+        assert!(a.buffered_bytes() > 0);
+        a.push(&frame("j", 0, "a", false), t).unwrap();
+        assert_eq!(
+            a.push(&frame("j", 1, "b", true), t).unwrap(),
+            ChunkOutcome::Complete("ab".into())
+        );
+        assert_eq!(a.open_ids(), 1);
+        assert_eq!(a.buffered_bytes(), 1 + CHUNK_OVERHEAD_BYTES);
+    }
+
+    #[test]
+    fn a_chunk_alone_over_the_total_bound_is_refused() {
+        let mut a = Assembler::new(ChunkLimits {
+            max_total_bytes: 1000,
+            ..ChunkLimits::default()
+        });
+        let t = Instant::now();
+        a.push(&frame("small", 0, "a", false), t).unwrap();
+        let err = a
+            .push(&frame("big", 0, &"y".repeat(2000), false), t)
+            .unwrap_err();
+        assert!(err.contains("1000-byte bound"), "{err}");
+        assert_eq!(a.open_ids(), 1, "nothing else was evicted for it");
     }
 
     #[test]

@@ -3,12 +3,13 @@
 //! into trigger events — with chunk reassembly, keepalive, and Pusher's reconnect rules.
 //!
 //! Per connection: read `pusher:connection_established` (socket id, activity timeout),
-//! fetch a fresh auth token for that socket id, send `pusher:subscribe`, and wait for
-//! `pusher_internal:subscription_succeeded`. Then: answer `pusher:ping`; send one after
-//! `activity_timeout` of silence and drop the connection if nothing comes back within
-//! `pong_timeout`. `pusher:error` (or a close) with code 4000-4099 ends the source for good,
-//! 4100-4199 reconnects after a back-off, 4200-4299 at once; any other drop reconnects with
-//! back-off and jitter. A refused auth (401/403) is fatal.
+//! fetch a fresh auth token for that socket id, send `pusher:subscribe`, and wait (at most
+//! `subscribe_timeout`) for `pusher_internal:subscription_succeeded`. Then: answer
+//! `pusher:ping`; send one after `activity_timeout` of silence and drop the connection if
+//! nothing comes back within `pong_timeout`. `pusher:error` (or a close) with code 4000-4099
+//! ends the source for good, 4100-4199 reconnects after a back-off, 4200-4299 at once; any
+//! other drop reconnects with back-off and jitter, which starts over only after a connection
+//! stayed subscribed for `stable_after`. A refused auth (401/403) is fatal.
 
 mod auth;
 mod chunks;
@@ -28,7 +29,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
 pub(crate) use auth::{http_client, without_url};
-pub use auth::{sign_channel, verify_channel, ChannelAuth};
+pub use auth::{sign_channel, verify_channel, ChannelAuth, MAX_AUTH_RESPONSE_BYTES};
 use auth::{AuthFailure, Authorizer};
 pub use chunks::ChunkLimits;
 use chunks::{Assembler, ChunkOutcome};
@@ -43,6 +44,14 @@ use crate::{decode, Backoff, Error, Result};
 pub const TRIGGER_EVENT: &str = "trigger_to_client";
 /// The event carrying one chunk of a large trigger event on Composio's channel.
 pub const CHUNKED_TRIGGER_EVENT: &str = "chunked-trigger_to_client";
+
+/// How long the server has to confirm a subscription (`pusher_internal:subscription_succeeded`)
+/// before the connection is given up and retried: 10 s.
+pub const DEFAULT_SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a connection must stay subscribed before its end resets the reconnect back-off:
+/// 30 s.
+pub const DEFAULT_STABLE_AFTER: Duration = Duration::from_secs(30);
 
 /// A `pusher:subscription_error`, as given to the
 /// [`on_subscription_error`](PusherSource::on_subscription_error) hook.
@@ -87,6 +96,8 @@ pub struct PusherSource {
     activity_timeout: Option<Duration>,
     pong_timeout: Duration,
     connect_timeout: Duration,
+    subscribe_timeout: Duration,
+    stable_after: Duration,
     max_frame_bytes: usize,
     backoff: Backoff,
     chunk_limits: ChunkLimits,
@@ -105,6 +116,8 @@ impl fmt::Debug for PusherSource {
             .field("chunked_events", &self.chunked_events)
             .field("auth", &self.auth)
             .field("backoff", &self.backoff)
+            .field("subscribe_timeout", &self.subscribe_timeout)
+            .field("stable_after", &self.stable_after)
             .field("chunk_limits", &self.chunk_limits)
             .finish_non_exhaustive()
     }
@@ -173,7 +186,8 @@ enum End {
     Reconnect {
         error: Error,
         immediately: bool,
-        subscribed: bool,
+        /// When the subscription succeeded, if it did.
+        subscribed: Option<Instant>,
     },
 }
 
@@ -194,6 +208,8 @@ impl PusherSource {
             activity_timeout: None,
             pong_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            subscribe_timeout: DEFAULT_SUBSCRIBE_TIMEOUT,
+            stable_after: DEFAULT_STABLE_AFTER,
             max_frame_bytes: 1 << 20,
             backoff: Backoff::default(),
             chunk_limits: ChunkLimits::default(),
@@ -279,6 +295,25 @@ impl PusherSource {
     /// Time allowed to connect and receive `pusher:connection_established` (10 s).
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.connect_timeout = d;
+        self
+    }
+
+    /// Time allowed, once `pusher:subscribe` is sent, for the server to confirm with
+    /// `pusher_internal:subscription_succeeded` ([`DEFAULT_SUBSCRIBE_TIMEOUT`], 10 s). Past
+    /// it the connection counts as a failed attempt: a warning is logged and the source
+    /// reconnects after its back-off; health is never `Connected` meanwhile.
+    pub fn subscribe_timeout(mut self, d: Duration) -> Self {
+        self.subscribe_timeout = d;
+        self
+    }
+
+    /// How long a connection must have stayed subscribed for the back-off to start over
+    /// when it ends ([`DEFAULT_STABLE_AFTER`], 30 s). A connection dropped sooner counts as
+    /// a failed attempt, so a server that closes every connection right after subscribing is
+    /// retried at growing intervals, not every few hundred milliseconds (and, with
+    /// [`Backoff::max_attempts`], eventually given up on).
+    pub fn stable_after(mut self, d: Duration) -> Self {
+        self.stable_after = d;
         self
     }
 
@@ -380,7 +415,7 @@ impl PusherSource {
             write,
             read,
             assembler: Assembler::new(self.chunk_limits),
-            subscribed: false,
+            subscribed: None,
         };
         session.run(authorizer).await
     }
@@ -390,8 +425,15 @@ fn reconnect(error: Error) -> End {
     End::Reconnect {
         error,
         immediately: false,
-        subscribed: false,
+        subscribed: None,
     }
+}
+
+/// `now + after`, or a year from now if that overflows (a "never" timeout).
+fn deadline_after(after: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(after)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
 }
 
 fn timeout_error(cx: &SourceContext, what: &str, after: Duration) -> Error {
@@ -402,7 +444,7 @@ fn timeout_error(cx: &SourceContext, what: &str, after: Duration) -> Error {
 }
 
 /// What a Pusher error code means for the connection.
-fn end_for_code(code: i64, message: String, subscribed: bool) -> End {
+fn end_for_code(code: i64, message: String, subscribed: Option<Instant>) -> End {
     let error = Error::Pusher { code, message };
     match code_action(code) {
         CodeAction::Fatal => End::Fatal(error),
@@ -425,7 +467,8 @@ struct Session<'a, S> {
     write: SplitSink<WebSocketStream<S>, Message>,
     read: SplitStream<WebSocketStream<S>>,
     assembler: Assembler,
-    subscribed: bool,
+    /// When `pusher_internal:subscription_succeeded` came, if it has.
+    subscribed: Option<Instant>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
@@ -455,7 +498,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 }
                 Some(Err(e)) => return Err(reconnect(e.into())),
                 Some(Ok(Message::Text(t))) => t,
-                Some(Ok(Message::Close(frame))) => return Err(close_end(frame.as_ref(), false)),
+                Some(Ok(Message::Close(frame))) => return Err(close_end(frame.as_ref(), None)),
                 Some(Ok(_)) => continue,
             };
             let frame = match Frame::parse(&text) {
@@ -476,7 +519,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 }
                 "pusher:error" => {
                     let err: PusherError = frame.data_as().unwrap_or_default();
-                    return Err(error_end(err, false));
+                    return Err(error_end(err, None));
                 }
                 other => {
                     tracing::debug!(event = %truncate_chars(other, 80), "frame before connection_established ignored")
@@ -514,6 +557,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             return reconnect(e);
         }
 
+        let subscribe_timeout = self.source.subscribe_timeout;
+        let subscribe_deadline = deadline_after(subscribe_timeout);
         let mut keepalive = Keepalive::new(activity_timeout, self.source.pong_timeout);
         let sweep_every = (self.source.chunk_limits.max_age / 4)
             .clamp(Duration::from_millis(50), Duration::from_secs(5));
@@ -524,6 +569,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 _ = self.cx.cancelled() => {
                     let _ = self.write.send(Message::Close(None)).await;
                     return End::Shutdown;
+                }
+                _ = sleep_until(subscribe_deadline), if self.subscribed.is_none() => {
+                    // No close handshake: a server that does not answer may not read either.
+                    tracing::warn!(channel = %channel, ?subscribe_timeout, "no pusher_internal:subscription_succeeded in time; reconnecting");
+                    return reconnect(timeout_error(self.cx, "waiting for pusher_internal:subscription_succeeded", subscribe_timeout));
                 }
                 due = keepalive.due() => {
                     if due == Due::Dead {
@@ -608,7 +658,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 });
             }
             "pusher_internal:subscription_succeeded" if ours => {
-                self.subscribed = true;
+                self.subscribed.get_or_insert_with(Instant::now);
                 self.cx.set_health(Health::Connected);
                 tracing::info!(channel = %self.source.channel, "subscribed");
             }
@@ -711,7 +761,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     }
 }
 
-fn error_end(err: PusherError, subscribed: bool) -> End {
+fn error_end(err: PusherError, subscribed: Option<Instant>) -> End {
     let message = truncate_chars(err.message.as_deref().unwrap_or("(no message)"), 300);
     match err.code {
         Some(code) => end_for_code(code, message, subscribed),
@@ -723,7 +773,10 @@ fn error_end(err: PusherError, subscribed: bool) -> End {
     }
 }
 
-fn close_end(frame: Option<&tungstenite::protocol::CloseFrame>, subscribed: bool) -> End {
+fn close_end(
+    frame: Option<&tungstenite::protocol::CloseFrame>,
+    subscribed: Option<Instant>,
+) -> End {
     match frame {
         Some(f) if (4000..4300).contains(&u16::from(f.code)) => end_for_code(
             i64::from(u16::from(f.code)),
@@ -785,8 +838,14 @@ impl Source for PusherSource {
                     immediately,
                     subscribed,
                 } => {
-                    if subscribed {
-                        failures = 0;
+                    // Only a connection that stayed up resets the back-off: one a server
+                    // drops right after subscribing is one more failed attempt.
+                    match subscribed.map(|at| at.elapsed()) {
+                        Some(up) if up >= self.stable_after => failures = 0,
+                        Some(up) => {
+                            tracing::debug!(up_ms = up.as_millis() as u64, stable_after = ?self.stable_after, "connection ended before it was stable; back-off continues");
+                        }
+                        None => {}
                     }
                     (error, immediately)
                 }
