@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use listener_core::source::SourceError;
+use listener_core::ConfigError;
 use listener_core::{
     Dispatched, Error, Failure, Filter, Handler, Health, Listener, ListenerBuilder, StopReason,
     TriggerEvent,
@@ -169,10 +171,10 @@ async fn a_failed_source_ends_wait_forever_with_its_error_once_all_are_done() {
     assert!(!handle.is_finished());
     good_feed.tx.send(Feed::Finish).unwrap();
     match within("the listener", handle.join()).await {
-        Err(Error::SourceFailed {
+        Err(Error::Source(SourceError::Failed {
             source_name,
             message,
-        }) => {
+        })) => {
             assert_eq!(source_name, "bad");
             assert_eq!(message, "credentials rejected");
         }
@@ -246,7 +248,7 @@ fn from_env_needs_a_source_and_valid_values() {
 
     let err = Listener::from_lookup(&lookup(&[("LISTENER_WS_URL", "http://not-ws")])).unwrap_err();
     assert!(
-        matches!(&err, Error::Config { key, .. } if key == "LISTENER_WS_URL"),
+        matches!(&err, Error::Config(ConfigError { key, .. }) if key == "LISTENER_WS_URL"),
         "{err}"
     );
 
@@ -261,7 +263,7 @@ fn from_env_needs_a_source_and_valid_values() {
         let err = Listener::from_lookup(&lookup(&[("COMPOSIO_API_KEY", "ak_test"), (key, value)]))
             .unwrap_err();
         assert!(
-            matches!(&err, Error::Config { key: k, .. } if k == key),
+            matches!(&err, Error::Config(ConfigError { key: k, .. }) if k == key),
             "{key}={value}: {err}"
         );
     }
@@ -281,7 +283,7 @@ fn from_env_needs_a_source_and_valid_values() {
         ]))
         .unwrap_err();
         assert!(
-            matches!(&err, Error::Config { key: k, .. } if k == key),
+            matches!(&err, Error::Config(ConfigError { key: k, .. }) if k == key),
             "{key}={value}: {err}"
         );
     }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use listener_core::source::pusher::protocol::{channel_event, connection_established};
 use listener_core::source::pusher::{ChunkLimits, SubscriptionError, MAX_AUTH_RESPONSE_BYTES};
+use listener_core::source::SourceError;
 use listener_core::{
     Backoff, ComposioSource, Error, Failure, Filter, Health, Listener, ListenerHandle,
     PusherSource, Source,
@@ -310,10 +311,10 @@ async fn a_refused_auth_ends_wait_forever_with_a_clear_error() {
         .build()
         .unwrap();
     match within("the listener to give up", listener.wait_forever()).await {
-        Err(Error::SourceFailed {
+        Err(Error::Source(SourceError::Failed {
             source_name,
             message,
-        }) => {
+        })) => {
             assert_eq!(source_name, "composio realtime");
             assert!(
                 message.contains("401") && message.contains("project may not use realtime"),
@@ -339,7 +340,7 @@ async fn a_token_the_server_rejects_is_fatal() {
         .build()
         .unwrap();
     match within("the listener to give up", listener.wait_forever()).await {
-        Err(Error::SourceFailed { message, .. }) => {
+        Err(Error::Source(SourceError::Failed { message, .. })) => {
             assert!(message.contains("pusher error 4009"), "{message}")
         }
         other => panic!("{other:?}"),
@@ -372,7 +373,7 @@ async fn an_unknown_app_key_is_fatal() {
         .unwrap();
     match within("the listener to give up", listener.wait_forever()).await {
         // sockudo 5.2 resets the connection (no 4001 frame): retried until max_attempts.
-        Err(Error::SourceFailed { message, .. }) => {
+        Err(Error::Source(SourceError::Failed { message, .. })) => {
             assert!(
                 message.contains("gave up after 3 failed attempts"),
                 "{message}"
@@ -396,7 +397,7 @@ async fn a_bad_cluster_from_the_credentials_endpoint_is_refused() {
         .build()
         .unwrap();
     match within("the listener to give up", listener.wait_forever()).await {
-        Err(Error::SourceFailed { message, .. }) => {
+        Err(Error::Source(SourceError::Failed { message, .. })) => {
             assert!(message.contains("not a valid cluster"), "{message}")
         }
         other => panic!("{other:?}"),
@@ -412,7 +413,9 @@ async fn a_bad_cluster_from_the_credentials_endpoint_is_refused() {
         .build()
         .unwrap();
     match within("the listener to give up", listener.wait_forever()).await {
-        Err(Error::SourceFailed { message, .. }) => assert!(message.contains("401"), "{message}"),
+        Err(Error::Source(SourceError::Failed { message, .. })) => {
+            assert!(message.contains("401"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -604,7 +607,7 @@ async fn error_codes_4000_to_4099_are_fatal_and_carry_the_message() {
     )
     .await;
     match within("the listener to give up", run).await.unwrap() {
-        Err(Error::SourceFailed { message, .. }) => {
+        Err(Error::Source(SourceError::Failed { message, .. })) => {
             assert!(
                 message.contains("4009") && message.contains("Connection not authorized"),
                 "{message}"
@@ -639,7 +642,7 @@ async fn a_subscription_error_reaches_the_hook_and_a_refusal_is_fatal() {
     )
     .await;
     match within("the listener to give up", run).await.unwrap() {
-        Err(Error::SourceFailed { message, .. }) => {
+        Err(Error::Source(SourceError::Failed { message, .. })) => {
             assert!(
                 message.contains("refused (401): Invalid signature"),
                 "{message}"
@@ -877,7 +880,7 @@ async fn an_endless_credentials_answer_is_refused_at_the_limit() {
         .unwrap();
     let started = Instant::now();
     match within("the listener to give up", listener.wait_forever()).await {
-        Err(Error::SourceFailed { message, .. }) => assert!(
+        Err(Error::Source(SourceError::Failed { message, .. })) => assert!(
             message.contains("credentials request answered 200 OK")
                 && message.contains(&format!(
                     "response body exceeds {MAX_AUTH_RESPONSE_BYTES} bytes"

@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use listener_core::source::SourceError;
 use listener_core::{
     Backoff, Error, Failure, Filter, Health, Listener, ListenerHandle, WebSocketSource,
 };
@@ -207,7 +208,9 @@ async fn a_refused_handshake_is_fatal() {
         .build()
         .unwrap();
     match within("the listener to give up", listener.wait_forever()).await {
-        Err(Error::SourceFailed { message, .. }) => assert!(message.contains("401"), "{message}"),
+        Err(Error::Source(SourceError::Failed { message, .. })) => {
+            assert!(message.contains("401"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -232,7 +235,7 @@ async fn gives_up_after_max_attempts() {
         .build()
         .unwrap();
     match within("the listener to give up", listener.wait_forever()).await {
-        Err(Error::SourceFailed { message, .. }) => {
+        Err(Error::Source(SourceError::Failed { message, .. })) => {
             assert!(message.contains("gave up after 2"), "{message}")
         }
         other => panic!("{other:?}"),

@@ -82,7 +82,7 @@ pub use backoff::Backoff;
 pub use dispatch::{
     DedupeConfig, DispatchConfig, DispatchStats, Dispatched, Dispatcher, DEFAULT_MAX_IN_FLIGHT,
 };
-pub use error::{Error, Result};
+pub use error::{ConfigError, Error, Result};
 pub use event::{
     toolkit_of, ConnectedAccount, Envelope, TriggerEvent, TriggerMetadata, V3_TRIGGER_MESSAGE,
 };

@@ -2,6 +2,7 @@
 
 use listener_core::{Error, Result, Source, SourceContext, TriggerEvent};
 
+use listener_core::source::SourceError;
 use tokio::sync::mpsc;
 
 /// What the test tells the source to do.
@@ -73,10 +74,10 @@ impl Source for ChannelSource {
             match feed {
                 None | Some(Feed::Finish) => return Ok(()),
                 Some(Feed::Fail(message)) => {
-                    return Err(Error::SourceFailed {
+                    return Err(Error::Source(SourceError::Failed {
                         source_name: self.name.clone(),
                         message,
-                    })
+                    }))
                 }
                 Some(Feed::Event(ev)) => {
                     let r = cx.deliver(*ev).await;

@@ -13,18 +13,24 @@
 //! - A leading UTF-8 byte order mark is skipped (RFC 8259 §8.1 lets a parser ignore one;
 //!   some HTTP clients add it).
 //! - A number beyond what a 64-bit float holds (past ±1.8e308, such as a 400-digit integer)
-//!   refuses the whole event with [`Error::NumberOutOfRange`]: it cannot reach a handler
+//!   refuses the whole event with [`DecodeError::NumberOutOfRange`]: it cannot reach a handler
 //!   faithfully, and rounding it to infinity or cutting it would hand the handler a value
 //!   the sender never sent. Integers up to 64 bits and ordinary floats are exact as usual.
 
+mod error;
 mod fields;
 mod legacy;
 mod v3;
 mod webhook;
 
+pub use error::DecodeError;
+
 use serde_json::{Map, Value};
 
-use crate::{Envelope, Error, Result, TriggerEvent};
+use crate::event::{Envelope, TriggerEvent};
+
+/// Decoding's own result.
+type Result<T, E = DecodeError> = std::result::Result<T, E>;
 
 /// Decodes one event from raw bytes, detecting its envelope.
 ///
@@ -62,12 +68,12 @@ fn parse(bytes: &[u8]) -> Result<Value> {
         // serde_json has no error code to match; its message for this case has been the
         // same since 1.0.
         if source.to_string().starts_with("number out of range") {
-            Error::NumberOutOfRange {
+            DecodeError::NumberOutOfRange {
                 line: source.line(),
                 column: source.column(),
             }
         } else {
-            Error::InvalidJson { source }
+            DecodeError::invalid_json(source)
         }
     })
 }
@@ -82,7 +88,7 @@ pub fn decode_value(value: Value) -> Result<TriggerEvent> {
 }
 
 /// Decodes bytes that must be in the given envelope; a body of another shape is
-/// [`Error::EnvelopeMismatch`] (or [`Error::UnknownEnvelope`] if it has no known shape).
+/// [`DecodeError::EnvelopeMismatch`] (or [`DecodeError::UnknownEnvelope`] if it has no known shape).
 pub fn decode_expecting(bytes: &[u8], expected: Envelope) -> Result<TriggerEvent> {
     let bytes = without_bom(bytes);
     if expected == Envelope::V3 {
@@ -93,7 +99,7 @@ pub fn decode_expecting(bytes: &[u8], expected: Envelope) -> Result<TriggerEvent
     let map = into_object(parse(bytes)?)?;
     match detect(&map) {
         Some(actual) if actual == expected => decode_as(actual, map),
-        Some(actual) => Err(Error::EnvelopeMismatch {
+        Some(actual) => Err(DecodeError::EnvelopeMismatch {
             announced: expected.to_string(),
             actual,
         }),
@@ -128,13 +134,13 @@ fn decode_as(envelope: Envelope, map: Map<String, Value>) -> Result<TriggerEvent
 fn into_object(value: Value) -> Result<Map<String, Value>> {
     match value {
         Value::Object(map) => Ok(map),
-        other => Err(Error::NotAnObject {
+        other => Err(DecodeError::NotAnObject {
             found: fields::type_name(&other),
         }),
     }
 }
 
-fn unknown(map: &Map<String, Value>) -> Error {
+fn unknown(map: &Map<String, Value>) -> DecodeError {
     let reason = match map.get("type") {
         Some(Value::String(t)) if t.starts_with("composio.") => {
             "a `composio.*` type needs an object `metadata`, an `id` and `data`"
@@ -147,7 +153,7 @@ fn unknown(map: &Map<String, Value>) -> Error {
         }
         _ => "not a V1, V2, V3 or legacy realtime envelope",
     };
-    Error::UnknownEnvelope {
+    DecodeError::UnknownEnvelope {
         reason,
         keys: fields::key_list(map),
     }

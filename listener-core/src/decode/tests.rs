@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
+use super::DecodeError;
 use super::*;
 use crate::event::V3_TRIGGER_MESSAGE;
 
@@ -94,18 +95,18 @@ fn non_event_fixtures_are_typed_errors() {
     // connection_id), and a JSON schema: all refused with the reason.
     let admin = fixture("admin_connected_account_add_start.json");
     let err = decode(&admin).unwrap_err();
-    assert!(matches!(err, Error::UnknownEnvelope { .. }), "{err}");
+    assert!(matches!(err, DecodeError::UnknownEnvelope { .. }), "{err}");
     assert!(err.to_string().contains("event"), "names the keys: {err}");
 
     let wrapper: serde_json::Value = serde_json::from_slice(&admin).unwrap();
     let err = decode_value(wrapper["event"]["body"].clone()).unwrap_err();
     assert!(
-        matches!(err, Error::UnknownEnvelope { reason, .. } if reason.contains("connection_id")),
+        matches!(err, DecodeError::UnknownEnvelope { reason, .. } if reason.contains("connection_id")),
         "{err}"
     );
 
     let err = decode(&fixture("github_star_config_schema.json")).unwrap_err();
-    assert!(matches!(err, Error::UnknownEnvelope { .. }), "{err}");
+    assert!(matches!(err, DecodeError::UnknownEnvelope { .. }), "{err}");
 }
 
 #[test]
@@ -126,7 +127,10 @@ fn every_fixture_decodes_or_fails_with_a_typed_error() {
                     path.display()
                 ),
                 Err(e) => assert!(
-                    matches!(e, Error::UnknownEnvelope { .. } | Error::NotAnObject { .. }),
+                    matches!(
+                        e,
+                        DecodeError::UnknownEnvelope { .. } | DecodeError::NotAnObject { .. }
+                    ),
                     "{}: unexpected error {e}",
                     path.display()
                 ),
@@ -280,19 +284,22 @@ fn non_objects_and_bad_json_are_typed_errors() {
         ("true", "a boolean"),
     ] {
         match decode(body.as_bytes()) {
-            Err(Error::NotAnObject { found: f }) => assert_eq!(f, found),
+            Err(DecodeError::NotAnObject { found: f }) => assert_eq!(f, found),
             other => panic!("{body}: {other:?}"),
         }
     }
     for body in ["", "{", "garbage", "{\"a\":}", "\u{0}"] {
         assert!(
-            matches!(decode(body.as_bytes()), Err(Error::InvalidJson { .. })),
+            matches!(
+                decode(body.as_bytes()),
+                Err(DecodeError::InvalidJson { .. })
+            ),
             "{body:?}"
         );
     }
     assert!(matches!(
         decode(&[0xff, 0xfe, b'{']),
-        Err(Error::InvalidJson { .. })
+        Err(DecodeError::InvalidJson { .. })
     ));
 }
 
@@ -318,7 +325,7 @@ fn decode_expecting_checks_the_announced_envelope() {
     let v3 = fixture("v3_slack_receive_message.json");
     assert!(decode_expecting(&v3, Envelope::V3).is_ok());
     match decode_expecting(&v3, Envelope::V1) {
-        Err(Error::EnvelopeMismatch { actual, .. }) => assert_eq!(actual, Envelope::V3),
+        Err(DecodeError::EnvelopeMismatch { actual, .. }) => assert_eq!(actual, Envelope::V3),
         other => panic!("{other:?}"),
     }
     let v1 = fixture("v1_slack_receive_message.json");
@@ -331,7 +338,7 @@ fn deeply_nested_payloads_do_not_overflow() {
     let body = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     assert!(matches!(
         decode(body.as_bytes()),
-        Err(Error::InvalidJson { .. })
+        Err(DecodeError::InvalidJson { .. })
     ));
 }
 
@@ -518,7 +525,7 @@ fn a_leading_byte_order_mark_is_skipped_on_every_path() {
     // Only one mark, only at the start.
     assert!(matches!(
         decode(b"\xEF\xBB\xBF\xEF\xBB\xBF{}"),
-        Err(Error::InvalidJson { .. })
+        Err(DecodeError::InvalidJson { .. })
     ));
 }
 
@@ -533,7 +540,7 @@ fn a_number_beyond_f64_is_refused_with_a_reason_on_every_path() {
         decode_expecting(body.as_bytes(), Envelope::V3),
     ] {
         match result {
-            Err(e @ Error::NumberOutOfRange { line: 1, column }) => {
+            Err(e @ DecodeError::NumberOutOfRange { line: 1, column }) => {
                 assert!(column > 400, "{column}");
                 assert!(e.to_string().contains("64-bit float"), "{e}");
             }

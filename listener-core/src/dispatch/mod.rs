@@ -22,6 +22,7 @@ use tracing::Instrument;
 pub use dedupe::DedupeConfig;
 use dedupe::DedupeWindow;
 
+use crate::error::ConfigError;
 use crate::extract::{EventContext, StateMap};
 use crate::handler::Erased;
 use crate::report::{DispatchReport, ErrorHook, Failure, HandlerFailure, HandlerOutcome};
@@ -136,17 +137,17 @@ impl Dispatcher {
         hook: Option<ErrorHook>,
     ) -> Result<Self> {
         if config.max_in_flight == 0 {
-            return Err(Error::Config {
+            return Err(Error::Config(ConfigError {
                 key: "max_in_flight".into(),
                 message: "must be at least 1".into(),
-            });
+            }));
         }
         if let Some(d) = &config.dedupe {
             if d.ttl.is_zero() {
-                return Err(Error::Config {
+                return Err(Error::Config(ConfigError {
                     key: "dedupe ttl".into(),
                     message: "must be positive (disable deduplication instead)".into(),
-                });
+                }));
             }
         }
         for h in registry.handlers() {

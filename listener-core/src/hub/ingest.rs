@@ -14,6 +14,8 @@ use serde_json::{json, Map, Value};
 
 use super::realtime_api::api_error;
 use super::{ids, HubState};
+use crate::decode::DecodeError;
+use crate::error::ConfigError;
 use crate::event::V3_TRIGGER_MESSAGE;
 use crate::{decode, Error, Result};
 
@@ -77,8 +79,8 @@ pub struct Published {
 /// Turns an ingest body into the envelope to send: envelopes are kept as they are (their
 /// exact bytes), bare payloads are wrapped.
 pub(crate) fn prepare(body: &[u8]) -> Result<(String, String, String)> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|source| Error::InvalidJson { source })?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|source| Error::Decode(DecodeError::invalid_json(source)))?;
     prepare_value(value, Some(body))
 }
 
@@ -86,9 +88,9 @@ pub(crate) fn prepare(body: &[u8]) -> Result<(String, String, String)> {
 /// envelope is then sent byte for byte), else the value is serialized once.
 pub(crate) fn prepare_value(value: Value, raw: Option<&[u8]>) -> Result<(String, String, String)> {
     let Value::Object(map) = value else {
-        return Err(Error::NotAnObject {
+        return Err(Error::Decode(DecodeError::NotAnObject {
             found: "a non-object",
-        });
+        }));
     };
     if let Some(envelope) = decode::detect(&map) {
         let (id, event_type) = identity(&map, envelope);
@@ -99,16 +101,17 @@ pub(crate) fn prepare_value(value: Value, raw: Option<&[u8]>) -> Result<(String,
         return Ok((text, id, event_type));
     }
     if map.contains_key("trigger_slug") {
-        let bare: BareEvent =
-            serde_json::from_value(Value::Object(map)).map_err(|e| Error::Config {
+        let bare: BareEvent = serde_json::from_value(Value::Object(map)).map_err(|e| {
+            Error::Config(ConfigError {
                 key: "event".into(),
                 message: format!("not a bare event ({{trigger_slug, payload, user_id?}}): {e}"),
-            })?;
+            })
+        })?;
         if bare.trigger_slug.trim().is_empty() {
-            return Err(Error::Config {
+            return Err(Error::Config(ConfigError {
                 key: "trigger_slug".into(),
                 message: "must not be empty".into(),
-            });
+            }));
         }
         let envelope = bare.into_envelope();
         let id = envelope["id"].as_str().unwrap_or_default().to_owned();
@@ -117,10 +120,11 @@ pub(crate) fn prepare_value(value: Value, raw: Option<&[u8]>) -> Result<(String,
     // Neither: let the decoder name the problem.
     Err(decode::decode_value(Value::Object(map))
         .err()
-        .unwrap_or(Error::UnknownEnvelope {
+        .unwrap_or(DecodeError::UnknownEnvelope {
             reason: "not an envelope",
             keys: String::new(),
-        }))
+        })
+        .into())
 }
 
 fn identity(map: &Map<String, Value>, envelope: crate::Envelope) -> (String, String) {

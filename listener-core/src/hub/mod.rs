@@ -39,6 +39,7 @@ pub use webhooks::{
     DeliveryAttempt, DeliveryConfig, WebhookSubscription, MAX_RECEIVER_ANSWER_BYTES,
 };
 
+use crate::error::ConfigError;
 use crate::source::pusher::protocol::channel_event;
 use crate::source::pusher::{CHUNKED_TRIGGER_EVENT, TRIGGER_EVENT};
 use crate::{ComposioSource, Error, Result};
@@ -228,10 +229,10 @@ impl Hub {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
-            return Err(Error::Config {
+            return Err(Error::Config(ConfigError {
                 key: "hub project id".into(),
                 message: "letters, digits, `_` and `-` only".into(),
-            });
+            }));
         }
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;

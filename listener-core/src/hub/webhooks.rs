@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::realtime_api::{api_error, authorized};
 use super::{ids, HubState};
+use crate::error::ConfigError;
 use crate::event::V3_TRIGGER_MESSAGE;
 use crate::Backoff;
 
@@ -151,9 +152,11 @@ impl Webhooks {
             .connect_timeout(config.timeout.min(Duration::from_secs(5)))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| crate::Error::Config {
-                key: "hub http client".into(),
-                message: e.to_string(),
+            .map_err(|e| {
+                crate::Error::Config(ConfigError {
+                    key: "hub http client".into(),
+                    message: e.to_string(),
+                })
             })?;
         Ok(Webhooks {
             config,

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::Listener;
 use crate::dispatch::DispatchConfig;
+use crate::error::ConfigError;
 use crate::extract::StateMap;
 use crate::report::{ErrorHook, Failure};
 use crate::source::Source;
@@ -64,9 +65,11 @@ fn parse_var<T: std::str::FromStr>(
 ) -> Result<Option<T>> {
     match lookup(key).filter(|v| !v.trim().is_empty()) {
         None => Ok(None),
-        Some(v) => v.trim().parse().map(Some).map_err(|_| Error::Config {
-            key: key.to_owned(),
-            message: format!("`{}` is not {what}", crate::preview::truncate_chars(&v, 60)),
+        Some(v) => v.trim().parse().map(Some).map_err(|_| {
+            Error::Config(ConfigError {
+                key: key.to_owned(),
+                message: format!("`{}` is not {what}", crate::preview::truncate_chars(&v, 60)),
+            })
         }),
     }
 }
@@ -171,10 +174,10 @@ impl ListenerBuilder {
     pub fn configure_from(mut self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
         if let Some(url) = lookup("LISTENER_WS_URL").filter(|v| !v.trim().is_empty()) {
             self = self.source(WebSocketSource::new(url.trim()).map_err(|e| match e {
-                Error::Config { message, .. } => Error::Config {
+                Error::Config(ConfigError { message, .. }) => Error::Config(ConfigError {
                     key: "LISTENER_WS_URL".into(),
                     message,
-                },
+                }),
                 other => other,
             })?);
         }
@@ -262,10 +265,10 @@ fn select_registered(names: &[String]) -> Result<Vec<Handler>> {
     let all = registered_handlers();
     let named = |h: &Handler, n: &str| h.name() == n || h.name().rsplit("::").next() == Some(n);
     if let Some(missing) = names.iter().find(|n| !all.iter().any(|h| named(h, n))) {
-        return Err(Error::Config {
+        return Err(Error::Config(ConfigError {
             key: "only_registered".into(),
             message: format!("no #[on_trigger] handler is named `{missing}`"),
-        });
+        }));
     }
     Ok(all
         .into_iter()
@@ -274,8 +277,10 @@ fn select_registered(names: &[String]) -> Result<Vec<Handler>> {
 }
 
 fn seconds(key: &str, secs: f64) -> Result<Duration> {
-    Duration::try_from_secs_f64(secs).map_err(|_| Error::Config {
-        key: key.to_owned(),
-        message: format!("{secs} is not a non-negative number of seconds"),
+    Duration::try_from_secs_f64(secs).map_err(|_| {
+        Error::Config(ConfigError {
+            key: key.to_owned(),
+            message: format!("{secs} is not a non-negative number of seconds"),
+        })
     })
 }

@@ -13,7 +13,9 @@ use tracing::Instrument;
 
 pub use builder::{ListenerBuilder, DEFAULT_DRAIN_TIMEOUT};
 
+use crate::error::ConfigError;
 use crate::report::{Failure, SourceFailure};
+use crate::source::SourceError;
 use crate::source::{Health, HealthBoard, Source, SourceContext, SourceHealth};
 use crate::{DispatchStats, Dispatcher, Error, Result};
 
@@ -111,10 +113,10 @@ impl Listener {
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<ListenerBuilder> {
         let builder = ListenerBuilder::default().configure_from(lookup)?;
         if builder.source_count() == 0 {
-            return Err(Error::Config {
+            return Err(Error::Config(ConfigError {
                 key: "COMPOSIO_API_KEY".into(),
                 message: "no event source configured: set COMPOSIO_API_KEY (Composio realtime), COMPOSIO_WEBHOOK_SECRET (signed webhooks) or LISTENER_WS_URL (a websocket)".into(),
-            });
+            }));
         }
         Ok(builder)
     }
@@ -281,12 +283,12 @@ fn source_ended(
         fatal: true,
     }));
     // The listener's result owns the error; the hook got a shared copy.
-    Some(
-        Arc::try_unwrap(error).unwrap_or_else(|shared| Error::SourceFailed {
+    Some(Arc::try_unwrap(error).unwrap_or_else(|shared| {
+        Error::Source(SourceError::Failed {
             source_name: name,
             message: shared.to_string(),
-        }),
-    )
+        })
+    }))
 }
 
 /// A listener running in the background (from [`Listener::spawn`]).

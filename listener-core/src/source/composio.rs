@@ -12,8 +12,10 @@ use super::pusher::{
     SubscriptionError, MAX_AUTH_RESPONSE_BYTES,
 };
 use super::{Source, SourceContext};
+use crate::error::ConfigError;
 use crate::http::{read_limited, ResponseBodyError};
 use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
+use crate::source::SourceError;
 use crate::{Backoff, Error, Result};
 
 /// Composio's API, unless `COMPOSIO_BASE_URL` says otherwise.
@@ -83,12 +85,14 @@ fn seconds_var(
         .ok()
         .and_then(|secs| std::time::Duration::try_from_secs_f64(secs).ok())
         .map(Some)
-        .ok_or_else(|| Error::Config {
-            key: key.into(),
-            message: format!(
-                "`{}` is not a non-negative number of seconds",
-                truncate_chars(&value, 40)
-            ),
+        .ok_or_else(|| {
+            Error::Config(ConfigError {
+                key: key.into(),
+                message: format!(
+                    "`{}` is not a non-negative number of seconds",
+                    truncate_chars(&value, 40)
+                ),
+            })
         })
 }
 
@@ -120,9 +124,11 @@ impl ComposioSource {
         let api_key = lookup("COMPOSIO_API_KEY")
             .map(|k| k.trim().to_owned())
             .filter(|k| !k.is_empty());
-        let api_key = api_key.ok_or_else(|| Error::Config {
-            key: "COMPOSIO_API_KEY".into(),
-            message: "not set".into(),
+        let api_key = api_key.ok_or_else(|| {
+            Error::Config(ConfigError {
+                key: "COMPOSIO_API_KEY".into(),
+                message: "not set".into(),
+            })
         })?;
         let mut source = ComposioSource::new(api_key);
         if let Some(url) = lookup("COMPOSIO_BASE_URL").filter(|v| !v.trim().is_empty()) {
@@ -132,9 +138,11 @@ impl ComposioSource {
             source = source.pusher_host(host.trim());
         }
         if let Some(port) = lookup("COMPOSIO_PUSHER_PORT").filter(|v| !v.trim().is_empty()) {
-            let port = port.trim().parse().map_err(|_| Error::Config {
-                key: "COMPOSIO_PUSHER_PORT".into(),
-                message: format!("`{}` is not a port number", truncate_chars(&port, 20)),
+            let port = port.trim().parse().map_err(|_| {
+                Error::Config(ConfigError {
+                    key: "COMPOSIO_PUSHER_PORT".into(),
+                    message: format!("`{}` is not a port number", truncate_chars(&port, 20)),
+                })
             })?;
             source = source.pusher_port(port);
         }
@@ -143,10 +151,10 @@ impl ComposioSource {
                 "1" | "true" | "yes" => true,
                 "0" | "false" | "no" => false,
                 _ => {
-                    return Err(Error::Config {
+                    return Err(Error::Config(ConfigError {
                         key: "COMPOSIO_PUSHER_TLS".into(),
                         message: "expected true or false".into(),
-                    })
+                    }))
                 }
             };
             source = source.pusher_tls(tls);
@@ -164,10 +172,10 @@ impl ComposioSource {
     pub fn base_url(mut self, url: impl Into<String>) -> Result<Self> {
         let url = url.into();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(Error::Config {
+            return Err(Error::Config(ConfigError {
                 key: "COMPOSIO_BASE_URL".into(),
                 message: format!("`{}` is not an http(s) URL", truncate_chars(&url, 80)),
-            });
+            }));
         }
         self.base_url = url.trim_end_matches('/').to_owned();
         Ok(self)
@@ -247,9 +255,9 @@ impl ComposioSource {
             .await
             .map_err(|e| {
                 (
-                    Error::Auth {
+                    Error::Source(SourceError::Auth {
                         message: format!("credentials request failed: {}", without_url(&e)),
-                    },
+                    }),
                     false,
                 )
             })?;
@@ -259,37 +267,37 @@ impl ComposioSource {
             // Too large is unusable: fatal like any unusable answer (or refusal); a server
             // error may pass.
             Err(e @ ResponseBodyError::TooLarge { .. }) => {
-                let error = Error::Auth {
+                let error = Error::Source(SourceError::Auth {
                     message: format!("credentials request answered {status}: {e}"),
-                };
+                });
                 let fatal = status.is_success() || matches!(status.as_u16(), 401 | 403);
                 return Err((error, fatal));
             }
             Err(ResponseBodyError::Read(e)) => {
                 return Err((
-                    Error::Auth {
+                    Error::Source(SourceError::Auth {
                         message: format!("credentials answer unreadable: {}", without_url(&e)),
-                    },
+                    }),
                     false,
                 ))
             }
         };
         if !status.is_success() {
-            let error = Error::Auth {
+            let error = Error::Source(SourceError::Auth {
                 message: format!(
                     "credentials request answered {status}: {}",
                     preview(&body, PREVIEW_CHARS)
                 ),
-            };
+            });
             return Err((error, matches!(status.as_u16(), 401 | 403)));
         }
         let creds: RealtimeCredentials = serde_json::from_slice(&body).map_err(|e| {
-            let error = Error::Auth {
+            let error = Error::Source(SourceError::Auth {
                 message: format!(
                     "credentials answer is not usable ({e}): {}",
                     preview(&body, PREVIEW_CHARS)
                 ),
-            };
+            });
             (error, true)
         })?;
         validate_cluster(&creds.pusher_cluster).map_err(|e| (e, true))?;
@@ -338,18 +346,18 @@ impl Source for ComposioSource {
             match fetched {
                 Ok(creds) => break creds,
                 Err((error, true)) => {
-                    return Err(Error::SourceFailed {
+                    return Err(Error::Source(SourceError::Failed {
                         source_name: cx.name().to_owned(),
                         message: error.to_string(),
-                    })
+                    }))
                 }
                 Err((error, false)) => {
                     attempt += 1;
                     if backoff.exhausted(attempt) {
-                        return Err(Error::SourceFailed {
+                        return Err(Error::Source(SourceError::Failed {
                             source_name: cx.name().to_owned(),
                             message: format!("gave up fetching credentials: {error}"),
-                        });
+                        }));
                     }
                     let delay = backoff.delay(attempt);
                     if !cx
@@ -424,7 +432,7 @@ mod tests {
                 ("COMPOSIO_PUSHER_SUBSCRIBE_TIMEOUT_SECS", bad),
             ];
             match ComposioSource::from_lookup(&lookup(&vars)) {
-                Err(Error::Config { key, .. }) => {
+                Err(Error::Config(ConfigError { key, .. })) => {
                     assert_eq!(key, "COMPOSIO_PUSHER_SUBSCRIBE_TIMEOUT_SECS")
                 }
                 other => panic!("{bad}: {other:?}"),

@@ -6,9 +6,12 @@
 //! buffering without limit.
 
 pub mod composio;
+mod error;
 mod keepalive;
 pub mod pusher;
 pub mod websocket;
+
+pub use error::SourceError;
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -187,7 +190,8 @@ impl SourceContext {
 
     /// Reports a transient error (the source goes on) to the error hook. The source logs it
     /// itself, with whatever context (a frame preview, a peer address) it has.
-    pub fn report_error(&self, error: Error) {
+    pub fn report_error(&self, error: impl Into<Error>) {
+        let error = error.into();
         tracing::debug!(source = %self.name, error = %error, "source error reported to the hook");
         self.dispatcher.report(Failure::Source(SourceFailure {
             source: self.name.to_string(),

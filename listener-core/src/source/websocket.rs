@@ -13,7 +13,9 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::keepalive::{Due, Keepalive};
 use super::{Health, Source, SourceContext};
+use crate::error::ConfigError;
 use crate::preview::{preview, PREVIEW_CHARS};
+use crate::source::SourceError;
 use crate::{decode, Backoff, Error, Result};
 
 /// Default limit on one frame or message: 1 MiB.
@@ -50,13 +52,13 @@ impl WebSocketSource {
     pub fn new(url: impl Into<String>) -> Result<Self> {
         let url = url.into();
         if !(url.starts_with("ws://") || url.starts_with("wss://")) {
-            return Err(Error::Config {
+            return Err(Error::Config(ConfigError {
                 key: "websocket url".into(),
                 message: format!(
                     "`{}` is not a ws:// or wss:// URL",
                     crate::preview::truncate_chars(&url, 80)
                 ),
-            });
+            }));
         }
         Ok(WebSocketSource {
             url,
@@ -135,20 +137,20 @@ impl WebSocketSource {
                 }
                 due = keepalive.due() => {
                     if due == Due::Dead {
-                        return SessionEnd::Dropped(Error::SourceFailed {
+                        return SessionEnd::Dropped(Error::Source(SourceError::Failed {
                             source_name: cx.name().to_owned(),
                             message: format!("no answer to ping within {:?}; connection presumed dead", self.pong_timeout),
-                        });
+                        }));
                     }
                     if let Err(e) = write.send(Message::Ping(Default::default())).await {
-                        return SessionEnd::Dropped(e.into());
+                        return SessionEnd::Dropped(SourceError::websocket(e).into());
                     }
                     keepalive.pinged();
                 }
                 msg = read.next() => {
                     let msg = match msg {
                         None => return SessionEnd::Dropped(closed("the server closed the connection")),
-                        Some(Err(e)) => return SessionEnd::Dropped(e.into()),
+                        Some(Err(e)) => return SessionEnd::Dropped(SourceError::websocket(e).into()),
                         Some(Ok(msg)) => msg,
                     };
                     keepalive.seen();
@@ -187,10 +189,7 @@ impl WebSocketSource {
 }
 
 fn closed(why: &str) -> Error {
-    Error::WebSocket(tungstenite::Error::Io(std::io::Error::new(
-        std::io::ErrorKind::ConnectionAborted,
-        why.to_owned(),
-    )))
+    SourceError::Closed(why.to_owned()).into()
 }
 
 /// Handshake answers that retrying cannot fix.
@@ -235,26 +234,26 @@ impl Source for WebSocketSource {
                     }
                 }
                 Ok(Err(e)) if is_fatal(&e) => {
-                    return Err(Error::SourceFailed {
+                    return Err(Error::Source(SourceError::Failed {
                         source_name: cx.name().to_owned(),
                         message: format!("the server refused the connection: {e}"),
-                    });
+                    }));
                 }
-                Ok(Err(e)) => e.into(),
-                Err(_) => Error::SourceFailed {
+                Ok(Err(e)) => SourceError::websocket(e).into(),
+                Err(_) => Error::Source(SourceError::Failed {
                     source_name: cx.name().to_owned(),
                     message: format!("connect timed out after {:?}", self.connect_timeout),
-                },
+                }),
             };
             failures += 1;
             if self.backoff.exhausted(failures) {
-                return Err(Error::SourceFailed {
+                return Err(Error::Source(SourceError::Failed {
                     source_name: cx.name().to_owned(),
                     message: format!(
                         "gave up after {} failed attempts; last error: {error}",
                         failures - 1
                     ),
-                });
+                }));
             }
             let delay = self.backoff.delay(failures);
             if !cx

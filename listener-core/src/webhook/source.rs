@@ -34,7 +34,8 @@ use super::body::{self, BodyRead};
 use super::rejections::{Reason, Rejections};
 use super::replay::{Admission, Replay};
 use super::serve::{serve, ConnectionLimits};
-use super::{verify, WebhookSecret, DEFAULT_TOLERANCE};
+use super::{verify, VerifyError, WebhookSecret, DEFAULT_TOLERANCE};
+use crate::error::ConfigError;
 use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
 use crate::source::{Health, Source, SourceContext};
 use crate::{Error, Result};
@@ -151,19 +152,21 @@ impl WebhookSource {
             .map(WebhookSecret::new)
             .collect();
         if secrets.is_empty() {
-            return Err(Error::Config {
+            return Err(Error::Config(ConfigError {
                 key: "COMPOSIO_WEBHOOK_SECRET".into(),
                 message: "not set".into(),
-            });
+            }));
         }
         let addr_text = lookup("LISTENER_WEBHOOK_ADDR").filter(|v| !v.trim().is_empty());
         let addr_text = addr_text.as_deref().map_or(DEFAULT_WEBHOOK_ADDR, str::trim);
-        let addr = addr_text.parse().map_err(|_| Error::Config {
-            key: "LISTENER_WEBHOOK_ADDR".into(),
-            message: format!(
-                "`{}` is not an address such as 127.0.0.1:8787",
-                truncate_chars(addr_text, 60)
-            ),
+        let addr = addr_text.parse().map_err(|_| {
+            Error::Config(ConfigError {
+                key: "LISTENER_WEBHOOK_ADDR".into(),
+                message: format!(
+                    "`{}` is not an address such as 127.0.0.1:8787",
+                    truncate_chars(addr_text, 60)
+                ),
+            })
         })?;
         let mut source = WebhookSource::new(addr, secrets);
         if let Some(path) = lookup("LISTENER_WEBHOOK_PATH").filter(|v| !v.trim().is_empty()) {
@@ -172,9 +175,11 @@ impl WebhookSource {
         let number = |key: &str| -> Result<Option<u64>> {
             match lookup(key).filter(|v| !v.trim().is_empty()) {
                 None => Ok(None),
-                Some(v) => v.trim().parse().map(Some).map_err(|_| Error::Config {
-                    key: key.to_owned(),
-                    message: format!("`{}` is not a whole number", truncate_chars(&v, 60)),
+                Some(v) => v.trim().parse().map(Some).map_err(|_| {
+                    Error::Config(ConfigError {
+                        key: key.to_owned(),
+                        message: format!("`{}` is not a whole number", truncate_chars(&v, 60)),
+                    })
                 }),
             }
         };
@@ -186,10 +191,10 @@ impl WebhookSource {
         }
         let positive = |key: &str| -> Result<Option<u64>> {
             match number(key)? {
-                Some(0) => Err(Error::Config {
+                Some(0) => Err(Error::Config(ConfigError {
                     key: key.to_owned(),
                     message: "must be at least 1".into(),
-                }),
+                })),
                 other => Ok(other),
             }
         };
@@ -213,13 +218,13 @@ impl WebhookSource {
                 "accepted" => Ack::Accepted,
                 "handlers" => Ack::AfterHandlers,
                 _ => {
-                    return Err(Error::Config {
+                    return Err(Error::Config(ConfigError {
                         key: "LISTENER_WEBHOOK_ACK".into(),
                         message: format!(
                             "`{}` is not `accepted` or `handlers`",
                             truncate_chars(&ack, 60)
                         ),
-                    })
+                    }))
                 }
             });
         }
@@ -240,13 +245,13 @@ impl WebhookSource {
     pub fn path(mut self, path: impl Into<String>) -> Result<Self> {
         let path = path.into();
         if !path.starts_with('/') || path == "/healthz" || path.contains(['{', '}', '*']) {
-            return Err(Error::Config {
+            return Err(Error::Config(ConfigError {
                 key: "LISTENER_WEBHOOK_PATH".into(),
                 message: format!(
                     "`{}` must start with `/` and not be /healthz",
                     truncate_chars(&path, 60)
                 ),
-            });
+            }));
         }
         self.path = path;
         Ok(self)
@@ -427,9 +432,11 @@ async fn receive(State(st): State<Arc<AppState>>, request: Request) -> Response 
             return st.refuse(Reason::BodyTimeout, answer);
         }
     };
-    let verified = match verify(&headers, &bytes, &st.secrets, st.tolerance) {
+    let verified = match verify(&headers, &bytes, &st.secrets, st.tolerance)
+        .map_err(VerifyError::into_decode_error)
+    {
         Ok(v) => v,
-        Err(e) if e.is_auth_failure() => {
+        Err(Err(e)) => {
             // No detail to the caller. Unauthenticated, so anyone can send these as fast as
             // they like: counted and summarized, logged one by one only at debug level
             // (bounded id, no body).
@@ -440,9 +447,9 @@ async fn receive(State(st): State<Arc<AppState>>, request: Request) -> Response 
             }
             return StatusCode::UNAUTHORIZED.into_response();
         }
-        Err(e) => {
+        Err(Ok(e)) => {
             tracing::warn!(error = %e, body = %preview(&bytes, PREVIEW_CHARS), "signed webhook delivery is malformed");
-            st.cx.report_error(Error::Verify(e));
+            st.cx.report_error(e);
             return status(StatusCode::BAD_REQUEST, "malformed_event");
         }
     };
@@ -516,10 +523,10 @@ impl Source for WebhookSource {
         };
         let addr = listener.local_addr().unwrap_or(self.addr);
         if !self.secrets.iter().any(WebhookSecret::is_usable) {
-            return Err(Error::Config {
+            return Err(Error::Config(ConfigError {
                 key: "COMPOSIO_WEBHOOK_SECRET".into(),
                 message: "no usable webhook secret (an empty secret would let anyone sign)".into(),
-            });
+            }));
         }
         let window = self.tolerance.max(DEFAULT_TOLERANCE).saturating_mul(2);
         let st = Arc::new(AppState {
@@ -609,7 +616,7 @@ mod tests {
     #[test]
     fn bad_configuration_names_the_variable() {
         let key_of = |vars: &[(&str, &str)]| match from(vars) {
-            Err(Error::Config { key, .. }) => key,
+            Err(Error::Config(ConfigError { key, .. })) => key,
             other => panic!("expected a configuration error, got {other:?}"),
         };
         assert_eq!(key_of(&[]), "COMPOSIO_WEBHOOK_SECRET");

@@ -8,7 +8,8 @@ use hmac::Mac;
 
 use super::sign::mac;
 use super::WebhookSecret;
-use crate::{decode, Envelope, TriggerEvent};
+use crate::decode::{self, DecodeError};
+use crate::event::{Envelope, TriggerEvent};
 
 /// The default timestamp tolerance: 300 s either way.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
@@ -63,7 +64,7 @@ pub enum VerifyError {
     InvalidSecret,
     /// The signature is valid but the body is not a known envelope.
     #[error("the body is not a valid event: {0}")]
-    Payload(Box<crate::Error>),
+    Payload(DecodeError),
     /// `x-composio-webhook-version` disagrees with the body.
     #[error("x-composio-webhook-version says {announced}, the body is {actual}")]
     VersionMismatch {
@@ -75,6 +76,19 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
+    /// What a signed delivery whose body is wrong (a failure that is not
+    /// [`is_auth_failure`](Self::is_auth_failure)) was wrong with, as a decoding error; an
+    /// authentication failure stays as it is.
+    pub fn into_decode_error(self) -> Result<DecodeError, VerifyError> {
+        match self {
+            VerifyError::Payload(e) => Ok(e),
+            VerifyError::VersionMismatch { announced, actual } => {
+                Ok(DecodeError::EnvelopeMismatch { announced, actual })
+            }
+            other => Err(other),
+        }
+    }
+
     /// Whether this is an authentication failure (401) rather than a bad body (400).
     pub fn is_auth_failure(&self) -> bool {
         !matches!(
@@ -291,18 +305,18 @@ pub fn verify(
                         announced: crate::preview::truncate_chars(v, 20),
                         actual: decode::decode(body)
                             .map(|e| e.envelope)
-                            .map_err(|e| VerifyError::Payload(Box::new(e)))?,
+                            .map_err(VerifyError::Payload)?,
                     })
                 }
             };
             decode::decode_expecting(body, expected).map_err(|e| match e {
-                crate::Error::EnvelopeMismatch { announced, actual } => {
+                DecodeError::EnvelopeMismatch { announced, actual } => {
                     VerifyError::VersionMismatch { announced, actual }
                 }
-                other => VerifyError::Payload(Box::new(other)),
+                other => VerifyError::Payload(other),
             })?
         }
-        None => decode::decode(body).map_err(|e| VerifyError::Payload(Box::new(e)))?,
+        None => decode::decode(body).map_err(VerifyError::Payload)?,
     };
     event.event_id = id.clone();
     if let Some(attempt) = headers

@@ -9,9 +9,11 @@ use hmac::{Hmac, KeyInit, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use sha2::Sha256;
 
+use crate::error::ConfigError;
 pub(crate) use crate::http::without_url;
 use crate::http::{read_limited, ResponseBodyError};
 use crate::preview::{preview, PREVIEW_CHARS};
+use crate::source::SourceError;
 use crate::{Error, Result};
 
 /// The largest answer read from the channel-auth endpoint (and Composio's credentials
@@ -132,13 +134,17 @@ impl Authorizer {
         let mut headers = HeaderMap::new();
         if let ChannelAuth::Endpoint { headers: given, .. } = &auth {
             for (name, value) in given {
-                let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| Error::Config {
-                    key: "auth header".into(),
-                    message: format!("`{name}` is not a valid header name"),
+                let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                    Error::Config(ConfigError {
+                        key: "auth header".into(),
+                        message: format!("`{name}` is not a valid header name"),
+                    })
                 })?;
-                let mut value = HeaderValue::from_str(value).map_err(|_| Error::Config {
-                    key: name.to_string(),
-                    message: "the header value has characters a header cannot carry".into(),
+                let mut value = HeaderValue::from_str(value).map_err(|_| {
+                    Error::Config(ConfigError {
+                        key: name.to_string(),
+                        message: "the header value has characters a header cannot carry".into(),
+                    })
                 })?;
                 value.set_sensitive(true);
                 headers.insert(name, value);
@@ -167,12 +173,12 @@ impl Authorizer {
         }
         match &self.auth {
             ChannelAuth::None => Err(AuthFailure {
-                error: Error::Config {
+                error: Error::Config(ConfigError {
                     key: "channel auth".into(),
                     message: format!(
                         "`{channel}` is private but no auth endpoint or secret is configured"
                     ),
-                },
+                }),
                 fatal: true,
             }),
             ChannelAuth::Secret { secret } => {
@@ -250,7 +256,7 @@ impl Authorizer {
 }
 
 fn auth_error(message: String) -> Error {
-    Error::Auth { message }
+    Error::Source(SourceError::Auth { message })
 }
 
 /// The HTTP client used for auth and credentials: 5 s to connect, 15 s per request.
@@ -261,9 +267,11 @@ pub(crate) fn http_client() -> Result<reqwest::Client> {
         .timeout(Duration::from_secs(15))
         .user_agent(concat!("listener-core/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| Error::Config {
-            key: "http client".into(),
-            message: e.to_string(),
+        .map_err(|e| {
+            Error::Config(ConfigError {
+                key: "http client".into(),
+                message: e.to_string(),
+            })
         })
 }
 

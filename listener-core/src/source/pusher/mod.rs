@@ -37,7 +37,10 @@ use protocol::{code_action, CodeAction, Established, Frame, PusherError, Subscri
 
 use super::keepalive::{Due, Keepalive};
 use super::{Health, Source, SourceContext};
+use crate::decode::DecodeError;
+use crate::error::ConfigError;
 use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
+use crate::source::SourceError;
 use crate::{decode, Backoff, Error, Result};
 
 /// The event carrying one trigger event on Composio's channel.
@@ -133,13 +136,13 @@ pub fn validate_cluster(cluster: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Config {
+        Err(Error::Config(ConfigError {
             key: "pusher cluster".into(),
             message: format!(
                 "`{}` is not a valid cluster (expected ^[a-z0-9-]+$, at most 64 characters)",
                 truncate_chars(cluster, 70)
             ),
-        })
+        }))
     }
 }
 
@@ -152,10 +155,10 @@ fn validate_key(key: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Config {
+        Err(Error::Config(ConfigError {
             key: "pusher key".into(),
             message: format!("`{}` is not a valid app key", truncate_chars(key, 40)),
-        })
+        }))
     }
 }
 
@@ -169,13 +172,13 @@ fn validate_channel(channel: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Config {
+        Err(Error::Config(ConfigError {
             key: "pusher channel".into(),
             message: format!(
                 "`{}` is not a valid channel name",
                 truncate_chars(channel, 60)
             ),
-        })
+        }))
     }
 }
 
@@ -365,20 +368,20 @@ impl PusherSource {
         validate_key(&self.key)?;
         validate_channel(&self.channel)?;
         if self.host.is_empty() || self.host.contains(['/', '?', '#', '@', ' ']) {
-            return Err(Error::Config {
+            return Err(Error::Config(ConfigError {
                 key: "pusher host".into(),
                 message: format!("`{}` is not a host name", truncate_chars(&self.host, 60)),
-            });
+            }));
         }
         if !self
             .client_name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            return Err(Error::Config {
+            return Err(Error::Config(ConfigError {
                 key: "pusher client name".into(),
                 message: "only letters, digits, `-` and `_`".into(),
-            });
+            }));
         }
         Ok(())
     }
@@ -397,15 +400,15 @@ impl PusherSource {
             Ok(Err(tungstenite::Error::Http(resp)))
                 if matches!(resp.status().as_u16(), 401 | 403) =>
             {
-                return End::Fatal(Error::SourceFailed {
+                return End::Fatal(Error::Source(SourceError::Failed {
                     source_name: cx.name().to_owned(),
                     message: format!(
                         "the server refused the websocket handshake ({})",
                         resp.status()
                     ),
-                })
+                }))
             }
-            Ok(Err(e)) => return reconnect(e.into()),
+            Ok(Err(e)) => return reconnect(SourceError::websocket(e).into()),
             Err(_) => return reconnect(timeout_error(cx, "connecting", self.connect_timeout)),
         };
         let (write, read) = ws.split();
@@ -437,15 +440,15 @@ fn deadline_after(after: Duration) -> Instant {
 }
 
 fn timeout_error(cx: &SourceContext, what: &str, after: Duration) -> Error {
-    Error::SourceFailed {
+    Error::Source(SourceError::Failed {
         source_name: cx.name().to_owned(),
         message: format!("timed out after {after:?} {what}"),
-    }
+    })
 }
 
 /// What a Pusher error code means for the connection.
 fn end_for_code(code: i64, message: String, subscribed: Option<Instant>) -> End {
-    let error = Error::Pusher { code, message };
+    let error = Error::Source(SourceError::Pusher { code, message });
     match code_action(code) {
         CodeAction::Fatal => End::Fatal(error),
         CodeAction::Immediately => End::Reconnect {
@@ -476,7 +479,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         self.write
             .send(Message::text(text))
             .await
-            .map_err(Error::from)
+            .map_err(|e| SourceError::websocket(e).into())
     }
 
     /// Reads until `pusher:connection_established`.
@@ -496,7 +499,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                         "the server closed the connection before it was established",
                     )))
                 }
-                Some(Err(e)) => return Err(reconnect(e.into())),
+                Some(Err(e)) => return Err(reconnect(SourceError::websocket(e).into())),
                 Some(Ok(Message::Text(t))) => t,
                 Some(Ok(Message::Close(frame))) => return Err(close_end(frame.as_ref(), None)),
                 Some(Ok(_)) => continue,
@@ -511,10 +514,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             match frame.event.as_ref() {
                 "pusher:connection_established" => {
                     return frame.data_as::<Established>().map_err(|e| {
-                        reconnect(Error::SourceFailed {
+                        reconnect(Error::Source(SourceError::Failed {
                             source_name: self.cx.name().to_owned(),
                             message: format!("malformed connection_established: {e}"),
-                        })
+                        }))
                     })
                 }
                 "pusher:error" => {
@@ -599,7 +602,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             keepalive.seen();
             let text = match msg {
                 None => return self.dropped(closed("the server closed the connection")),
-                Some(Err(e)) => return self.dropped(e.into()),
+                Some(Err(e)) => return self.dropped(SourceError::websocket(e).into()),
                 Some(Ok(Message::Text(t))) => t,
                 Some(Ok(Message::Close(frame))) => {
                     return close_end(frame.as_ref(), self.subscribed)
@@ -630,7 +633,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(error = %e, frame = %preview(text.as_bytes(), PREVIEW_CHARS), "skipping malformed pusher frame");
-                self.cx.report_error(Error::InvalidJson { source: e });
+                self.cx
+                    .report_error(Error::Decode(DecodeError::invalid_json(e)));
                 return None;
             }
         };
@@ -652,10 +656,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 }
                 let message = truncate_chars(err.message.as_deref().unwrap_or("(no message)"), 300);
                 tracing::warn!(code = ?err.code, %message, "pusher error");
-                self.cx.report_error(Error::Pusher {
+                self.cx.report_error(Error::Source(SourceError::Pusher {
                     code: err.code.unwrap_or(0),
                     message,
-                });
+                }));
             }
             "pusher_internal:subscription_succeeded" if ours => {
                 self.subscribed.get_or_insert_with(Instant::now);
@@ -666,7 +670,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             event if ours && self.source.events.iter().any(|e| e == event) => {
                 match frame.data_text() {
                     Ok(body) => return self.deliver(body.as_bytes()).await,
-                    Err(e) => self.bad_payload(Error::InvalidJson { source: e }, text.as_bytes()),
+                    Err(e) => self
+                        .bad_payload(Error::Decode(DecodeError::invalid_json(e)), text.as_bytes()),
                 }
             }
             event if ours && self.source.chunked_events.iter().any(|e| e == event) => {
@@ -674,7 +679,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                     Ok(d) => d,
                     Err(e) => {
                         self.bad_payload(
-                            Error::Chunk(format!("chunk data is not a JSON string: {e}")),
+                            Error::Source(SourceError::Chunk(format!(
+                                "chunk data is not a JSON string: {e}"
+                            ))),
                             text.as_bytes(),
                         );
                         return None;
@@ -685,7 +692,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 match pushed {
                     Ok(ChunkOutcome::Pending) => {}
                     Ok(ChunkOutcome::Complete(body)) => return self.deliver(body.as_bytes()).await,
-                    Err(problem) => self.bad_payload(Error::Chunk(problem), text.as_bytes()),
+                    Err(problem) => self
+                        .bad_payload(Error::Source(SourceError::Chunk(problem)), text.as_bytes()),
                 }
             }
             other => tracing::debug!(event = %truncate_chars(other, 80), "frame ignored"),
@@ -700,7 +708,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 _ => None,
             },
             Err(e) => {
-                self.bad_payload(e, body);
+                self.bad_payload(e.into(), body);
                 None
             }
         }
@@ -710,7 +718,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     fn report_dropped_chunks(&mut self) {
         for message in self.assembler.take_dropped() {
             tracing::warn!(%message, "chunked event dropped");
-            self.cx.report_error(Error::Chunk(message));
+            self.cx
+                .report_error(Error::Source(SourceError::Chunk(message)));
         }
     }
 
@@ -743,14 +752,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         if let Some(hook) = &self.source.on_subscription_error {
             hook(&err);
         }
-        let error = Error::Auth {
+        let error = Error::Source(SourceError::Auth {
             message: format!(
                 "subscription to `{}` refused{}: {}",
                 err.channel,
                 err.status.map(|s| format!(" ({s})")).unwrap_or_default(),
                 err.message
             ),
-        };
+        });
         let refused =
             matches!(err.status, Some(401 | 403)) || err.kind.as_deref() == Some("AuthError");
         if refused {
@@ -766,7 +775,7 @@ fn error_end(err: PusherError, subscribed: Option<Instant>) -> End {
     match err.code {
         Some(code) => end_for_code(code, message, subscribed),
         None => End::Reconnect {
-            error: Error::Pusher { code: 0, message },
+            error: Error::Source(SourceError::Pusher { code: 0, message }),
             immediately: false,
             subscribed,
         },
@@ -801,10 +810,7 @@ fn close_end(
 }
 
 fn closed(why: &str) -> Error {
-    Error::WebSocket(tungstenite::Error::Io(std::io::Error::new(
-        std::io::ErrorKind::ConnectionAborted,
-        why.to_owned(),
-    )))
+    SourceError::Closed(why.to_owned()).into()
 }
 
 #[async_trait]
@@ -826,11 +832,12 @@ impl Source for PusherSource {
                 End::Shutdown => return Ok(()),
                 End::Fatal(error) => {
                     return Err(match error {
-                        e @ (Error::SourceFailed { .. } | Error::Config { .. }) => e,
-                        other => Error::SourceFailed {
+                        e @ (Error::Source(SourceError::Failed { .. })
+                        | Error::Config(ConfigError { .. })) => e,
+                        other => Error::Source(SourceError::Failed {
                             source_name: cx.name().to_owned(),
                             message: other.to_string(),
-                        },
+                        }),
                     })
                 }
                 End::Reconnect {
@@ -852,13 +859,13 @@ impl Source for PusherSource {
             };
             failures += 1;
             if self.backoff.exhausted(failures) {
-                return Err(Error::SourceFailed {
+                return Err(Error::Source(SourceError::Failed {
                     source_name: cx.name().to_owned(),
                     message: format!(
                         "gave up after {} failed attempts; last error: {error}",
                         failures - 1
                     ),
-                });
+                }));
             }
             // "Reconnect at once" is honoured, but not twice within a few seconds: a server
             // answering every connection with 42xx must not make us spin.
