@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use listener_core::hub::Hub;
 use listener_core::prelude::*;
+use listener_hub::Hub;
 use tokio::sync::Notify;
 
 const SAMPLE: &str = include_str!("../tests/fixtures/v3_connected_account_expired.json");

@@ -26,9 +26,11 @@ use axum::extract::State as AxumState;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use listener_core::hub::Hub;
+use listener_core::dispatch::Dispatcher;
 use listener_core::prelude::*;
-use listener_core::{Dispatcher, Health, ListenerHandle};
+use listener_core::source::Health;
+use listener_core::ListenerHandle;
+use listener_hub::Hub;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 

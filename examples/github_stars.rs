@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use listener_core::composio_api::{ComposioClient, ConfigSchema, UpsertTrigger};
-use listener_core::hub::Hub;
 use listener_core::prelude::*;
+use listener_hub::Hub;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 

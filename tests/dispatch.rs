@@ -4,10 +4,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use listener_core::dispatch::Dispatched;
 use listener_core::testing::Harness;
 use listener_core::{
-    ConnectedAccount, Dispatched, Error, EventContext, ExtractError, Failure, FailureKind, Filter,
-    FromEvent, Handler, Listener, ListenerBuilder, Payload, State, TriggerEvent,
+    ConnectedAccount, Error, EventContext, ExtractError, Failure, FailureKind, Filter, FromEvent,
+    Handler, Listener, ListenerBuilder, Payload, State, TriggerEvent,
 };
 use listener_e2e::record::Recorder;
 use listener_e2e::wait::{until, within};

@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
-use listener_core::hub::Hub;
-use listener_core::{Filter, Health, Listener, ListenerHandle};
+use listener_core::source::Health;
+use listener_core::{Filter, Listener, ListenerHandle};
 use listener_e2e::record::Recorder;
 use listener_e2e::wait::{until, within};
+use listener_hub::Hub;
 use serde_json::json;
 
-async fn listen(hub: &listener_core::hub::RunningHub, rec: &Recorder) -> ListenerHandle {
+async fn listen(hub: &listener_hub::RunningHub, rec: &Recorder) -> ListenerHandle {
     let handle = Listener::builder()
         .without_registered_handlers()
         .source(hub.composio_source())
@@ -172,7 +173,7 @@ async fn the_hub_checks_api_keys_and_channel_auth() {
     assert_eq!(r.status(), 200);
     let token: serde_json::Value = r.json().await.unwrap();
     let token = token["auth"].as_str().unwrap().to_owned();
-    assert!(listener_core::source::pusher::verify_channel(
+    assert!(listener_core::source::pusher::protocol::verify_channel(
         hub.app_key(),
         hub.app_secret(),
         "1.2",
@@ -196,7 +197,7 @@ async fn the_hub_checks_api_keys_and_channel_auth() {
     let listener = Listener::builder()
         .without_registered_handlers()
         .source(
-            listener_core::ComposioSource::new("nope")
+            listener_core::source::composio::ComposioSource::new("nope")
                 .base_url(hub.base_url())
                 .unwrap(),
         )
@@ -222,7 +223,7 @@ async fn a_subscriber_that_cannot_keep_up_is_dropped_without_stalling_others() {
     let outer: serde_json::Value = serde_json::from_str(&established).unwrap();
     let inner: serde_json::Value = serde_json::from_str(outer["data"].as_str().unwrap()).unwrap();
     let socket_id = inner["socket_id"].as_str().unwrap();
-    let token = listener_core::source::pusher::sign_channel(
+    let token = listener_core::source::pusher::protocol::sign_channel(
         hub.app_key(),
         hub.app_secret(),
         socket_id,
@@ -327,9 +328,9 @@ mod webhook_delivery {
     use axum::Router;
     use base64::Engine;
     use hmac::{Hmac, KeyInit, Mac};
-    use listener_core::hub::{DeliveryConfig, Hub};
     use listener_core::Backoff;
     use listener_e2e::wait::until;
+    use listener_hub::{DeliveryConfig, Hub};
     use serde_json::{json, Value};
     use sha2::Sha256;
 
@@ -578,7 +579,7 @@ mod webhook_delivery {
 
         use axum::body::{Body, Bytes};
         use axum::response::IntoResponse;
-        use listener_core::hub::MAX_RECEIVER_ANSWER_BYTES;
+        use listener_hub::MAX_RECEIVER_ANSWER_BYTES;
 
         let streamed = Arc::new(AtomicU64::new(0));
         let calls = Arc::new(AtomicU64::new(0));
@@ -644,6 +645,110 @@ mod webhook_delivery {
         );
         assert!(took < Duration::from_millis(1500), "{took:?}");
         assert!(streamed < 64 << 20, "{streamed} bytes streamed");
+        hub.shutdown().await;
+    }
+}
+
+/// Moved from listener-core's unit tests when the hub became its own crate.
+mod composio_client_against_the_hub {
+    use std::time::Duration;
+
+    use listener_core::composio_api::{
+        ComposioClient, CreateWebhookSubscription, UpdateWebhookSubscription,
+    };
+    use listener_core::Backoff;
+
+    /// The seven webhook-subscription calls against the embedded hub, which serves the same
+    /// paths and shapes as Composio: client and hub agree.
+    #[tokio::test]
+    async fn webhook_subscriptions_against_the_local_hub() {
+        let hub = listener_hub::Hub::builder().start().await.unwrap();
+        let client = ComposioClient::builder(hub.api_key())
+            .base_url(hub.base_url())
+            .retry(Backoff {
+                initial: Duration::from_millis(1),
+                max: Duration::from_millis(4),
+                multiplier: 2.0,
+                max_attempts: Some(0),
+            })
+            .build()
+            .unwrap();
+        let types = client.webhook_event_types().await.unwrap();
+        assert!(types
+            .iter()
+            .any(|t| t.event_type == "composio.connected_account.expired"));
+        let created = client
+            .create_webhook_subscription(
+                &CreateWebhookSubscription::new("http://127.0.0.1:9/hook").events([
+                    "composio.trigger.message",
+                    "composio.connected_account.expired",
+                ]),
+            )
+            .await
+            .unwrap();
+        assert!(!created.id.is_empty());
+        let secret = created.secret.clone().expect("a secret on creation");
+        assert_eq!(created.enabled_events.len(), 2);
+        let listed = client.list_webhook_subscriptions().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].id, created.id);
+        let got = client.get_webhook_subscription(&created.id).await.unwrap();
+        assert_eq!(got.webhook_url, "http://127.0.0.1:9/hook");
+        let updated = client
+            .update_webhook_subscription(
+                &created.id,
+                &UpdateWebhookSubscription {
+                    enabled_events: Some(vec!["composio.trigger.message".into()]),
+                    ..UpdateWebhookSubscription::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.enabled_events, vec!["composio.trigger.message"]);
+        let rotated = client.rotate_webhook_secret(&created.id).await.unwrap();
+        assert!(rotated.secret.is_some_and(|s| s != secret));
+        // A bad request is an API error with the hub's error object.
+        let err = client
+            .create_webhook_subscription(
+                &CreateWebhookSubscription::new("http://127.0.0.1:9/x").events(["no.such.type"]),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.is_status(400), "{err}");
+        assert!(
+            err.error_object().unwrap().message.contains("no.such.type"),
+            "{err}"
+        );
+        client
+            .delete_webhook_subscription(&created.id)
+            .await
+            .unwrap();
+        let err = client
+            .get_webhook_subscription(&created.id)
+            .await
+            .unwrap_err();
+        assert!(err.is_status(404), "{err}");
+        assert!(client
+            .list_webhook_subscriptions()
+            .await
+            .unwrap()
+            .is_empty());
+        // The wrong key is refused.
+        let stranger = ComposioClient::builder("wrong")
+            .base_url(hub.base_url())
+            .retry(Backoff {
+                initial: Duration::from_millis(1),
+                max: Duration::from_millis(4),
+                multiplier: 2.0,
+                max_attempts: Some(0),
+            })
+            .build()
+            .unwrap();
+        assert!(stranger
+            .list_webhook_subscriptions()
+            .await
+            .unwrap_err()
+            .is_status(401));
         hub.shutdown().await;
     }
 }

@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use listener_core::dispatch::Dispatched;
+use listener_core::source::Health;
 use listener_core::source::SourceError;
 use listener_core::ConfigError;
 use listener_core::{
-    Dispatched, Error, Failure, Filter, Handler, Health, Listener, ListenerBuilder, StopReason,
-    TriggerEvent,
+    Error, Failure, Filter, Handler, Listener, ListenerBuilder, StopReason, TriggerEvent,
 };
 use listener_e2e::record::Recorder;
 use listener_e2e::source::{ChannelSource, Feed};

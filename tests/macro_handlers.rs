@@ -1,7 +1,7 @@
 //! `#[on_trigger]` handlers registered through `inventory`, run through the real listener.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use listener_core::prelude::*;
 use listener_core::testing::Harness;

@@ -6,13 +6,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use listener_core::composio_api::MAX_REALTIME_ANSWER_BYTES as MAX_AUTH_RESPONSE_BYTES;
+use listener_core::source::composio::ComposioSource;
 use listener_core::source::pusher::protocol::{channel_event, connection_established};
-use listener_core::source::pusher::{ChunkLimits, SubscriptionError, MAX_AUTH_RESPONSE_BYTES};
+use listener_core::source::pusher::PusherSource;
+use listener_core::source::pusher::{ChunkLimits, SubscriptionError};
 use listener_core::source::SourceError;
-use listener_core::{
-    Backoff, ComposioSource, Error, Failure, Filter, Health, Listener, ListenerHandle,
-    PusherSource, Source,
-};
+use listener_core::source::{Health, Source};
+use listener_core::{Backoff, Error, Failure, Filter, Listener, ListenerHandle};
 use listener_e2e::pusher::{self, AuthMode, FakeComposio, Sockudo, API_KEY, CHANNEL};
 use listener_e2e::record::Recorder;
 use listener_e2e::wait::{until, within};
@@ -460,7 +461,7 @@ impl Scripted {
             if let Message::Text(t) = msg {
                 let v: serde_json::Value = serde_json::from_str(&t).unwrap();
                 if v["event"] == "pusher:subscribe" {
-                    let want = listener_core::source::pusher::sign_channel(
+                    let want = listener_core::source::pusher::protocol::sign_channel(
                         "key",
                         "s",
                         socket_id,

@@ -7,12 +7,12 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use listener_core::hub::Hub;
 use listener_core::webhook::{signed_headers, Ack, WebhookSecret};
 use listener_core::{Filter, Handler, Listener, TriggerEvent};
 use listener_e2e::record::Recorder;
 use listener_e2e::wait::{until, within};
 use listener_e2e::webhook::{now, Server, SECRET};
+use listener_hub::Hub;
 
 fn v3_body(id: &str) -> Vec<u8> {
     serde_json::json!({
@@ -645,9 +645,11 @@ async fn the_hub_delivers_to_the_webhook_source() {
     let addr = probe.local_addr();
     drop(probe);
     let sub = hub.subscribe_webhook(&format!("http://{addr}/webhook"), None);
-    let source =
-        listener_core::WebhookSource::bind(addr, vec![WebhookSecret::new(sub.secret.clone())])
-            .unwrap();
+    let source = listener_core::webhook::WebhookSource::bind(
+        addr,
+        vec![WebhookSecret::new(sub.secret.clone())],
+    )
+    .unwrap();
     let server = Server::start(
         &rec,
         source,

@@ -3,10 +3,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use listener_core::source::websocket::WebSocketSource;
+use listener_core::source::Health;
 use listener_core::source::SourceError;
-use listener_core::{
-    Backoff, Error, Failure, Filter, Health, Listener, ListenerHandle, WebSocketSource,
-};
+use listener_core::{Backoff, Error, Failure, Filter, Listener, ListenerHandle};
 use listener_e2e::record::Recorder;
 use listener_e2e::wait::{until, within};
 use listener_e2e::ws_server::WsServer;

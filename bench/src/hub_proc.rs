@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use listener_core::hub::{Hub, HubConfig};
+use listener_hub::{Hub, HubConfig};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -157,7 +157,7 @@ fn build_bodies(
         .collect();
     sockudo::batch_bodies(
         CHANNEL,
-        listener_core::source::pusher::TRIGGER_EVENT,
+        listener_core::source::pusher::protocol::TRIGGER_EVENT,
         &events,
     )
 }

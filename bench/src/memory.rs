@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use listener_core::{ComposioSource, Filter, Handler, Health, Listener, TriggerEvent};
+use listener_core::source::composio::ComposioSource;
+use listener_core::source::Health;
+use listener_core::{Filter, Handler, Listener, TriggerEvent};
 
 use crate::hub_proc::HubProc;
 

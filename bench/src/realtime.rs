@@ -15,9 +15,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
-use listener_core::{
-    ComposioSource, Filter, Handler, Health, Listener, ListenerHandle, Payload, TriggerEvent,
-};
+use listener_core::source::composio::ComposioSource;
+use listener_core::source::Health;
+use listener_core::{Filter, Handler, Listener, ListenerHandle, Payload, TriggerEvent};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::Notify;
@@ -87,7 +87,7 @@ async fn floor_run(hub: &HubProc, n: usize, tag: &str) -> anyhow::Result<f64> {
     let outer: Value = serde_json::from_str(&first)?;
     let inner: Value = serde_json::from_str(outer["data"].as_str().context("data")?)?;
     let socket_id = inner["socket_id"].as_str().context("socket_id")?;
-    let token = listener_core::source::pusher::sign_channel(
+    let token = listener_core::source::pusher::protocol::sign_channel(
         &hub.app_key,
         &hub.app_secret,
         socket_id,

@@ -22,8 +22,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, ensure, Context};
+use listener_core::source::Health;
 use listener_core::webhook::{sign, WebhookSecret, WebhookSource};
-use listener_core::{Filter, Handler, Health, Listener, TriggerEvent};
+use listener_core::{Filter, Handler, Listener, TriggerEvent};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use listener_core::composio_api::{ActiveTriggersQuery, ComposioClient, UpsertTrigger};
-use listener_core::hub::{Hub, RunningHub};
-use listener_core::{Health, Listener, ListenerBuilder, ListenerHandle, Source};
+use listener_core::source::{Health, Source};
+use listener_core::{Listener, ListenerBuilder, ListenerHandle};
+use listener_hub::{Hub, RunningHub};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -318,7 +319,7 @@ pub async fn main_from_env(
     if var("COMPOSIO_API_KEY").is_some() {
         let config = BotConfig::from_env(None, None)?;
         let client = ComposioClient::from_env()?;
-        let source = listener_core::ComposioSource::from_env()?;
+        let source = listener_core::source::composio::ComposioSource::from_env()?;
         let user_id = var("COMPOSIO_USER_ID").unwrap_or_else(|| "default".into());
         return run_live(
             builder,

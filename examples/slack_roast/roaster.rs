@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use listener_core::{async_trait, Backoff};
+use listener_core::source::async_trait;
+use listener_core::Backoff;
 use serde_json::{json, Value};
 
 use crate::memory::fingerprint;

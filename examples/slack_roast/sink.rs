@@ -2,8 +2,8 @@
 
 use std::io::Write;
 
-use listener_core::async_trait;
 use listener_core::composio_api::{ComposioClient, ExecuteTool};
+use listener_core::source::async_trait;
 use serde_json::{Map, Value};
 
 use crate::roaster::SEND_TOOL;

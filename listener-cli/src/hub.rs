@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
-use listener_core::hub::{Hub, RunningHub};
+use listener_hub::{Hub, RunningHub};
 
 use crate::http::ApiKeyArg;
 

@@ -4,7 +4,7 @@ use std::io::Read;
 
 use anyhow::{anyhow, Context, Result};
 use clap::builder::NonEmptyStringValueParser;
-use listener_core::hub::BareEvent;
+use listener_hub::BareEvent;
 use serde_json::Value;
 
 use crate::http::{self, HubArgs};

@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use listener_core::{
-    Arc, ComposioSource, Filter, Handler, Health, Listener, ListenerBuilder, TriggerEvent,
-};
+use listener_core::source::composio::ComposioSource;
+use listener_core::source::Health;
+use listener_core::{Filter, Handler, Listener, ListenerBuilder, TriggerEvent};
 use serde_json::Value;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::http::{self, HubArgs};

@@ -7,10 +7,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use listener_core::hub::{Hub, RunningHub};
-use listener_core::{Arc, Filter, Handler, Listener, ListenerHandle, TriggerEvent};
+use listener_core::{Filter, Handler, Listener, ListenerHandle, TriggerEvent};
+use listener_hub::{Hub, RunningHub};
 use predicates::prelude::*;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 const BIN: &str = env!("CARGO_BIN_EXE_trigger-hub");
 const DEADLINE: Duration = Duration::from_secs(20);

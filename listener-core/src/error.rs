@@ -1,7 +1,7 @@
 //! The crate's top-level error, and the configuration error every layer shares.
 //!
 //! Each layer has its own error: [`DecodeError`](crate::decode::DecodeError) (bytes to an
-//! event), [`ExtractError`](crate::ExtractError) (an event to a handler's parameters),
+//! event), [`ExtractError`](crate::extract::ExtractError) (an event to a handler's parameters),
 //! [`SourceError`](crate::source::SourceError) (transports), [`ConfigError`] (settings).
 //! [`Error`] holds any of them, plus what the listener itself reports about its lifecycle.
 
@@ -10,7 +10,7 @@ use std::time::Duration;
 /// Everything that can go wrong inside `listener-core`.
 ///
 /// Handlers return their own errors (anything `Display`, `anyhow` included); those are
-/// reported as [`HandlerFailure`](crate::HandlerFailure)s, not as this type.
+/// reported as [`HandlerFailure`](crate::report::HandlerFailure)s, not as this type.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::TriggerEvent;
+use crate::event::TriggerEvent;
 
 /// A filter as written in `#[on_trigger(...)]`: `&'static str`s, so the macro can emit it as a
 /// constant.

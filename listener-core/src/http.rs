@@ -1,5 +1,7 @@
-//! Reading the answers of HTTP servers we call (Composio's credentials and channel-auth
-//! endpoints, its management API, webhook receivers of the hub) under a size limit.
+//! HTTP client plumbing shared by everything here that calls a server (the realtime
+//! source's credentials and channel-auth requests, the management API client, the
+//! development hub's webhook deliveries): one way to build a client ([`ClientOptions`]) and
+//! one way to read an answer under a size limit ([`read_limited`]).
 //!
 //! The limit is enforced while the body streams in: a declared `content-length` over the
 //! limit is refused before anything is read, and a body that grows past it is abandoned at
@@ -7,14 +9,61 @@
 //! most `limit` bytes (plus one transport chunk), not whatever arrives before the request's
 //! time limit.
 
-use axum::body::Bytes;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::error::{BoxError, ConfigError};
+
+/// How an HTTP client is built: time limits, user agent, redirects. TLS uses rustls with
+/// the `ring` provider (installed as the process default unless one is already).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Time allowed to open a connection (default 5 s).
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole request, answer included (default 30 s).
+    pub timeout: Duration,
+    /// The `user-agent` header (default `listener-core/VERSION`).
+    pub user_agent: String,
+    /// Whether redirects are followed (default yes, up to 10).
+    pub follow_redirects: bool,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(30),
+            user_agent: concat!("listener-core/", env!("CARGO_PKG_VERSION")).to_owned(),
+            follow_redirects: true,
+        }
+    }
+}
+
+impl ClientOptions {
+    /// Builds the client.
+    pub fn build(&self) -> Result<reqwest::Client, ConfigError> {
+        crate::tls::ensure_crypto_provider();
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout)
+            .user_agent(self.user_agent.as_str());
+        if !self.follow_redirects {
+            builder = builder.redirect(reqwest::redirect::Policy::none());
+        }
+        builder
+            .build()
+            .map_err(|e| ConfigError::new("http client", e.to_string()))
+    }
+}
 
 /// At most this much is reserved ahead from a declared `content-length`.
 const MAX_PREALLOCATE: usize = 64 << 10;
 
 /// Why an answer's body could not be had.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ResponseBodyError {
+#[non_exhaustive]
+pub enum ResponseBodyError {
     /// The body is (or declared itself) larger than the limit; what was read is dropped.
     #[error("response body exceeds {limit} bytes")]
     TooLarge {
@@ -22,13 +71,31 @@ pub(crate) enum ResponseBodyError {
         limit: usize,
     },
     /// The transport failed (or the request's time limit passed) mid-body.
-    #[error("reading the response body failed: {}", without_url(.0))]
-    Read(#[source] reqwest::Error),
+    #[error("reading the response body failed: {message}")]
+    Read {
+        /// What happened (never the request's URL, which may carry credentials).
+        message: String,
+        /// Whether it was the request's time limit.
+        timeout: bool,
+        /// The HTTP library's error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl ResponseBodyError {
+    fn read(e: reqwest::Error) -> Self {
+        ResponseBodyError::Read {
+            message: without_url(&e),
+            timeout: e.is_timeout(),
+            source: Box::new(e),
+        }
+    }
 }
 
 /// Reads `response`'s whole body, keeping at most `limit` bytes: more is
 /// [`ResponseBodyError::TooLarge`], never a bigger buffer.
-pub(crate) async fn read_limited(
+pub async fn read_limited(
     mut response: reqwest::Response,
     limit: usize,
 ) -> Result<Bytes, ResponseBodyError> {
@@ -44,7 +111,7 @@ pub(crate) async fn read_limited(
     let mut first: Option<Bytes> = None;
     let mut all: Vec<u8> = Vec::new();
     let mut seen: usize = 0;
-    while let Some(chunk) = response.chunk().await.map_err(ResponseBodyError::Read)? {
+    while let Some(chunk) = response.chunk().await.map_err(ResponseBodyError::read)? {
         seen = seen.saturating_add(chunk.len());
         if seen > limit {
             return Err(ResponseBodyError::TooLarge { limit });
@@ -67,7 +134,7 @@ pub(crate) async fn read_limited(
 }
 
 /// A reqwest error's text without its URL (which may carry credentials in a query).
-pub(crate) fn without_url(e: &reqwest::Error) -> String {
+pub fn without_url(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     if let Some(url) = e.url() {
         text = text.replace(url.as_str(), "<url>");

@@ -32,7 +32,9 @@
 //!
 //! #[tokio::main]
 //! async fn main() -> anyhow::Result<()> {
-//!     let listener = Listener::from_env()? // sources from LISTENER_WS_URL, …
+//!     // Sources from the environment: COMPOSIO_API_KEY (realtime),
+//!     // COMPOSIO_WEBHOOK_SECRET (webhooks), LISTENER_WS_URL (a plain websocket).
+//!     let listener = Listener::from_env()?
 //!         .state(Bot { name: "roastbot".into() })
 //!         .on_error(|failure| eprintln!("{failure}"))
 //!         .build()?;
@@ -42,27 +44,46 @@
 //! }
 //! ```
 //!
-//! The data flows one way: a [`Source`] reads and decodes ([`decode`]) events into
-//! [`TriggerEvent`]s, the [`Dispatcher`] drops duplicates and starts every handler whose
-//! [`Filter`] matches under a global in-flight bound (an async run starts on the dispatching
-//! task and continues as its own task once it has to wait; see
+//! The data flows one way: a [`Source`](source::Source) reads and decodes ([`decode`])
+//! events into [`TriggerEvent`]s, the [`Dispatcher`](dispatch::Dispatcher) drops duplicates
+//! and starts every handler whose [`Filter`] matches under a global in-flight bound (an async
+//! run starts on the dispatching task and continues as its own task once it has to wait; see
 //! [`ListenerBuilder::eager_start`]), and each handler receives its parameters through
 //! [`FromEvent`] extractors.
+//!
+//! # Features
+//!
+//! Each transport is a Cargo feature, so an application compiles only what it listens on.
+//!
+//! | feature | what it enables | default |
+//! | --- | --- | --- |
+//! | `realtime` | Composio's realtime channel: `source::composio::ComposioSource`, the Pusher client `source::pusher`, and the core of the Composio HTTP client that fetches its credentials and channel tokens; implies `websocket` | yes: how Composio delivers without a public URL |
+//! | `webhook-server` | `webhook::WebhookSource`, the HTTP server for signed deliveries (hyper, axum); implies `webhook` | yes: Composio's other delivery path, read by `Listener::from_env` |
+//! | `webhook` | `webhook::verify` and `webhook::sign`, for an application with its own web framework (no server) | with `webhook-server` |
+//! | `websocket` | `source::websocket::WebSocketSource`: one event per frame from any websocket | with `realtime` |
+//! | `composio-api` | `composio_api`: triggers, trigger types, webhook subscriptions and endpoints, tool execution | no: only bots that act need it |
+//! | `http-client` | `http`: the HTTP client plumbing (client settings, answers read under a size bound) the two above share | with either |
+//!
+//! With `default-features = false` the dispatcher, the event model, decoding, the
+//! `#[on_trigger]` macro and the [`Source`](source::Source) trait remain: enough for a
+//! source of your own. `Listener::from_env` refuses, with a message naming the feature, a
+//! variable whose source was not compiled in.
 
 // Lets the macro's `::listener_core::…` paths resolve inside this crate's own tests.
 extern crate self as listener_core;
 
 mod backoff;
+#[cfg(any(feature = "realtime", feature = "composio-api"))]
 pub mod composio_api;
 pub mod decode;
-mod dispatch;
+pub mod dispatch;
 mod error;
 mod event;
 mod extract;
 mod filter;
 mod handler;
-mod http;
-pub mod hub;
+#[cfg(feature = "http-client")]
+pub mod http;
 mod listener;
 pub mod prelude;
 pub mod preview;
@@ -70,48 +91,39 @@ mod registry;
 mod report;
 pub mod source;
 pub mod testing;
+#[cfg(any(feature = "websocket", feature = "http-client"))]
 mod tls;
+#[cfg(feature = "webhook")]
 pub mod webhook;
 
-pub use std::sync::Arc;
-
-/// Re-exported for implementing [`Source`] without another dependency.
-pub use async_trait::async_trait;
-
 pub use backoff::Backoff;
-pub use dispatch::{
-    DedupeConfig, DispatchConfig, DispatchStats, Dispatched, Dispatcher, DEFAULT_MAX_IN_FLIGHT,
-};
 pub use error::{ConfigError, Error, Result};
 pub use event::{
     toolkit_of, ConnectedAccount, Envelope, TriggerEvent, TriggerMetadata, V3_TRIGGER_MESSAGE,
 };
 pub use extract::{EventContext, ExtractError, FromEvent, Meta, Payload, State, StateMap};
-pub use filter::{Filter, FilterSpec};
-pub use handler::{
-    AsyncHandlerFn, BlockingHandlerFn, FailureKind, Handler, HandlerFn, IntoOutcome,
-};
+pub use filter::Filter;
+pub use handler::{FailureKind, Handler, IntoOutcome};
 pub use listener::{
     Listener, ListenerBuilder, ListenerHandle, StopReason, Stopped, DEFAULT_DRAIN_TIMEOUT,
 };
 /// Marks a function as a trigger handler; see the crate docs.
 pub use listener_macros::on_trigger;
-pub use registry::{registered_handlers, HandlerDescriptor, Registry};
-pub use report::{
-    DispatchReport, ErrorHook, Failure, HandlerFailure, HandlerOutcome, SourceFailure,
-};
-pub use source::composio::ComposioSource;
-pub use source::pusher::PusherSource;
-pub use source::websocket::WebSocketSource;
-pub use source::{Health, Source, SourceContext, SourceHealth};
-pub use webhook::{VerifyError, WebhookSource};
+pub use registry::registered_handlers;
+pub use report::{DispatchReport, Failure, HandlerFailure, HandlerOutcome, SourceFailure};
 
-/// Support for the code `#[on_trigger]` generates. Not a public API.
+/// Support for the code `#[on_trigger]` generates. Not a public API: it changes without
+/// notice, which is why `listener-core` pins the macro crate to its exact version.
 #[doc(hidden)]
 pub mod __private {
     pub use inventory;
 
-    use crate::{AsyncHandlerFn, BlockingHandlerFn, FromEvent, HandlerFn, IntoOutcome};
+    pub use crate::filter::FilterSpec;
+    pub use crate::handler::{AsyncHandlerFn, BlockingHandlerFn, HandlerFn};
+    pub use crate::registry::HandlerDescriptor;
+
+    use crate::extract::FromEvent;
+    use crate::handler::IntoOutcome;
 
     /// Compile-time check that a parameter type is an extractor.
     pub const fn assert_extractor<T: FromEvent>() {}

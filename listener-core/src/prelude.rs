@@ -1,6 +1,12 @@
-//! Everything a handler file usually needs: `use listener_core::prelude::*;`.
+//! Everything a handler file and a `main` usually need: `use listener_core::prelude::*;`.
 
+#[cfg(feature = "realtime")]
+pub use crate::source::composio::ComposioSource;
+#[cfg(feature = "websocket")]
+pub use crate::source::websocket::WebSocketSource;
+#[cfg(feature = "webhook-server")]
+pub use crate::webhook::WebhookSource;
 pub use crate::{
-    on_trigger, Arc, EventContext, Failure, Filter, FromEvent, Handler, Listener, ListenerBuilder,
-    Meta, Payload, State, TriggerEvent, WebSocketSource,
+    on_trigger, EventContext, Failure, Filter, FromEvent, Handler, Listener, ListenerBuilder, Meta,
+    Payload, State, TriggerEvent,
 };

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use crate::{Filter, FilterSpec, Handler, HandlerFn, TriggerEvent};
+use crate::event::TriggerEvent;
+use crate::filter::{Filter, FilterSpec};
+use crate::handler::{Handler, HandlerFn};
 
 /// The static description of an `#[on_trigger]` function, collected through `inventory`.
 ///

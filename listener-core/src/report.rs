@@ -3,7 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{Error, FailureKind};
+use crate::error::Error;
+use crate::handler::FailureKind;
 
 /// One failed handler run.
 #[derive(Debug, Clone)]

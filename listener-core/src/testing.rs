@@ -24,7 +24,12 @@
 //! # Ok(()) }
 //! ```
 
-use crate::{decode, DispatchReport, Dispatcher, ListenerBuilder, Result, TriggerEvent};
+use crate::decode;
+use crate::dispatch::Dispatcher;
+use crate::error::Result;
+use crate::event::TriggerEvent;
+use crate::listener::ListenerBuilder;
+use crate::report::DispatchReport;
 
 /// A dispatcher built like a listener (same handlers, state, limits), fed by hand.
 #[derive(Debug, Clone)]

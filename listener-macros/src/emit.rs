@@ -12,12 +12,12 @@
 //!         ::listener_core::__private::assert_output::<R>();               // at `R`
 //!     }
 //!     ::listener_core::__private::inventory::submit! {
-//!         ::listener_core::HandlerDescriptor {
+//!         ::listener_core::__private::HandlerDescriptor {
 //!             name: "roast",
 //!             module_path: ::core::module_path!(),
 //!             file: ::core::file!(),
 //!             line: ::core::line!(),                                      // at `roast`
-//!             filter: ::listener_core::FilterSpec {
+//!             filter: ::listener_core::__private::FilterSpec {
 //!                 name: ::core::option::Option::Some("X"),
 //!                 toolkit: ::core::option::Option::None,
 //!                 /* ... every other key ... */
@@ -80,7 +80,7 @@ pub(crate) fn registration(args: &FilterArgs, handler: &HandlerFn) -> TokenStrea
                 #output_check
             }
             ::listener_core::__private::inventory::submit! {
-                ::listener_core::HandlerDescriptor {
+                ::listener_core::__private::HandlerDescriptor {
                     name: #name,
                     module_path: ::core::module_path!(),
                     file: ::core::file!(),
@@ -93,7 +93,7 @@ pub(crate) fn registration(args: &FilterArgs, handler: &HandlerFn) -> TokenStrea
     }
 }
 
-/// The `::listener_core::FilterSpec { ... }` expression for `args`, one field per key.
+/// The `::listener_core::__private::FilterSpec { ... }` expression for `args`, one field per key.
 fn filter_spec(args: &FilterArgs) -> TokenStream {
     let fields = args.entries().map(|(key, value)| {
         let field = Ident::new(key, Span::call_site());
@@ -103,7 +103,7 @@ fn filter_spec(args: &FilterArgs) -> TokenStream {
         }
     });
     quote! {
-        ::listener_core::FilterSpec {
+        ::listener_core::__private::FilterSpec {
             #(#fields,)*
         }
     }
@@ -143,12 +143,12 @@ mod tests {
                     ::listener_core::__private::assert_output::<anyhow::Result<()> >();
                 }
                 ::listener_core::__private::inventory::submit! {
-                    ::listener_core::HandlerDescriptor {
+                    ::listener_core::__private::HandlerDescriptor {
                         name: "roast",
                         module_path: ::core::module_path!(),
                         file: ::core::file!(),
                         line: ::core::line!(),
-                        filter: ::listener_core::FilterSpec {
+                        filter: ::listener_core::__private::FilterSpec {
                             name: ::core::option::Option::Some("SLACK_RECEIVE_MESSAGE"),
                             toolkit: ::core::option::Option::None,
                             trigger_id: ::core::option::Option::None,

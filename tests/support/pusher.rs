@@ -315,7 +315,7 @@ async fn auth(
         AuthMode::Sign => APP_SECRET,
         AuthMode::WrongSignature => "not-the-secret",
     };
-    let token = listener_core::source::pusher::sign_channel(
+    let token = listener_core::source::pusher::protocol::sign_channel(
         APP_KEY,
         secret,
         &form.socket_id,

@@ -1,6 +1,7 @@
 //! A source fed by the test through a channel.
 
-use listener_core::{Error, Result, Source, SourceContext, TriggerEvent};
+use listener_core::source::{Source, SourceContext};
+use listener_core::{Error, Result, TriggerEvent};
 
 use listener_core::source::SourceError;
 use tokio::sync::mpsc;
@@ -20,13 +21,13 @@ pub enum Feed {
 pub struct ChannelSource {
     name: String,
     rx: mpsc::UnboundedReceiver<Feed>,
-    results: mpsc::UnboundedSender<Result<listener_core::Dispatched>>,
+    results: mpsc::UnboundedSender<Result<listener_core::dispatch::Dispatched>>,
 }
 
 /// The test's end of a [`ChannelSource`].
 pub struct Feeder {
     pub tx: mpsc::UnboundedSender<Feed>,
-    pub results: mpsc::UnboundedReceiver<Result<listener_core::Dispatched>>,
+    pub results: mpsc::UnboundedReceiver<Result<listener_core::dispatch::Dispatched>>,
 }
 
 impl ChannelSource {
@@ -52,14 +53,14 @@ impl Feeder {
     }
 
     /// The result of the next delivery, within the test deadline.
-    pub async fn result(&mut self) -> Result<listener_core::Dispatched> {
+    pub async fn result(&mut self) -> Result<listener_core::dispatch::Dispatched> {
         crate::wait::within("a delivery result", self.results.recv())
             .await
             .expect("source gone")
     }
 }
 
-#[listener_core::async_trait]
+#[listener_core::source::async_trait]
 impl Source for ChannelSource {
     fn name(&self) -> String {
         self.name.clone()

@@ -25,13 +25,20 @@
 //! ```
 
 mod error;
+#[cfg(feature = "composio-api")]
 mod lenient;
+#[cfg(feature = "realtime")]
+mod realtime;
+#[cfg(feature = "composio-api")]
 mod schema;
+#[cfg(feature = "composio-api")]
 mod tools;
+#[cfg(feature = "composio-api")]
 mod triggers;
+#[cfg(feature = "composio-api")]
 mod webhooks;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "composio-api"))]
 mod tests;
 
 use std::fmt;
@@ -41,24 +48,33 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
+#[cfg(feature = "composio-api")]
 use serde::Serialize;
 
 pub use error::{ApiError, ApiResult, ErrorObject};
+#[cfg(feature = "realtime")]
+pub use realtime::{ChannelToken, RealtimeCredentials, MAX_REALTIME_ANSWER_BYTES};
+#[cfg(feature = "composio-api")]
 pub use schema::{ConfigProblem, ConfigSchema};
+#[cfg(feature = "composio-api")]
 pub use tools::{ExecuteTool, ToolExecution};
+#[cfg(feature = "composio-api")]
 pub use triggers::{
     ActiveTriggersQuery, TriggerInstance, TriggerInstancePage, TriggerStatus, TriggerType,
     TriggerTypeToolkit, UpsertTrigger, UpsertedTrigger,
 };
+#[cfg(feature = "composio-api")]
 pub use webhooks::{
     CreateWebhookEndpoint, CreateWebhookSubscription, UpdateWebhookSubscription, WebhookEndpoint,
     WebhookEventType, WebhookSubscription,
 };
 
-use crate::http::{read_limited, ResponseBodyError};
+use crate::backoff::Backoff;
+use crate::http::{read_limited, ClientOptions, ResponseBodyError};
 use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
-use crate::source::composio::DEFAULT_BASE_URL;
-use crate::Backoff;
+
+/// Composio's API, unless told otherwise (`COMPOSIO_BASE_URL`).
+pub const DEFAULT_BASE_URL: &str = "https://backend.composio.dev";
 
 /// A loose JSON object answer (`{"status": "success"}`, `{"id": …, "deleted": true}`, an
 /// empty body): the fields as sent.
@@ -86,6 +102,7 @@ enum Idempotency {
     Repeatable,
     /// Creates something or has effects (tool execution, secret rotation): repeated only
     /// when the server refused it (429, 5xx) or the connection never opened.
+    #[cfg(feature = "composio-api")]
     Once,
 }
 
@@ -184,13 +201,14 @@ impl ComposioClientBuilder {
         }
         base.set_query(None);
         base.set_fragment(None);
-        crate::tls::ensure_crypto_provider();
-        let http = reqwest::Client::builder()
-            .connect_timeout(self.connect_timeout)
-            .timeout(self.timeout)
-            .user_agent(self.user_agent)
-            .build()
-            .map_err(|e| ApiError::config("http client", e.to_string()))?;
+        let http = ClientOptions {
+            connect_timeout: self.connect_timeout,
+            timeout: self.timeout,
+            user_agent: self.user_agent,
+            follow_redirects: true,
+        }
+        .build()
+        .map_err(|e| ApiError::config("http client", e.message))?;
         Ok(ComposioClient {
             inner: Arc::new(Inner {
                 http,
@@ -232,8 +250,11 @@ struct Call<'a> {
     method: Method,
     segments: &'a [&'a str],
     query: Vec<(&'static str, String)>,
-    body: Option<Vec<u8>>,
+    /// The body and its content type.
+    body: Option<(&'static str, Vec<u8>)>,
     idempotency: Idempotency,
+    /// A bound on the answer below the client's own, for endpoints whose answers are small.
+    max_response_bytes: Option<usize>,
 }
 
 impl ComposioClient {
@@ -313,7 +334,7 @@ impl ComposioClient {
         })
     }
 
-    async fn send(&self, call: &Call<'_>) -> ApiResult<(StatusCode, axum::body::Bytes)> {
+    async fn send(&self, call: &Call<'_>) -> ApiResult<(StatusCode, bytes::Bytes)> {
         let method = &call.method;
         let url = self.url(call.segments, &call.query)?;
         let path = display_path(call.segments);
@@ -327,9 +348,9 @@ impl ComposioClient {
                 .request(method.clone(), url.clone())
                 .header("x-api-key", &self.inner.api_key)
                 .header("accept", "application/json");
-            if let Some(body) = &call.body {
+            if let Some((content_type, body)) = &call.body {
                 request = request
-                    .header(CONTENT_TYPE, "application/json")
+                    .header(CONTENT_TYPE, *content_type)
                     .body(body.clone());
             }
             let retry_left = !retry.exhausted(attempt);
@@ -357,7 +378,12 @@ impl ComposioClient {
             };
             let status = response.status();
             let headers = response.headers().clone();
-            let body = match read_limited(response, self.inner.max_response_bytes).await {
+            let limit = call
+                .max_response_bytes
+                .map_or(self.inner.max_response_bytes, |l| {
+                    l.min(self.inner.max_response_bytes)
+                });
+            let body = match read_limited(response, limit).await {
                 Ok(b) => b,
                 // The same request would get the same answer: not retried.
                 Err(ResponseBodyError::TooLarge { limit }) => {
@@ -369,7 +395,9 @@ impl ComposioClient {
                         limit,
                     });
                 }
-                Err(ResponseBodyError::Read(e)) => {
+                Err(ResponseBodyError::Read {
+                    message, timeout, ..
+                }) => {
                     if call.idempotency == Idempotency::Repeatable && retry_left {
                         tokio::time::sleep(retry.delay(attempt)).await;
                         continue;
@@ -377,8 +405,8 @@ impl ComposioClient {
                     return Err(ApiError::Transport {
                         method: method.to_string(),
                         path,
-                        message: format!("reading the answer: {}", error_chain(&e)),
-                        timeout: e.is_timeout(),
+                        message: format!("reading the answer: {message}"),
+                        timeout,
                         attempts: attempt,
                     });
                 }
@@ -405,6 +433,7 @@ impl ComposioClient {
         }
     }
 
+    #[cfg(feature = "composio-api")]
     async fn get<T: DeserializeOwned>(
         &self,
         segments: &[&str],
@@ -416,10 +445,12 @@ impl ComposioClient {
             query,
             body: None,
             idempotency: Idempotency::Repeatable,
+            max_response_bytes: None,
         })
         .await
     }
 
+    #[cfg(feature = "composio-api")]
     async fn with_body<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -433,12 +464,14 @@ impl ComposioClient {
             method,
             segments,
             query: Vec::new(),
-            body: Some(body),
+            body: Some(("application/json", body)),
             idempotency,
+            max_response_bytes: None,
         })
         .await
     }
 
+    #[cfg(feature = "composio-api")]
     async fn delete<T: DeserializeOwned>(&self, segments: &[&str]) -> ApiResult<T> {
         self.send_json(Call {
             method: Method::DELETE,
@@ -446,12 +479,14 @@ impl ComposioClient {
             query: Vec::new(),
             body: None,
             idempotency: Idempotency::Repeatable,
+            max_response_bytes: None,
         })
         .await
     }
 }
 
 /// Checks a path parameter: non-empty and bounded (it is percent-encoded into one segment).
+#[cfg(feature = "composio-api")]
 fn segment<'a>(what: &str, value: &'a str) -> ApiResult<&'a str> {
     let value = value.trim();
     if value.is_empty() {

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::fields::{take_object, take_opt_str, take_str};
-use crate::{ConnectedAccount, Envelope, TriggerEvent, TriggerMetadata};
+use crate::event::{ConnectedAccount, Envelope, TriggerEvent, TriggerMetadata};
 
 pub(super) fn is_legacy(map: &Map<String, Value>) -> bool {
     match map.get("metadata") {

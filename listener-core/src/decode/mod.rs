@@ -62,8 +62,10 @@ fn without_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
 
-/// Parses JSON, telling an out-of-range number apart from other invalid JSON.
-fn parse(bytes: &[u8]) -> Result<Value> {
+/// Parses JSON as decoding does (a leading byte order mark skipped, an out-of-range number
+/// told apart from other invalid JSON), for a server that reads event bodies itself.
+pub fn parse(bytes: &[u8]) -> Result<Value> {
+    let bytes = without_bom(bytes);
     serde_json::from_slice(bytes).map_err(|source| {
         // serde_json has no error code to match; its message for this case has been the
         // same since 1.0.

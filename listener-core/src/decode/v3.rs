@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::fields::{get_str, take_object, take_opt_str, take_str, Lenient, Skip};
 use crate::event::{toolkit_of, V3_TRIGGER_MESSAGE};
-use crate::{ConnectedAccount, Envelope, TriggerEvent, TriggerMetadata};
+use crate::event::{ConnectedAccount, Envelope, TriggerEvent, TriggerMetadata};
 
 /// The toolkit given to V3 lifecycle (non-trigger) events.
 pub(crate) const LIFECYCLE_TOOLKIT: &str = "COMPOSIO";

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::fields::{take_opt_str, take_str};
 use crate::event::toolkit_of;
-use crate::{ConnectedAccount, Envelope, TriggerEvent, TriggerMetadata};
+use crate::event::{ConnectedAccount, Envelope, TriggerEvent, TriggerMetadata};
 
 pub(super) fn is_v2(map: &Map<String, Value>) -> bool {
     matches!(map.get("type"), Some(Value::String(_)))

@@ -23,10 +23,13 @@ pub use dedupe::DedupeConfig;
 use dedupe::DedupeWindow;
 
 use crate::error::ConfigError;
+use crate::error::{Error, Result};
+use crate::event::TriggerEvent;
 use crate::extract::{EventContext, StateMap};
 use crate::handler::Erased;
+use crate::handler::FailureKind;
+use crate::registry::Registry;
 use crate::report::{DispatchReport, ErrorHook, Failure, HandlerFailure, HandlerOutcome};
-use crate::{Error, FailureKind, Registry, Result, TriggerEvent};
 
 /// The default bound on handler runs in flight at once.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;

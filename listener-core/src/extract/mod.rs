@@ -9,7 +9,7 @@
 //!
 //! An extractor names what it fails with, its [`Rejection`](FromEvent::Rejection): any
 //! error type. A rejection fails that handler's run for that event, and reaches the error
-//! hook as a [`FailureKind::Extract`](crate::FailureKind::Extract) with the event's id;
+//! hook as a [`FailureKind::Extract`](crate::handler::FailureKind::Extract) with the event's id;
 //! the other handlers of the event run as usual.
 //!
 //! ```

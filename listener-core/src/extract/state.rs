@@ -9,10 +9,10 @@ use std::sync::Arc;
 use super::{EventContext, ExtractError, FromEvent};
 
 /// Application state given to the listener with
-/// [`ListenerBuilder::state`](crate::ListenerBuilder::state), shared by every handler.
+/// [`ListenerBuilder::state`](crate::listener::ListenerBuilder::state), shared by every handler.
 ///
 /// A handler asking for a `State<T>` the listener was not given makes
-/// [`ListenerBuilder::build`](crate::ListenerBuilder::build) fail with
+/// [`ListenerBuilder::build`](crate::listener::ListenerBuilder::build) fail with
 /// [`ExtractError::MissingState`], before any event is read.
 pub struct State<T: ?Sized>(pub Arc<T>);
 

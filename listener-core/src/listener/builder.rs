@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use super::Listener;
 use crate::dispatch::DispatchConfig;
+use crate::dispatch::{DedupeConfig, Dispatcher};
 use crate::error::ConfigError;
+use crate::error::{Error, Result};
 use crate::extract::StateMap;
+use crate::handler::Handler;
+use crate::registry::{registered_handlers, Registry};
 use crate::report::{ErrorHook, Failure};
 use crate::source::Source;
-use crate::{
-    registered_handlers, ComposioSource, DedupeConfig, Dispatcher, Error, Handler, Registry,
-    Result, WebSocketSource,
-};
 
 /// The default time shutdown waits for handlers in flight.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -172,20 +172,15 @@ impl ListenerBuilder {
 
     /// Applies the environment's settings (see [`Listener::from_env`]) through `lookup`.
     pub fn configure_from(mut self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
-        if let Some(url) = lookup("LISTENER_WS_URL").filter(|v| !v.trim().is_empty()) {
-            self = self.source(WebSocketSource::new(url.trim()).map_err(|e| match e {
-                Error::Config(ConfigError { message, .. }) => Error::Config(ConfigError {
-                    key: "LISTENER_WS_URL".into(),
-                    message,
-                }),
-                other => other,
-            })?);
+        let set = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
+        if let Some(url) = set("LISTENER_WS_URL") {
+            self = self.boxed_source(websocket_source(&url)?);
         }
-        if lookup("COMPOSIO_API_KEY").is_some_and(|v| !v.trim().is_empty()) {
-            self = self.source(ComposioSource::from_lookup(lookup)?);
+        if set("COMPOSIO_API_KEY").is_some() {
+            self = self.boxed_source(composio_source(lookup)?);
         }
-        if lookup("COMPOSIO_WEBHOOK_SECRET").is_some_and(|v| !v.trim().is_empty()) {
-            self = self.source(crate::WebhookSource::from_lookup(lookup)?);
+        if set("COMPOSIO_WEBHOOK_SECRET").is_some() {
+            self = self.boxed_source(webhook_source(lookup)?);
         }
         if let Some(n) =
             parse_var::<usize>(lookup, "LISTENER_MAX_IN_FLIGHT", "a positive whole number")?
@@ -283,4 +278,55 @@ fn seconds(key: &str, secs: f64) -> Result<Duration> {
             message: format!("{secs} is not a non-negative number of seconds"),
         })
     })
+}
+
+/// The error for a variable whose source this build does not have.
+#[allow(dead_code)] // unused when every source feature is on
+fn not_compiled(key: &str, feature: &str) -> Error {
+    ConfigError::new(
+        key,
+        format!("is set, but listener-core was built without its `{feature}` feature"),
+    )
+    .into()
+}
+
+#[cfg(feature = "websocket")]
+fn websocket_source(url: &str) -> Result<Box<dyn Source>> {
+    let source =
+        crate::source::websocket::WebSocketSource::new(url.trim()).map_err(|e| match e {
+            Error::Config(ConfigError { message, .. }) => {
+                ConfigError::new("LISTENER_WS_URL", message).into()
+            }
+            other => other,
+        })?;
+    Ok(Box::new(source))
+}
+
+#[cfg(not(feature = "websocket"))]
+fn websocket_source(_url: &str) -> Result<Box<dyn Source>> {
+    Err(not_compiled("LISTENER_WS_URL", "websocket"))
+}
+
+#[cfg(feature = "realtime")]
+fn composio_source(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Box<dyn Source>> {
+    Ok(Box::new(
+        crate::source::composio::ComposioSource::from_lookup(lookup)?,
+    ))
+}
+
+#[cfg(not(feature = "realtime"))]
+fn composio_source(_lookup: &dyn Fn(&str) -> Option<String>) -> Result<Box<dyn Source>> {
+    Err(not_compiled("COMPOSIO_API_KEY", "realtime"))
+}
+
+#[cfg(feature = "webhook-server")]
+fn webhook_source(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Box<dyn Source>> {
+    Ok(Box::new(crate::webhook::WebhookSource::from_lookup(
+        lookup,
+    )?))
+}
+
+#[cfg(not(feature = "webhook-server"))]
+fn webhook_source(_lookup: &dyn Fn(&str) -> Option<String>) -> Result<Box<dyn Source>> {
+    Err(not_compiled("COMPOSIO_WEBHOOK_SECRET", "webhook-server"))
 }

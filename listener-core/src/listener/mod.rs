@@ -13,11 +13,12 @@ use tracing::Instrument;
 
 pub use builder::{ListenerBuilder, DEFAULT_DRAIN_TIMEOUT};
 
+use crate::dispatch::{DispatchStats, Dispatcher};
 use crate::error::ConfigError;
+use crate::error::{Error, Result};
 use crate::report::{Failure, SourceFailure};
 use crate::source::SourceError;
 use crate::source::{Health, HealthBoard, Source, SourceContext, SourceHealth};
-use crate::{DispatchStats, Dispatcher, Error, Result};
 
 /// Why a listener stopped (when it stopped cleanly).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

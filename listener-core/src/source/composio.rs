@@ -3,36 +3,22 @@
 //! through Composio's auth endpoint (PROTOCOL.md §1). No public URL needed.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Deserialize;
 
 use super::pusher::{
-    http_client, validate_cluster, without_url, ChannelAuth, ChunkLimits, PusherSource,
-    SubscriptionError, MAX_AUTH_RESPONSE_BYTES,
+    validate_cluster, AuthRefusal, ChannelAuth, ChannelAuthorizer, ChunkLimits, PusherSource,
+    SubscriptionError,
 };
-use super::{Source, SourceContext};
-use crate::error::ConfigError;
-use crate::http::{read_limited, ResponseBodyError};
-use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
-use crate::source::SourceError;
-use crate::{Backoff, Error, Result};
-
-/// Composio's API, unless `COMPOSIO_BASE_URL` says otherwise.
-pub const DEFAULT_BASE_URL: &str = "https://backend.composio.dev";
-const CREDENTIALS_PATH: &str = "/api/v3/internal/sdk/realtime/credentials";
-const AUTH_PATH: &str = "/api/v3/internal/sdk/realtime/auth";
-
-/// The project's realtime credentials.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct RealtimeCredentials {
-    /// The Pusher app key.
-    pub pusher_key: String,
-    /// The project id (the channel is `private-{project_id}_triggers`).
-    pub project_id: String,
-    /// The Pusher cluster (validated before use: it becomes a host name).
-    pub pusher_cluster: String,
-}
+use super::{Source, SourceContext, SourceError};
+use crate::backoff::Backoff;
+use crate::composio_api::{
+    ApiError, ComposioClient, RealtimeCredentials, DEFAULT_BASE_URL, DEFAULT_RETRY,
+};
+use crate::error::{ConfigError, Error, Result};
+use crate::preview::truncate_chars;
 
 /// Receives a Composio project's trigger events live, as Composio's SDKs'
 /// `triggers.subscribe()` does.
@@ -241,79 +227,58 @@ impl ComposioSource {
         self
     }
 
+    /// The client the source talks to Composio through: the shared management API client,
+    /// with the realtime endpoints' timings (5 s to connect, 15 s a request) and no retries
+    /// of its own (the source retries with its back-off, and reports each failure).
+    fn client(&self) -> Result<ComposioClient> {
+        ComposioClient::builder(self.api_key.clone())
+            .base_url(self.base_url.clone())
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .retry(Backoff {
+                max_attempts: Some(0),
+                ..DEFAULT_RETRY
+            })
+            .build()
+            .map_err(|e| match e {
+                ApiError::Config { key, message } => ConfigError { key, message }.into(),
+                other => ConfigError::new("COMPOSIO_BASE_URL", other.to_string()).into(),
+            })
+    }
+
     /// Fetches the realtime credentials. `Err((error, fatal))`: a refused key (401/403) or an
     /// unusable answer is fatal; network trouble and server errors are not.
     async fn credentials(
-        &self,
-        http: &reqwest::Client,
+        client: &ComposioClient,
     ) -> std::result::Result<RealtimeCredentials, (Error, bool)> {
-        let url = format!("{}{CREDENTIALS_PATH}", self.base_url);
-        let response = http
-            .get(&url)
-            .header("x-api-key", &self.api_key)
-            .send()
-            .await
-            .map_err(|e| {
-                (
-                    Error::Source(SourceError::Auth {
-                        message: format!("credentials request failed: {}", without_url(&e)),
-                    }),
-                    false,
-                )
-            })?;
-        let status = response.status();
-        let body = match read_limited(response, MAX_AUTH_RESPONSE_BYTES).await {
-            Ok(body) => body,
-            // Too large is unusable: fatal like any unusable answer (or refusal); a server
-            // error may pass.
-            Err(e @ ResponseBodyError::TooLarge { .. }) => {
-                let error = Error::Source(SourceError::Auth {
-                    message: format!("credentials request answered {status}: {e}"),
-                });
-                let fatal = status.is_success() || matches!(status.as_u16(), 401 | 403);
-                return Err((error, fatal));
-            }
-            Err(ResponseBodyError::Read(e)) => {
-                return Err((
-                    Error::Source(SourceError::Auth {
-                        message: format!("credentials answer unreadable: {}", without_url(&e)),
-                    }),
-                    false,
-                ))
-            }
-        };
-        if !status.is_success() {
-            let error = Error::Source(SourceError::Auth {
-                message: format!(
-                    "credentials request answered {status}: {}",
-                    preview(&body, PREVIEW_CHARS)
-                ),
-            });
-            return Err((error, matches!(status.as_u16(), 401 | 403)));
-        }
-        let creds: RealtimeCredentials = serde_json::from_slice(&body).map_err(|e| {
-            let error = Error::Source(SourceError::Auth {
-                message: format!(
-                    "credentials answer is not usable ({e}): {}",
-                    preview(&body, PREVIEW_CHARS)
-                ),
-            });
-            (error, true)
+        let creds = client.realtime_credentials().await.map_err(|e| {
+            let fatal = match &e {
+                // Unusable whatever the status said; a refusal stays a refusal.
+                ApiError::Decode { .. } => true,
+                ApiError::ResponseTooLarge { status, .. } => {
+                    (200..300).contains(status) || matches!(status, 401 | 403)
+                }
+                other => matches!(other.status(), Some(401 | 403)),
+            };
+            (auth_error("credentials request", &e), fatal)
         })?;
         validate_cluster(&creds.pusher_cluster).map_err(|e| (e, true))?;
         Ok(creds)
     }
 
-    fn pusher_for(&self, creds: &RealtimeCredentials) -> Result<PusherSource> {
+    fn pusher_for(
+        &self,
+        creds: &RealtimeCredentials,
+        client: &ComposioClient,
+    ) -> Result<PusherSource> {
         let mut pusher = self
             .pusher
             .clone()
             .key(&creds.pusher_key)
             .channel(format!("private-{}_triggers", creds.project_id))
-            .auth(ChannelAuth::Endpoint {
-                url: format!("{}{AUTH_PATH}", self.base_url),
-                headers: vec![("x-api-key".into(), self.api_key.clone())],
-            })
+            .auth(ChannelAuth::Authorizer(Arc::new(ComposioAuth(
+                client.clone(),
+            ))))
             .cluster(&creds.pusher_cluster)?;
         if let Some(host) = &self.host {
             pusher = pusher.host(host);
@@ -335,13 +300,13 @@ impl Source for ComposioSource {
     }
 
     async fn run(self: Box<Self>, cx: SourceContext) -> Result<()> {
-        let http = http_client()?;
+        let client = self.client()?;
         let backoff = self.pusher_backoff();
         let mut attempt = 0;
         let creds = loop {
             let fetched = tokio::select! {
                 _ = cx.cancelled() => return Ok(()),
-                r = self.credentials(&http) => r,
+                r = Self::credentials(&client) => r,
             };
             match fetched {
                 Ok(creds) => break creds,
@@ -375,7 +340,7 @@ impl Source for ComposioSource {
             }
         };
         tracing::info!(project_id = %creds.project_id, cluster = %creds.pusher_cluster, "realtime credentials fetched");
-        Box::new(self.pusher_for(&creds)?).run(cx).await
+        Box::new(self.pusher_for(&creds, &client)?).run(cx).await
     }
 }
 
@@ -383,6 +348,81 @@ impl ComposioSource {
     fn pusher_backoff(&self) -> Backoff {
         self.pusher.backoff_config()
     }
+}
+
+/// Channel auth through Composio's auth endpoint, on the source's client.
+struct ComposioAuth(ComposioClient);
+
+#[async_trait]
+impl ChannelAuthorizer for ComposioAuth {
+    async fn token(
+        &self,
+        socket_id: &str,
+        channel: &str,
+    ) -> std::result::Result<String, AuthRefusal> {
+        let answer = self
+            .0
+            .channel_token(channel, socket_id)
+            .await
+            .map_err(|e| {
+                // A refused key or channel will be refused again; anything else may pass.
+                let fatal = matches!(e.status(), Some(401 | 403));
+                AuthRefusal {
+                    error: auth_error("auth endpoint", &e),
+                    fatal,
+                }
+            })?;
+        match answer.token() {
+            Some(token) => Ok(token.to_owned()),
+            None => Err(AuthRefusal {
+                error: SourceError::Auth {
+                    message: format!(
+                        "auth endpoint answered without an `auth` string: {}",
+                        truncate_chars(&format!("{:?}", answer.auth), 120)
+                    ),
+                }
+                .into(),
+                fatal: false,
+            }),
+        }
+    }
+}
+
+/// A realtime endpoint's failure as the source reports it: what was asked, the answer's
+/// status and what was wrong with it.
+fn auth_error(what: &str, e: &ApiError) -> Error {
+    let status = |code: u16| {
+        reqwest::StatusCode::from_u16(code).map_or_else(|_| code.to_string(), |s| s.to_string())
+    };
+    let message = match e {
+        ApiError::Api {
+            status: code,
+            error,
+            ..
+        } => {
+            format!("{what} answered {}: {error}", status(*code))
+        }
+        ApiError::ResponseTooLarge {
+            status: code,
+            limit,
+            ..
+        } => format!(
+            "{what} answered {}: response body exceeds {limit} bytes",
+            status(*code)
+        ),
+        ApiError::Decode {
+            status: code,
+            message,
+            preview,
+            ..
+        } => format!(
+            "{what} answered {} with an unusable body ({message}): {preview}",
+            status(*code)
+        ),
+        ApiError::Transport { message, .. } => format!("{what} failed: {message}"),
+        other => format!("{what} failed: {other}"),
+    };
+    SourceError::Auth { message }.into()
 }
 
 #[cfg(test)]

@@ -48,6 +48,7 @@ pub enum SourceError {
 
 impl SourceError {
     /// A websocket library failure.
+    #[cfg(feature = "websocket")]
     pub(crate) fn websocket(e: tokio_tungstenite::tungstenite::Error) -> Self {
         SourceError::WebSocket(Box::new(e))
     }

@@ -5,23 +5,31 @@
 //! in-flight bound is reached, so a source that awaits it stops reading instead of
 //! buffering without limit.
 
+#[cfg(feature = "realtime")]
 pub mod composio;
 mod error;
+#[cfg(feature = "websocket")]
 mod keepalive;
+#[cfg(feature = "realtime")]
 pub mod pusher;
+#[cfg(feature = "websocket")]
 pub mod websocket;
 
+/// Re-exported for implementing [`Source`] without another dependency.
+pub use async_trait::async_trait;
 pub use error::SourceError;
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
+use crate::dispatch::{Dispatched, Dispatcher};
+use crate::error::{Error, Result};
+use crate::event::TriggerEvent;
+use crate::report::DispatchReport;
 use crate::report::{Failure, SourceFailure};
-use crate::{DispatchReport, Dispatched, Dispatcher, Error, Result, TriggerEvent};
 
 /// Something that yields decoded events until it is told to stop or fails for good.
 #[async_trait]

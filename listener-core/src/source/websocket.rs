@@ -13,10 +13,12 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::keepalive::{Due, Keepalive};
 use super::{Health, Source, SourceContext};
+use crate::backoff::Backoff;
+use crate::decode;
 use crate::error::ConfigError;
+use crate::error::{Error, Result};
 use crate::preview::{preview, PREVIEW_CHARS};
 use crate::source::SourceError;
-use crate::{decode, Backoff, Error, Result};
 
 /// Default limit on one frame or message: 1 MiB.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 1 << 20;

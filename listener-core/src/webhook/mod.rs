@@ -2,17 +2,23 @@
 //! [`verify`] for people who run their own web framework, a [`sign`]er, and a
 //! [`WebhookSource`] that receives deliveries over HTTP and feeds the listener.
 
+#[cfg(feature = "webhook-server")]
 mod body;
+#[cfg(feature = "webhook-server")]
 mod rejections;
+#[cfg(feature = "webhook-server")]
 mod replay;
 mod secret;
+#[cfg(feature = "webhook-server")]
 mod serve;
 mod sign;
+#[cfg(feature = "webhook-server")]
 mod source;
 mod verify;
 
 pub use secret::{SecretScheme, WebhookSecret};
 pub use sign::{sign, signed_headers};
+#[cfg(feature = "webhook-server")]
 pub use source::{
     Ack, WebhookSource, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_REJECTION_SUMMARY_INTERVAL,

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::dispatch::dedupe::DedupeWindow;
-use crate::{DedupeConfig, SourceContext};
+use crate::dispatch::DedupeConfig;
+use crate::source::SourceContext;
 
 /// The ids accepted recently, and those being handled right now.
 pub(crate) struct Replay {

@@ -36,9 +36,9 @@ use super::replay::{Admission, Replay};
 use super::serve::{serve, ConnectionLimits};
 use super::{verify, VerifyError, WebhookSecret, DEFAULT_TOLERANCE};
 use crate::error::ConfigError;
+use crate::error::{Error, Result};
 use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
 use crate::source::{Health, Source, SourceContext};
-use crate::{Error, Result};
 
 /// Where the source listens unless told otherwise.
 pub const DEFAULT_WEBHOOK_ADDR: &str = "127.0.0.1:8787";
@@ -64,7 +64,7 @@ const REPLAY_CAPACITY: usize = 100_000;
 pub enum Ack {
     /// 200 as soon as the event is verified and its handler runs are started (default; a
     /// run that never waits has finished by then, see
-    /// [`eager_start`](crate::ListenerBuilder::eager_start)).
+    /// [`eager_start`](crate::listener::ListenerBuilder::eager_start)).
     #[default]
     Accepted,
     /// 200 only once every matching handler succeeded; 500 otherwise, and the delivery id

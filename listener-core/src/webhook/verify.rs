@@ -116,7 +116,7 @@ pub trait HeaderSource {
     }
 }
 
-impl HeaderSource for axum::http::HeaderMap {
+impl HeaderSource for http::HeaderMap {
     fn header(&self, name: &str) -> Option<&str> {
         self.get(name).and_then(|v| v.to_str().ok())
     }
@@ -615,12 +615,12 @@ mod tests {
         )
         .is_ok());
         // The same through an HTTP header map, the way the server sees a request.
-        let mut map = axum::http::HeaderMap::new();
+        let mut map = http::HeaderMap::new();
         map.insert("webhook-id", MSG_ID.parse().unwrap());
         map.insert("webhook-timestamp", ts.parse().unwrap());
         map.append("webhook-signature", WRONG_SIG.parse().unwrap());
         map.append("webhook-signature", SPEC_SIG.parse().unwrap());
-        let check = |map: &axum::http::HeaderMap| {
+        let check = |map: &http::HeaderMap| {
             verify_signature_at(
                 map,
                 PAYLOAD,
@@ -638,10 +638,10 @@ mod tests {
 
     #[test]
     fn a_header_that_is_not_text_is_named_as_such() {
-        let mut map = axum::http::HeaderMap::new();
+        let mut map = http::HeaderMap::new();
         map.insert(
             "webhook-id",
-            axum::http::HeaderValue::from_bytes(b"msg_\xff\xfe").unwrap(),
+            http::HeaderValue::from_bytes(b"msg_\xff\xfe").unwrap(),
         );
         map.insert("webhook-timestamp", SPEC_TS.to_string().parse().unwrap());
         map.insert("webhook-signature", SPEC_SIG.parse().unwrap());

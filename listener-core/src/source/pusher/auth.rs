@@ -1,81 +1,42 @@
-//! Private-channel authorization: `auth = key + ":" + hex(HMAC-SHA256(secret,
-//! socket_id + ":" + channel))`, computed locally from the app secret or fetched from an
-//! auth endpoint (PROTOCOL.md §1.3, §1.8).
+//! Private-channel authorization: the token ([`sign_channel`](super::protocol::sign_channel))
+//! computed locally from the app secret, fetched from an auth endpoint (a form-encoded POST
+//! of `channel_name` and `socket_id` answered by `{"auth": "key:signature"}`), or obtained
+//! by an [`ChannelAuthorizer`] of the application's (Composio's source uses one over its
+//! API client).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use hmac::{Hmac, KeyInit, Mac};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use sha2::Sha256;
+use async_trait::async_trait;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 
-use crate::error::ConfigError;
-pub(crate) use crate::http::without_url;
-use crate::http::{read_limited, ResponseBodyError};
+use super::protocol::sign_channel;
+use crate::composio_api::MAX_REALTIME_ANSWER_BYTES;
+use crate::error::{ConfigError, Error, Result};
+use crate::http::{read_limited, without_url, ClientOptions, ResponseBodyError};
 use crate::preview::{preview, PREVIEW_CHARS};
 use crate::source::SourceError;
-use crate::{Error, Result};
 
-/// The largest answer read from the channel-auth endpoint (and Composio's credentials
-/// endpoint): 64 KiB. Their answers are a few hundred bytes; a longer one is refused while
-/// it streams in, as an error naming the limit.
-pub const MAX_AUTH_RESPONSE_BYTES: usize = 64 << 10;
-
-/// Computes a private-channel auth token: what a Pusher server checks.
-///
-/// ```
-/// let token = listener_core::source::pusher::sign_channel("key", "secret", "123.456", "private-x");
-/// assert!(token.starts_with("key:"));
-/// assert_eq!(token.len(), "key:".len() + 64);
-/// ```
-pub fn sign_channel(key: &str, secret: &str, socket_id: &str, channel: &str) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
-        .expect("HMAC takes keys of any length");
-    mac.update(socket_id.as_bytes());
-    mac.update(b":");
-    mac.update(channel.as_bytes());
-    format!("{key}:{}", hex(&mac.finalize().into_bytes()))
+/// Obtains private-channel auth tokens in the application's own way (Composio's source
+/// asks Composio's API through its client).
+#[async_trait]
+pub trait ChannelAuthorizer: Send + Sync + 'static {
+    /// The token (`key:signature`) for `channel` on the connection `socket_id`.
+    async fn token(
+        &self,
+        socket_id: &str,
+        channel: &str,
+    ) -> std::result::Result<String, AuthRefusal>;
 }
 
-/// Checks a private-channel auth token in constant time (what a Pusher server does).
-pub fn verify_channel(
-    key: &str,
-    secret: &str,
-    socket_id: &str,
-    channel: &str,
-    token: &str,
-) -> bool {
-    let Some((token_key, signature)) = token.split_once(':') else {
-        return false;
-    };
-    let Some(signature) = unhex(signature) else {
-        return false;
-    };
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
-        .expect("HMAC takes keys of any length");
-    mac.update(socket_id.as_bytes());
-    mac.update(b":");
-    mac.update(channel.as_bytes());
-    token_key == key && mac.verify_slice(&signature).is_ok()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+/// Why a token could not be had, and whether retrying can help.
+#[derive(Debug)]
+pub struct AuthRefusal {
+    /// What happened.
+    pub error: Error,
+    /// Whether asking again cannot help (a refused key, say): the source then stops.
+    pub fatal: bool,
 }
 
 /// How the client obtains auth tokens for private channels.
@@ -96,6 +57,8 @@ pub enum ChannelAuth {
         /// Headers to send (an API key, say). Their values are never logged.
         headers: Vec<(String, String)>,
     },
+    /// Ask an authorizer of the application's.
+    Authorizer(Arc<dyn ChannelAuthorizer>),
 }
 
 impl fmt::Debug for ChannelAuth {
@@ -111,15 +74,9 @@ impl fmt::Debug for ChannelAuth {
                     &headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
                 )
                 .finish(),
+            ChannelAuth::Authorizer(_) => f.write_str("Authorizer(..)"),
         }
     }
-}
-
-/// Why a token could not be had, and whether retrying can help.
-#[derive(Debug)]
-pub(crate) struct AuthFailure {
-    pub error: Error,
-    pub fatal: bool,
 }
 
 pub(crate) struct Authorizer {
@@ -130,7 +87,13 @@ pub(crate) struct Authorizer {
 }
 
 impl Authorizer {
-    pub(crate) fn new(auth: ChannelAuth, key: String, http: reqwest::Client) -> Result<Self> {
+    pub(crate) fn new(auth: ChannelAuth, key: String) -> Result<Self> {
+        // 5 s to connect, 15 s a request.
+        let http = ClientOptions {
+            timeout: Duration::from_secs(15),
+            ..ClientOptions::default()
+        }
+        .build()?;
         let mut headers = HeaderMap::new();
         if let ChannelAuth::Endpoint { headers: given, .. } = &auth {
             for (name, value) in given {
@@ -167,12 +130,12 @@ impl Authorizer {
         &self,
         socket_id: &str,
         channel: &str,
-    ) -> std::result::Result<Option<String>, AuthFailure> {
+    ) -> std::result::Result<Option<String>, AuthRefusal> {
         if !Self::needs_token(channel) {
             return Ok(None);
         }
         match &self.auth {
-            ChannelAuth::None => Err(AuthFailure {
+            ChannelAuth::None => Err(AuthRefusal {
                 error: Error::Config(ConfigError {
                     key: "channel auth".into(),
                     message: format!(
@@ -187,6 +150,9 @@ impl Authorizer {
             ChannelAuth::Endpoint { url, .. } => {
                 self.fetch(url, socket_id, channel).await.map(Some)
             }
+            ChannelAuth::Authorizer(authorizer) => {
+                authorizer.token(socket_id, channel).await.map(Some)
+            }
         }
     }
 
@@ -195,16 +161,23 @@ impl Authorizer {
         url: &str,
         socket_id: &str,
         channel: &str,
-    ) -> std::result::Result<String, AuthFailure> {
-        let transient = |error: Error| AuthFailure {
+    ) -> std::result::Result<String, AuthRefusal> {
+        let transient = |error: Error| AuthRefusal {
             error,
             fatal: false,
         };
+        let form =
+            serde_urlencoded::to_string([("channel_name", channel), ("socket_id", socket_id)])
+                .map_err(|e| AuthRefusal {
+                    error: ConfigError::new("channel auth form", e.to_string()).into(),
+                    fatal: true,
+                })?;
         let response = self
             .http
             .post(url)
             .headers(self.headers.clone())
-            .form(&[("channel_name", channel), ("socket_id", socket_id)])
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form)
             .send()
             .await
             .map_err(|e| {
@@ -214,19 +187,18 @@ impl Authorizer {
                 )))
             })?;
         let status = response.status();
-        let body = match read_limited(response, MAX_AUTH_RESPONSE_BYTES).await {
+        let body = match read_limited(response, MAX_REALTIME_ANSWER_BYTES).await {
             Ok(body) => body,
             // Too large: unusable, whatever the status said; a refusal stays a refusal.
             Err(e @ ResponseBodyError::TooLarge { .. }) => {
-                return Err(AuthFailure {
+                return Err(AuthRefusal {
                     error: auth_error(format!("auth endpoint answered {status}: {e}")),
                     fatal: matches!(status.as_u16(), 401 | 403),
                 })
             }
-            Err(ResponseBodyError::Read(e)) => {
+            Err(ResponseBodyError::Read { message, .. }) => {
                 return Err(transient(auth_error(format!(
-                    "auth response unreadable: {}",
-                    without_url(&e)
+                    "auth response unreadable: {message}"
                 ))))
             }
         };
@@ -237,7 +209,7 @@ impl Authorizer {
             ));
             // A refused key or channel will be refused again; a server error may pass.
             let fatal = matches!(status.as_u16(), 401 | 403);
-            return Err(AuthFailure { error, fatal });
+            return Err(AuthRefusal { error, fatal });
         }
         #[derive(serde::Deserialize)]
         struct Answer {
@@ -259,53 +231,9 @@ fn auth_error(message: String) -> Error {
     Error::Source(SourceError::Auth { message })
 }
 
-/// The HTTP client used for auth and credentials: 5 s to connect, 15 s per request.
-pub(crate) fn http_client() -> Result<reqwest::Client> {
-    crate::tls::ensure_crypto_provider();
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(15))
-        .user_agent(concat!("listener-core/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| {
-            Error::Config(ConfigError {
-                key: "http client".into(),
-                message: e.to_string(),
-            })
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signature_matches_pushers_documented_example() {
-        // Pusher's auth docs: key 278d425bdf160c739803, secret 7ad3773142a6692b25b8,
-        // socket 1234.1234, channel private-foobar.
-        assert_eq!(
-            sign_channel(
-                "278d425bdf160c739803",
-                "7ad3773142a6692b25b8",
-                "1234.1234",
-                "private-foobar"
-            ),
-            "278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4"
-        );
-    }
-
-    #[test]
-    fn tokens_verify_only_for_their_socket_channel_and_secret() {
-        let t = sign_channel("k", "s", "1.2", "private-a");
-        assert!(verify_channel("k", "s", "1.2", "private-a", &t));
-        assert!(!verify_channel("k", "s", "1.3", "private-a", &t));
-        assert!(!verify_channel("k", "s", "1.2", "private-b", &t));
-        assert!(!verify_channel("k", "other", "1.2", "private-a", &t));
-        assert!(!verify_channel("other", "s", "1.2", "private-a", &t));
-        for bad in ["", "k", "k:", "k:zz", "k:abc", "k:é1", &t[..t.len() - 2]] {
-            assert!(!verify_channel("k", "s", "1.2", "private-a", bad), "{bad}");
-        }
-    }
 
     #[test]
     fn debug_never_shows_secrets() {

@@ -28,25 +28,23 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
-pub(crate) use auth::{http_client, without_url};
-pub use auth::{sign_channel, verify_channel, ChannelAuth, MAX_AUTH_RESPONSE_BYTES};
-use auth::{AuthFailure, Authorizer};
+use auth::Authorizer;
+pub use auth::{AuthRefusal, ChannelAuth, ChannelAuthorizer};
 pub use chunks::ChunkLimits;
 use chunks::{Assembler, ChunkOutcome};
-use protocol::{code_action, CodeAction, Established, Frame, PusherError, SubscriptionErrorData};
+use protocol::{
+    code_action, CodeAction, Established, Frame, PusherError, SubscriptionErrorData,
+    CHUNKED_TRIGGER_EVENT, TRIGGER_EVENT,
+};
 
 use super::keepalive::{Due, Keepalive};
 use super::{Health, Source, SourceContext};
-use crate::decode::DecodeError;
+use crate::backoff::Backoff;
+use crate::decode;
 use crate::error::ConfigError;
+use crate::error::{Error, Result};
 use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
 use crate::source::SourceError;
-use crate::{decode, Backoff, Error, Result};
-
-/// The event carrying one trigger event on Composio's channel.
-pub const TRIGGER_EVENT: &str = "trigger_to_client";
-/// The event carrying one chunk of a large trigger event on Composio's channel.
-pub const CHUNKED_TRIGGER_EVENT: &str = "chunked-trigger_to_client";
 
 /// How long the server has to confirm a subscription (`pusher_internal:subscription_succeeded`)
 /// before the connection is given up and retried: 10 s.
@@ -547,8 +545,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         let channel = self.source.channel.as_str();
         let token = match authorizer.token(&established.socket_id, channel).await {
             Ok(token) => token,
-            Err(AuthFailure { error, fatal: true }) => return End::Fatal(error),
-            Err(AuthFailure {
+            Err(AuthRefusal { error, fatal: true }) => return End::Fatal(error),
+            Err(AuthRefusal {
                 error,
                 fatal: false,
             }) => return reconnect(error),
@@ -633,8 +631,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(error = %e, frame = %preview(text.as_bytes(), PREVIEW_CHARS), "skipping malformed pusher frame");
-                self.cx
-                    .report_error(Error::Decode(DecodeError::invalid_json(e)));
+                self.cx.report_error(e);
                 return None;
             }
         };
@@ -670,8 +667,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             event if ours && self.source.events.iter().any(|e| e == event) => {
                 match frame.data_text() {
                     Ok(body) => return self.deliver(body.as_bytes()).await,
-                    Err(e) => self
-                        .bad_payload(Error::Decode(DecodeError::invalid_json(e)), text.as_bytes()),
+                    Err(e) => self.bad_payload(e.into(), text.as_bytes()),
                 }
             }
             event if ours && self.source.chunked_events.iter().any(|e| e == event) => {
@@ -821,7 +817,7 @@ impl Source for PusherSource {
 
     async fn run(self: Box<Self>, cx: SourceContext) -> Result<()> {
         self.validate()?;
-        let authorizer = Authorizer::new(self.auth.clone(), self.key.clone(), http_client()?)?;
+        let authorizer = Authorizer::new(self.auth.clone(), self.key.clone())?;
         let mut failures: u32 = 0;
         let mut last_immediate: Option<Instant> = None;
         loop {

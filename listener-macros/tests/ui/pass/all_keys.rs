@@ -13,13 +13,13 @@ use listener_core::prelude::*;
 async fn everything_set(_ev: Meta) {}
 
 fn main() {
-    let descriptor = listener_core::__private::inventory::iter::<listener_core::HandlerDescriptor>
+    let descriptor = listener_core::__private::inventory::iter::<listener_core::__private::HandlerDescriptor>
         .into_iter()
         .next()
         .unwrap();
     assert_eq!(
         descriptor.filter,
-        listener_core::FilterSpec {
+        listener_core::__private::FilterSpec {
             name: Some("GITHUB_COMMIT_EVENT"),
             toolkit: Some("github"),
             trigger_id: Some("ti_1"),

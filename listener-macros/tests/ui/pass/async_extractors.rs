@@ -23,7 +23,7 @@ fn main() {
     assert_eq!(without_crate(handlers[0].name()), "roast");
     assert!(!handlers[0].is_blocking());
 
-    let descriptor = listener_core::__private::inventory::iter::<listener_core::HandlerDescriptor>
+    let descriptor = listener_core::__private::inventory::iter::<listener_core::__private::HandlerDescriptor>
         .into_iter()
         .next()
         .unwrap();
@@ -41,7 +41,7 @@ fn main() {
     assert_eq!(descriptor.line, 15, "the line of the function's name");
     assert_eq!(
         descriptor.filter,
-        listener_core::FilterSpec {
+        listener_core::__private::FilterSpec {
             name: Some("SLACK_RECEIVE_MESSAGE"),
             ..Default::default()
         }

@@ -21,7 +21,7 @@ handler_expr!(from_expr, "github");
 
 fn main() {
     let descriptors: Vec<_> =
-        listener_core::__private::inventory::iter::<listener_core::HandlerDescriptor>
+        listener_core::__private::inventory::iter::<listener_core::__private::HandlerDescriptor>
             .into_iter()
             .map(|descriptor| (descriptor.name, descriptor.filter))
             .collect();

@@ -19,9 +19,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::realtime_api::{api_error, authorized};
 use super::{ids, HubState};
-use crate::error::ConfigError;
-use crate::event::V3_TRIGGER_MESSAGE;
-use crate::Backoff;
+use listener_core::Backoff;
+use listener_core::ConfigError;
+use listener_core::V3_TRIGGER_MESSAGE;
 
 /// The most of a receiver's answer the hub reads (64 KiB): the answer is only drained, so the
 /// connection can be reused; a longer one is abandoned (the status still counts).
@@ -145,15 +145,14 @@ impl Webhooks {
         config: DeliveryConfig,
         sign: SignFn,
         shutdown: CancellationToken,
-    ) -> crate::Result<Self> {
-        crate::tls::ensure_crypto_provider();
+    ) -> listener_core::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(5)))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| {
-                crate::Error::Config(ConfigError {
+                listener_core::Error::Config(ConfigError {
                     key: "hub http client".into(),
                     message: e.to_string(),
                 })
@@ -325,7 +324,7 @@ impl Worker {
         let wait = RECEIVER_ANSWER_WAIT.min(self.config.timeout);
         let read = tokio::time::timeout(
             wait,
-            crate::http::read_limited(answer, MAX_RECEIVER_ANSWER_BYTES),
+            listener_core::http::read_limited(answer, MAX_RECEIVER_ANSWER_BYTES),
         )
         .await;
         match read {
@@ -365,7 +364,7 @@ impl Worker {
                     self.drain_answer(&sub.id, r).await;
                     (Some(status), None)
                 }
-                Err(e) => (None, Some(crate::http::without_url(&e))),
+                Err(e) => (None, Some(listener_core::http::without_url(&e))),
             };
             let delivered = status.is_some_and(|s| (200..300).contains(&s));
             let last = attempt >= self.config.max_attempts.max(1);
@@ -451,7 +450,7 @@ fn check_events(events: &[String]) -> Result<(), ApiResult> {
             StatusCode::BAD_REQUEST,
             &format!(
                 "unknown event type `{}`",
-                crate::preview::truncate_chars(bad, 80)
+                listener_core::preview::truncate_chars(bad, 80)
             ),
         ));
     }

@@ -17,9 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::fanout::Subscriber;
 use super::{ids, HubState};
-use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
-use crate::source::pusher::protocol::{connection_established, Frame};
-use crate::source::pusher::verify_channel;
+use listener_core::preview::{preview, truncate_chars, PREVIEW_CHARS};
+use listener_core::source::pusher::protocol::verify_channel;
+use listener_core::source::pusher::protocol::{connection_established, Frame};
 
 /// The activity timeout the hub announces, in seconds.
 const ACTIVITY_TIMEOUT_SECS: u64 = 120;

@@ -5,7 +5,7 @@
 //! subscriptions delivering signed POSTs. A [`ComposioSource`] pointed at it runs exactly the production code path.
 //!
 //! ```no_run
-//! use listener_core::hub::Hub;
+//! use listener_hub::Hub;
 //! use listener_core::prelude::*;
 //! # async fn run() -> anyhow::Result<()> {
 //! let hub = Hub::builder().start().await?;
@@ -39,10 +39,12 @@ pub use webhooks::{
     DeliveryAttempt, DeliveryConfig, WebhookSubscription, MAX_RECEIVER_ANSWER_BYTES,
 };
 
-use crate::error::ConfigError;
-use crate::source::pusher::protocol::channel_event;
-use crate::source::pusher::{CHUNKED_TRIGGER_EVENT, TRIGGER_EVENT};
-use crate::{ComposioSource, Error, Result};
+use listener_core::source::composio::ComposioSource;
+use listener_core::source::pusher::protocol::{
+    channel_event, CHUNKED_TRIGGER_EVENT, TRIGGER_EVENT,
+};
+use listener_core::ConfigError;
+use listener_core::{Error, Result};
 
 /// Hub settings. Defaults suit a local hub: loopback, an ephemeral port, fixed dev
 /// credentials printed at start.
@@ -113,8 +115,8 @@ pub(crate) struct HubState {
 
 /// Signs a delivery Composio's way: the whole secret string's bytes are the key.
 fn sign_delivery(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
-    crate::webhook::sign(
-        &crate::webhook::WebhookSecret::composio(secret),
+    listener_core::webhook::sign(
+        &listener_core::webhook::WebhookSecret::composio(secret),
         id,
         timestamp,
         body.as_bytes(),
@@ -413,7 +415,8 @@ impl RunningHub {
         url: &str,
         enabled_events: Option<Vec<String>>,
     ) -> WebhookSubscription {
-        let events = enabled_events.unwrap_or_else(|| vec![crate::V3_TRIGGER_MESSAGE.to_owned()]);
+        let events =
+            enabled_events.unwrap_or_else(|| vec![listener_core::V3_TRIGGER_MESSAGE.to_owned()]);
         self.state.webhooks.create(url.to_owned(), events)
     }
 

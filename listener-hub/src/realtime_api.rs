@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::HubState;
-use crate::source::pusher::sign_channel;
+use listener_core::source::pusher::protocol::sign_channel;
 
 /// Composio's error object.
 pub(crate) fn api_error(status: StatusCode, message: &str) -> (StatusCode, Json<Value>) {

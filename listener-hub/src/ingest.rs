@@ -14,10 +14,10 @@ use serde_json::{json, Map, Value};
 
 use super::realtime_api::api_error;
 use super::{ids, HubState};
-use crate::decode::DecodeError;
-use crate::error::ConfigError;
-use crate::event::V3_TRIGGER_MESSAGE;
-use crate::{decode, Error, Result};
+use listener_core::decode::DecodeError;
+use listener_core::ConfigError;
+use listener_core::V3_TRIGGER_MESSAGE;
+use listener_core::{decode, Error, Result};
 
 /// A bare payload to wrap into a V3 trigger message.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -79,8 +79,7 @@ pub struct Published {
 /// Turns an ingest body into the envelope to send: envelopes are kept as they are (their
 /// exact bytes), bare payloads are wrapped.
 pub(crate) fn prepare(body: &[u8]) -> Result<(String, String, String)> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|source| Error::Decode(DecodeError::invalid_json(source)))?;
+    let value = decode::parse(body)?;
     prepare_value(value, Some(body))
 }
 
@@ -127,7 +126,7 @@ pub(crate) fn prepare_value(value: Value, raw: Option<&[u8]>) -> Result<(String,
         .into())
 }
 
-fn identity(map: &Map<String, Value>, envelope: crate::Envelope) -> (String, String) {
+fn identity(map: &Map<String, Value>, envelope: listener_core::Envelope) -> (String, String) {
     let s = |k: &str| {
         map.get(k)
             .and_then(Value::as_str)
@@ -135,9 +134,11 @@ fn identity(map: &Map<String, Value>, envelope: crate::Envelope) -> (String, Str
             .to_owned()
     };
     match envelope {
-        crate::Envelope::V3 => (s("id"), s("type")),
-        crate::Envelope::V2 | crate::Envelope::V1 => (s("log_id"), V3_TRIGGER_MESSAGE.to_owned()),
-        crate::Envelope::LegacyRealtime => (String::new(), V3_TRIGGER_MESSAGE.to_owned()),
+        listener_core::Envelope::V3 => (s("id"), s("type")),
+        listener_core::Envelope::V2 | listener_core::Envelope::V1 => {
+            (s("log_id"), V3_TRIGGER_MESSAGE.to_owned())
+        }
+        listener_core::Envelope::LegacyRealtime => (String::new(), V3_TRIGGER_MESSAGE.to_owned()),
     }
 }
 
