@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use listener_core::webhook::{signed_headers, Ack, WebhookSecret};
+use listener_core::webhook::{signed_headers, AckPolicy, WebhookSecret};
 use listener_core::{Filter, Handler, Listener, TriggerEvent};
 use listener_e2e::record::Recorder;
 use listener_e2e::wait::{until, within};
@@ -395,7 +395,7 @@ async fn a_retry_during_the_first_attempt_is_told_to_come_back() {
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let runs = Arc::new(AtomicUsize::new(0));
     let (g, r) = (gate.clone(), runs.clone());
-    let source = Server::bind(&[SECRET]).ack(Ack::AfterHandlers);
+    let source = Server::bind(&[SECRET]).ack(AckPolicy::AfterHandlers);
     let url = format!("http://{}/webhook", source.local_addr());
     let handle = Listener::builder()
         .without_registered_handlers()
@@ -526,7 +526,7 @@ async fn graceful_shutdown_finishes_in_flight_requests_and_refuses_new_ones() {
     let runs = Arc::new(AtomicUsize::new(0));
     let server = Server::start(
         &rec,
-        Server::bind(&[SECRET]).ack(Ack::AfterHandlers),
+        Server::bind(&[SECRET]).ack(AckPolicy::AfterHandlers),
         Listener::builder()
             .without_registered_handlers()
             .handler(gated(gate.clone(), runs.clone())),
@@ -589,7 +589,7 @@ async fn acknowledging_after_handlers_lets_the_sender_retry_failures() {
     let counter = attempts.clone();
     let server = Server::start(
         &rec,
-        Server::bind(&[SECRET]).ack(Ack::AfterHandlers),
+        Server::bind(&[SECRET]).ack(AckPolicy::AfterHandlers),
         Listener::builder()
             .without_registered_handlers()
             .handler(Handler::new(

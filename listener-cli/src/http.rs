@@ -67,13 +67,14 @@ pub fn parse_url(url: &str) -> Result<Url> {
 
 /// An HTTP client for talking to the hub (installs the TLS crypto provider reqwest needs).
 pub fn client() -> Result<reqwest::Client> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30))
-        .user_agent(concat!("trigger-hub/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .context("cannot build the HTTP client")
+    listener_core::http::ClientOptions {
+        connect_timeout: Duration::from_secs(5),
+        timeout: Duration::from_secs(30),
+        user_agent: concat!("trigger-hub/", env!("CARGO_PKG_VERSION")).to_owned(),
+        follow_redirects: true,
+    }
+    .build()
+    .context("cannot build the HTTP client")
 }
 
 /// The hub could not be reached at all (as opposed to refusing a request).

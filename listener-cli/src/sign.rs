@@ -1,5 +1,5 @@
 //! `trigger-hub sign`: the three signature headers of a webhook delivery, computed with
-//! `listener_core::webhook::signed_headers` (PROTOCOL.md §4).
+//! `listener_core::webhook::signed_headers` (HMAC-SHA256 over `{webhook-id}.{webhook-timestamp}.{body}`, base64, sent as `webhook-signature: v1,<signature>`).
 
 use std::hash::{BuildHasher, Hasher};
 use std::io::Read;

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The wire envelope an event arrived in (PROTOCOL.md §2).
+/// The wire envelope an event arrived in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Envelope {
     /// The current envelope: `{id, type: "composio.…", timestamp, metadata, data}`, used on
@@ -74,7 +74,7 @@ pub struct TriggerMetadata {
     pub delivery_attempt: Option<u32>,
 }
 
-/// One trigger event, normalized from any envelope (PROTOCOL.md §2).
+/// One trigger event, normalized from any envelope.
 ///
 /// The identity fields follow Composio's SDKs: `id` is the trigger instance id for trigger
 /// events (the event id for V3 lifecycle events), `trigger_slug` is the trigger's slug or,

@@ -1,4 +1,4 @@
-//! Handler filters with Composio's semantics (PROTOCOL.md §3): every key optional, all set
+//! Handler filters with Composio's semantics (as its SDKs filter): every key optional, all set
 //! keys must match, comparison case-insensitive, an empty event-side value never matches.
 
 use std::fmt;

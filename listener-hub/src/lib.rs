@@ -20,7 +20,8 @@ mod ids;
 mod ingest;
 mod pusher_server;
 mod realtime_api;
-mod webhooks;
+mod subscriptions;
+mod subscriptions_api;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
@@ -35,8 +36,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use ingest::{BareEvent, Published};
-pub use webhooks::{
-    DeliveryAttempt, DeliveryConfig, WebhookSubscription, MAX_RECEIVER_ANSWER_BYTES,
+pub use subscriptions::{
+    DeliveryAttempt, DeliveryConfig, SubscriptionRecord, MAX_RECEIVER_ANSWER_BYTES,
 };
 
 use listener_core::source::composio::ComposioSource;
@@ -108,7 +109,7 @@ pub(crate) struct HubState {
     pub(crate) connections: AtomicUsize,
     pub(crate) next_connection: AtomicU64,
     pub(crate) shutdown: CancellationToken,
-    pub(crate) webhooks: webhooks::Webhooks,
+    pub(crate) webhooks: subscriptions::Webhooks,
     /// `private-{project_id}_triggers`, fixed at start.
     channel: String,
 }
@@ -239,7 +240,8 @@ impl Hub {
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
-        let webhooks = webhooks::Webhooks::new(config.delivery, sign_delivery, shutdown.clone())?;
+        let webhooks =
+            subscriptions::Webhooks::new(config.delivery, sign_delivery, shutdown.clone())?;
         let channel = format!("private-{}_triggers", config.project_id);
         let state = Arc::new(HubState {
             channel,
@@ -278,24 +280,24 @@ fn router(state: Arc<HubState>) -> Router {
             post(realtime_api::auth),
         )
         .route("/hub/events", post(ingest::ingest))
-        .route("/hub/deliveries", get(webhooks::deliveries))
+        .route("/hub/deliveries", get(subscriptions_api::deliveries))
         .route(
             "/api/v3.1/webhook_subscriptions",
-            post(webhooks::create).get(webhooks::list),
+            post(subscriptions_api::create).get(subscriptions_api::list),
         )
         .route(
             "/api/v3.1/webhook_subscriptions/event_types",
-            get(webhooks::event_types),
+            get(subscriptions_api::event_types),
         )
         .route(
             "/api/v3.1/webhook_subscriptions/{id}",
-            get(webhooks::get)
-                .patch(webhooks::update)
-                .delete(webhooks::delete),
+            get(subscriptions_api::get)
+                .patch(subscriptions_api::update)
+                .delete(subscriptions_api::delete),
         )
         .route(
             "/api/v3.1/webhook_subscriptions/{id}/rotate_secret",
-            post(webhooks::rotate_secret),
+            post(subscriptions_api::rotate_secret),
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/hub/status", get(status))
@@ -414,7 +416,7 @@ impl RunningHub {
         &self,
         url: &str,
         enabled_events: Option<Vec<String>>,
-    ) -> WebhookSubscription {
+    ) -> SubscriptionRecord {
         let events =
             enabled_events.unwrap_or_else(|| vec![listener_core::V3_TRIGGER_MESSAGE.to_owned()]);
         self.state.webhooks.create(url.to_owned(), events)

@@ -1,5 +1,5 @@
 //! Composio's realtime endpoints, served by the hub: credentials and channel auth
-//! (PROTOCOL.md §1.1, §1.3), with the same paths, headers and shapes as the real service.
+//! (`GET /api/v3/internal/sdk/realtime/credentials`, `POST /api/v3/internal/sdk/realtime/auth`), with the same paths, headers and shapes as the real service.
 
 use std::sync::Arc;
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
 
 /// Composio's error object, `{"error": {"message", "code", "slug", "status", "request_id",
-/// "suggested_fix", "errors"}}` (PROTOCOL.md §5).
+/// "suggested_fix", "errors"}}`.
 ///
 /// Filled leniently: a field of the wrong type is left out, an answer that is not such an
 /// object keeps a bounded preview of the body as `message`, and `status` / `request_id`

@@ -1,4 +1,4 @@
-//! A typed client for Composio's management API (PROTOCOL.md §5): trigger instances and
+//! A typed client for Composio's management API: trigger instances and
 //! trigger types, webhook subscriptions and endpoints, and tool execution.
 //!
 //! Every call sends the project API key as `x-api-key`, has a time limit, and retries
@@ -36,7 +36,7 @@ mod tools;
 #[cfg(feature = "composio-api")]
 mod triggers;
 #[cfg(feature = "composio-api")]
-mod webhooks;
+mod webhook_subscriptions;
 
 #[cfg(all(test, feature = "composio-api"))]
 mod tests;
@@ -64,7 +64,7 @@ pub use triggers::{
     TriggerTypeToolkit, UpsertTrigger, UpsertedTrigger,
 };
 #[cfg(feature = "composio-api")]
-pub use webhooks::{
+pub use webhook_subscriptions::{
     CreateWebhookEndpoint, CreateWebhookSubscription, UpdateWebhookSubscription, WebhookEndpoint,
     WebhookEventType, WebhookSubscription,
 };
@@ -78,7 +78,7 @@ pub const DEFAULT_BASE_URL: &str = "https://backend.composio.dev";
 
 /// A loose JSON object answer (`{"status": "success"}`, `{"id": …, "deleted": true}`, an
 /// empty body): the fields as sent.
-pub type Ack = serde_json::Map<String, serde_json::Value>;
+pub type JsonAnswer = serde_json::Map<String, serde_json::Value>;
 
 /// The default per-request time limit (connect, send, read the whole answer).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::lenient::{list_items, object, Fields};
-use super::{segment, Ack, ApiResult, ComposioClient, ConfigSchema, Idempotency};
+use super::{segment, ApiResult, ComposioClient, ConfigSchema, Idempotency, JsonAnswer};
 
 /// The body of `POST /api/v3.1/trigger_instances/{slug}/upsert`: whose trigger, with which
 /// configuration.
@@ -369,7 +369,7 @@ impl ComposioClient {
         &self,
         trigger_id: &str,
         status: TriggerStatus,
-    ) -> ApiResult<Ack> {
+    ) -> ApiResult<JsonAnswer> {
         let id = segment("trigger id", trigger_id)?;
         self.with_body(
             Method::PATCH,
@@ -381,19 +381,19 @@ impl ComposioClient {
     }
 
     /// [`set_trigger_status`](Self::set_trigger_status) with [`TriggerStatus::Enable`].
-    pub async fn enable_trigger(&self, trigger_id: &str) -> ApiResult<Ack> {
+    pub async fn enable_trigger(&self, trigger_id: &str) -> ApiResult<JsonAnswer> {
         self.set_trigger_status(trigger_id, TriggerStatus::Enable)
             .await
     }
 
     /// [`set_trigger_status`](Self::set_trigger_status) with [`TriggerStatus::Disable`].
-    pub async fn disable_trigger(&self, trigger_id: &str) -> ApiResult<Ack> {
+    pub async fn disable_trigger(&self, trigger_id: &str) -> ApiResult<JsonAnswer> {
         self.set_trigger_status(trigger_id, TriggerStatus::Disable)
             .await
     }
 
     /// Deletes a trigger instance: `DELETE /api/v3.1/trigger_instances/manage/{trigger_id}`.
-    pub async fn delete_trigger(&self, trigger_id: &str) -> ApiResult<Ack> {
+    pub async fn delete_trigger(&self, trigger_id: &str) -> ApiResult<JsonAnswer> {
         let id = segment("trigger id", trigger_id)?;
         self.delete(&["api", "v3.1", "trigger_instances", "manage", id])
             .await

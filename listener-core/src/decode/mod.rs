@@ -3,7 +3,7 @@
 //! The common case, a V3 trigger message, takes a fast path: the envelope is read into
 //! typed, borrowed fields and only the payload becomes a `serde_json::Value`. Everything
 //! else is parsed once into a `Value`; the payload sub-tree is then *moved* into the event,
-//! never cloned. Both paths give the same event for any body the fast path accepts. Detection follows PROTOCOL.md §2, in this order: V3
+//! never cloned. Both paths give the same event for any body the fast path accepts. Detection, in this order: V3
 //! (`type` starting with `composio.`, an object `metadata`, `id` and `data` present), legacy
 //! realtime (an object `metadata` carrying `triggerName`/`nanoId`/`connection`, or
 //! `appName`), V2 (`type`, `timestamp` and an object `data` holding `connection_id`), V1
@@ -20,8 +20,8 @@
 mod error;
 mod fields;
 mod legacy;
+mod v1_v2;
 mod v3;
-mod webhook;
 
 pub use error::DecodeError;
 
@@ -54,7 +54,7 @@ pub fn decode(bytes: &[u8]) -> Result<TriggerEvent> {
 
 /// The general path: parse into a `Value`, detect, then take the fields apart.
 fn decode_general(bytes: &[u8]) -> Result<TriggerEvent> {
-    decode_value(parse(bytes)?)
+    decode_value(parse_json(bytes)?)
 }
 
 /// The body without a leading UTF-8 byte order mark.
@@ -65,7 +65,11 @@ fn without_bom(bytes: &[u8]) -> &[u8] {
 /// Parses JSON as decoding does (a leading byte order mark skipped, an out-of-range number
 /// told apart from other invalid JSON), for a server that reads event bodies itself.
 pub fn parse(bytes: &[u8]) -> Result<Value> {
-    let bytes = without_bom(bytes);
+    parse_json(without_bom(bytes))
+}
+
+/// [`parse`] of bytes already without their byte order mark.
+fn parse_json(bytes: &[u8]) -> Result<Value> {
     serde_json::from_slice(bytes).map_err(|source| {
         // serde_json has no error code to match; its message for this case has been the
         // same since 1.0.
@@ -98,7 +102,7 @@ pub fn decode_expecting(bytes: &[u8], expected: Envelope) -> Result<TriggerEvent
             return Ok(event);
         }
     }
-    let map = into_object(parse(bytes)?)?;
+    let map = into_object(parse_json(bytes)?)?;
     match detect(&map) {
         Some(actual) if actual == expected => decode_as(actual, map),
         Some(actual) => Err(DecodeError::EnvelopeMismatch {
@@ -115,9 +119,9 @@ pub fn detect(map: &Map<String, Value>) -> Option<Envelope> {
         Some(Envelope::V3)
     } else if legacy::is_legacy(map) {
         Some(Envelope::LegacyRealtime)
-    } else if webhook::is_v2(map) {
+    } else if v1_v2::is_v2(map) {
         Some(Envelope::V2)
-    } else if webhook::is_v1(map) {
+    } else if v1_v2::is_v1(map) {
         Some(Envelope::V1)
     } else {
         None
@@ -128,8 +132,8 @@ fn decode_as(envelope: Envelope, map: Map<String, Value>) -> Result<TriggerEvent
     match envelope {
         Envelope::V3 => Ok(v3::decode(map)),
         Envelope::LegacyRealtime => Ok(legacy::decode(map)),
-        Envelope::V2 => Ok(webhook::decode_v2(map)),
-        Envelope::V1 => Ok(webhook::decode_v1(map)),
+        Envelope::V2 => Ok(v1_v2::decode_v2(map)),
+        Envelope::V1 => Ok(v1_v2::decode_v1(map)),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Composio's realtime delivery: fetch the project's Pusher credentials with the API key,
 //! then listen on `private-{project_id}_triggers` through a [`PusherSource`], authorizing
-//! through Composio's auth endpoint (PROTOCOL.md §1). No public URL needed.
+//! through Composio's auth endpoint. No public URL needed.
 
 use std::fmt;
 use std::sync::Arc;

@@ -20,7 +20,7 @@ pub use secret::{SecretScheme, WebhookSecret};
 pub use sign::{sign, signed_headers};
 #[cfg(feature = "webhook-server")]
 pub use source::{
-    Ack, WebhookSource, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    AckPolicy, WebhookSource, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_REJECTION_SUMMARY_INTERVAL,
     DEFAULT_WEBHOOK_ADDR, DEFAULT_WEBHOOK_PATH,
 };

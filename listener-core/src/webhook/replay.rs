@@ -1,7 +1,7 @@
 //! Replay protection: a `webhook-id` accepted recently is not dispatched again, and one
 //! whose delivery is still being handled is not answered before its outcome is known.
 //!
-//! Senders retry on timeouts with the same `webhook-id` (PROTOCOL.md §4), and a captured
+//! Senders retry on timeouts with the same `webhook-id` (the id stays the same across a delivery's retries), and a captured
 //! request stays validly signed for as long as its timestamp is within the tolerance. The
 //! window reuses the dispatcher's dedupe window; one lock covers the check and the insert,
 //! so two concurrent deliveries of one id cannot both pass.

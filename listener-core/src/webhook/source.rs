@@ -1,6 +1,6 @@
 //! The webhook source: an HTTP server receiving signed deliveries and feeding the listener.
 //!
-//! Answers: 2xx once the event is accepted (or, with [`Ack::AfterHandlers`], once its
+//! Answers: 2xx once the event is accepted (or, with [`AckPolicy::AfterHandlers`], once its
 //! handlers succeeded, 500 otherwise so the sender retries); 401 on any verification failure,
 //! with no detail; 400 for a malformed event; 413 over the body limit (enforced while
 //! reading); 415 for a non-JSON content type; 503 with `Retry-After` when the dispatcher is
@@ -61,7 +61,7 @@ const REPLAY_CAPACITY: usize = 100_000;
 
 /// When a delivery is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Ack {
+pub enum AckPolicy {
     /// 200 as soon as the event is verified and its handler runs are started (default; a
     /// run that never waits has finished by then, see
     /// [`eager_start`](crate::listener::ListenerBuilder::eager_start)).
@@ -92,7 +92,7 @@ pub struct WebhookSource {
     tolerance: Duration,
     max_body: usize,
     body_timeout: Duration,
-    ack: Ack,
+    ack: AckPolicy,
     retry_after_secs: u64,
     connections: ConnectionLimits,
     rejection_summary: Duration,
@@ -109,7 +109,7 @@ impl WebhookSource {
             tolerance: DEFAULT_TOLERANCE,
             max_body: DEFAULT_MAX_BODY_BYTES,
             body_timeout: DEFAULT_BODY_TIMEOUT,
-            ack: Ack::Accepted,
+            ack: AckPolicy::Accepted,
             retry_after_secs: 1,
             connections: ConnectionLimits {
                 max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -215,8 +215,8 @@ impl WebhookSource {
         }
         if let Some(ack) = lookup("LISTENER_WEBHOOK_ACK").filter(|v| !v.trim().is_empty()) {
             source = source.ack(match ack.trim().to_ascii_lowercase().as_str() {
-                "accepted" => Ack::Accepted,
-                "handlers" => Ack::AfterHandlers,
+                "accepted" => AckPolicy::Accepted,
+                "handlers" => AckPolicy::AfterHandlers,
                 _ => {
                     return Err(Error::Config(ConfigError {
                         key: "LISTENER_WEBHOOK_ACK".into(),
@@ -282,7 +282,7 @@ impl WebhookSource {
     }
 
     /// When deliveries are acknowledged (default: once accepted).
-    pub fn ack(mut self, ack: Ack) -> Self {
+    pub fn ack(mut self, ack: AckPolicy) -> Self {
         self.ack = ack;
         self
     }
@@ -335,7 +335,7 @@ struct AppState {
     tolerance: Duration,
     max_body: usize,
     body_timeout: Duration,
-    ack: Ack,
+    ack: AckPolicy,
     retry_after: HeaderValue,
     replay: Replay,
     rejections: Rejections,
@@ -454,7 +454,7 @@ async fn receive(State(st): State<Arc<AppState>>, request: Request) -> Response 
         }
     };
     // The event owns what it needs; the body may share hyper's read buffer, so let it go
-    // before the handlers run (they may take long with `Ack::AfterHandlers`).
+    // before the handlers run (they may take long with `AckPolicy::AfterHandlers`).
     drop(bytes);
     let mut claim = match st.replay.admit(&verified.id) {
         Admission::Fresh(claim) => claim,
@@ -473,14 +473,14 @@ async fn receive(State(st): State<Arc<AppState>>, request: Request) -> Response 
     tracing::debug!(webhook_id = %verified.id, trigger_slug = %verified.event.trigger_slug, "webhook delivery accepted");
     claim.hand_over(&st.cx);
     match st.ack {
-        Ack::Accepted => match st.cx.deliver(verified.event).await {
+        AckPolicy::Accepted => match st.cx.deliver(verified.event).await {
             Ok(_) => {
                 claim.keep();
                 status(StatusCode::OK, "accepted")
             }
             Err(_) => unavailable(&st, "shutting_down"),
         },
-        Ack::AfterHandlers => match st.cx.deliver_and_wait(verified.event).await {
+        AckPolicy::AfterHandlers => match st.cx.deliver_and_wait(verified.event).await {
             Ok(report) if report.all_ok() => {
                 claim.keep();
                 status(StatusCode::OK, "processed")
@@ -593,7 +593,11 @@ mod tests {
         assert_eq!(s.path, DEFAULT_WEBHOOK_PATH);
         assert_eq!(
             (s.tolerance, s.max_body, s.ack),
-            (DEFAULT_TOLERANCE, DEFAULT_MAX_BODY_BYTES, Ack::Accepted)
+            (
+                DEFAULT_TOLERANCE,
+                DEFAULT_MAX_BODY_BYTES,
+                AckPolicy::Accepted
+            )
         );
 
         let s = from(&[
@@ -609,7 +613,7 @@ mod tests {
         assert_eq!(s.path, "/hooks/composio");
         assert_eq!(
             (s.tolerance, s.max_body, s.ack),
-            (Duration::ZERO, 4096, Ack::AfterHandlers)
+            (Duration::ZERO, 4096, AckPolicy::AfterHandlers)
         );
     }
 

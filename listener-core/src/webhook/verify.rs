@@ -1,5 +1,17 @@
-//! Verifying a signed delivery (PROTOCOL.md §4): headers, timestamp tolerance, signatures
+//! Verifying a signed delivery: headers, timestamp tolerance, signatures
 //! (several per header, several secrets), constant-time comparison, then the envelope.
+//!
+//! What a delivery carries: `webhook-id` (`msg_…`, the same on every retry of a delivery, so
+//! it is the idempotency key; it equals a V3 body's `id`), `webhook-timestamp` (Unix
+//! seconds), `webhook-signature` (`v1,<base64>`; several signatures separated by spaces, on
+//! one header line or several: any match passes), and from Composio also
+//! `x-composio-webhook-version` (`V1`, `V2` or `V3`: the body's envelope) and
+//! `x-composio-delivery-attempt` (1, 2, …). The signature is HMAC-SHA256 over
+//! `{webhook-id}.{webhook-timestamp}.{raw body}`. Composio's SDKs key it with the secret's
+//! UTF-8 bytes as they are, even when the secret starts with `whsec_`; the Standard
+//! Webhooks specification keys it with the base64-decoded part after `whsec_`. A secret
+//! of unknown scheme is tried both ways ([`WebhookSecret`]). The timestamp must be within
+//! the tolerance either way (300 s unless told otherwise).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -271,7 +283,7 @@ fn verify_signature_at(
     Err(VerifyError::Mismatch)
 }
 
-/// Verifies a delivery and decodes its event (PROTOCOL.md §4).
+/// Verifies a delivery and decodes its event.
 ///
 /// ```
 /// use listener_core::webhook::{signed_headers, verify, WebhookSecret, DEFAULT_TOLERANCE};

@@ -96,7 +96,7 @@ pub(crate) struct SubscriptionErrorData {
     pub status: Option<i64>,
 }
 
-/// What the protocol says to do after an error code (PROTOCOL.md §1.6).
+/// What the protocol says to do after an error code (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CodeAction {
     /// 4000-4099: do not reconnect.

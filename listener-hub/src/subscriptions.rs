@@ -1,5 +1,5 @@
-//! Webhook delivery from the hub: subscriptions with the management API's shape and paths
-//! (PROTOCOL.md §5, `/api/v3.1/webhook_subscriptions…`), and one delivery worker per
+//! Webhook subscriptions of the hub and their delivery: the subscriptions (in the shape of
+//! Composio's management API), and one delivery worker per
 //! subscription with its own bounded queue, so a slow endpoint never stalls the others. Each
 //! event is POSTed signed (`webhook-id`, `webhook-timestamp`, `webhook-signature`) and retried
 //! with exponential back-off on failure or timeout, a bounded number of times; every attempt
@@ -9,19 +9,13 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::realtime_api::{api_error, authorized};
-use super::{ids, HubState};
+use super::ids;
 use listener_core::Backoff;
-use listener_core::ConfigError;
-use listener_core::V3_TRIGGER_MESSAGE;
 
 /// The most of a receiver's answer the hub reads (64 KiB): the answer is only drained, so the
 /// connection can be reused; a longer one is abandoned (the status still counts).
@@ -61,7 +55,7 @@ impl Default for DeliveryConfig {
 
 /// A webhook subscription, as the management API returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WebhookSubscription {
+pub struct SubscriptionRecord {
     /// Subscription id.
     pub id: String,
     /// Where events are POSTed.
@@ -111,13 +105,13 @@ struct Delivery {
 }
 
 struct Entry {
-    sub: Arc<Mutex<WebhookSubscription>>,
+    sub: Arc<Mutex<SubscriptionRecord>>,
     queue: mpsc::Sender<Delivery>,
     stop: CancellationToken,
 }
 
 impl Entry {
-    fn snapshot(&self) -> WebhookSubscription {
+    fn snapshot(&self) -> SubscriptionRecord {
         lock(&self.sub).clone()
     }
 }
@@ -146,17 +140,13 @@ impl Webhooks {
         sign: SignFn,
         shutdown: CancellationToken,
     ) -> listener_core::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(5)))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                listener_core::Error::Config(ConfigError {
-                    key: "hub http client".into(),
-                    message: e.to_string(),
-                })
-            })?;
+        let http = listener_core::http::ClientOptions {
+            connect_timeout: config.timeout.min(Duration::from_secs(5)),
+            timeout: config.timeout,
+            user_agent: concat!("listener-hub/", env!("CARGO_PKG_VERSION")).to_owned(),
+            follow_redirects: false,
+        }
+        .build()?;
         Ok(Webhooks {
             config,
             http,
@@ -168,9 +158,9 @@ impl Webhooks {
     }
 
     /// Creates a subscription and starts its worker.
-    pub(crate) fn create(&self, url: String, enabled_events: Vec<String>) -> WebhookSubscription {
+    pub(crate) fn create(&self, url: String, enabled_events: Vec<String>) -> SubscriptionRecord {
         let now = ids::now_rfc3339();
-        let sub = WebhookSubscription {
+        let sub = SubscriptionRecord {
             id: ids::fresh("ws_"),
             webhook_url: url,
             version: "V3".into(),
@@ -203,11 +193,11 @@ impl Webhooks {
         sub
     }
 
-    pub(crate) fn list(&self) -> Vec<WebhookSubscription> {
+    pub(crate) fn list(&self) -> Vec<SubscriptionRecord> {
         lock(&self.subs).values().map(Entry::snapshot).collect()
     }
 
-    pub(crate) fn get(&self, id: &str) -> Option<WebhookSubscription> {
+    pub(crate) fn get(&self, id: &str) -> Option<SubscriptionRecord> {
         lock(&self.subs).get(id).map(Entry::snapshot)
     }
 
@@ -216,7 +206,7 @@ impl Webhooks {
         id: &str,
         url: Option<String>,
         events: Option<Vec<String>>,
-    ) -> Option<WebhookSubscription> {
+    ) -> Option<SubscriptionRecord> {
         let subs = lock(&self.subs);
         let mut sub = lock(&subs.get(id)?.sub);
         if let Some(url) = url {
@@ -229,7 +219,7 @@ impl Webhooks {
         Some(sub.clone())
     }
 
-    pub(crate) fn rotate(&self, id: &str) -> Option<WebhookSubscription> {
+    pub(crate) fn rotate(&self, id: &str) -> Option<SubscriptionRecord> {
         let subs = lock(&self.subs);
         let mut sub = lock(&subs.get(id)?.sub);
         sub.secret = fresh_secret();
@@ -300,7 +290,7 @@ fn push_log(log: &Mutex<VecDeque<DeliveryAttempt>>, size: usize, attempt: Delive
 }
 
 struct Worker {
-    sub: Arc<Mutex<WebhookSubscription>>,
+    sub: Arc<Mutex<SubscriptionRecord>>,
     http: reqwest::Client,
     config: DeliveryConfig,
     sign: SignFn,
@@ -400,212 +390,4 @@ impl Worker {
             }
         }
     }
-}
-
-// --- HTTP handlers: the management API's paths and shapes -----------------------------------
-
-type ApiResult = (StatusCode, Json<Value>);
-
-#[derive(Deserialize)]
-pub(crate) struct CreateBody {
-    webhook_url: Option<String>,
-    #[serde(default)]
-    enabled_events: Option<Vec<String>>,
-    #[serde(default)]
-    version: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct UpdateBody {
-    #[serde(default)]
-    webhook_url: Option<String>,
-    #[serde(default)]
-    enabled_events: Option<Vec<String>>,
-    #[serde(default)]
-    version: Option<String>,
-}
-
-fn check_url(url: &str) -> Result<(), ApiResult> {
-    if url.len() > 2048 || !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(api_error(
-            StatusCode::BAD_REQUEST,
-            "webhook_url must be an http(s) URL of at most 2048 characters",
-        ));
-    }
-    Ok(())
-}
-
-fn check_events(events: &[String]) -> Result<(), ApiResult> {
-    if events.is_empty() {
-        return Err(api_error(
-            StatusCode::BAD_REQUEST,
-            "enabled_events must not be empty",
-        ));
-    }
-    if let Some(bad) = events
-        .iter()
-        .find(|e| !EVENT_TYPES.iter().any(|(t, _)| t == e))
-    {
-        return Err(api_error(
-            StatusCode::BAD_REQUEST,
-            &format!(
-                "unknown event type `{}`",
-                listener_core::preview::truncate_chars(bad, 80)
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn check_version(version: Option<&str>) -> Result<(), ApiResult> {
-    match version {
-        None | Some("V3") => Ok(()),
-        Some(_) => Err(api_error(
-            StatusCode::BAD_REQUEST,
-            "the hub delivers V3 payloads only",
-        )),
-    }
-}
-
-/// The event types the hub can deliver.
-const EVENT_TYPES: &[(&str, &str)] = &[
-    (
-        V3_TRIGGER_MESSAGE,
-        "A trigger fired (the trigger's payload in `data`)",
-    ),
-    (
-        "composio.connected_account.expired",
-        "A connected account's credentials expired",
-    ),
-    (
-        "composio.trigger.disabled",
-        "A trigger instance was disabled",
-    ),
-];
-
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiResult> {
-    serde_json::from_slice(body)
-        .map_err(|e| api_error(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}")))
-}
-
-fn guard<'a>(hub: &'a HubState, headers: &HeaderMap) -> Result<&'a Webhooks, ApiResult> {
-    authorized(hub, headers)?;
-    Ok(&hub.webhooks)
-}
-
-macro_rules! tri {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(e) => return e,
-        }
-    };
-}
-
-pub(crate) async fn create(
-    State(hub): State<Arc<HubState>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> ApiResult {
-    let webhooks = tri!(guard(&hub, &headers));
-    let body: CreateBody = tri!(parse(&body));
-    let Some(url) = body.webhook_url else {
-        return api_error(StatusCode::BAD_REQUEST, "webhook_url is required");
-    };
-    tri!(check_url(&url));
-    let events = body
-        .enabled_events
-        .unwrap_or_else(|| vec![V3_TRIGGER_MESSAGE.to_owned()]);
-    tri!(check_events(&events));
-    tri!(check_version(body.version.as_deref()));
-    (
-        StatusCode::CREATED,
-        Json(json!(webhooks.create(url, events))),
-    )
-}
-
-pub(crate) async fn list(State(hub): State<Arc<HubState>>, headers: HeaderMap) -> ApiResult {
-    let webhooks = tri!(guard(&hub, &headers));
-    let items = webhooks.list();
-    let total = items.len();
-    (
-        StatusCode::OK,
-        Json(
-            json!({"items": items, "next_cursor": null, "total_pages": 1, "current_page": 1, "total_items": total}),
-        ),
-    )
-}
-
-pub(crate) async fn get(
-    State(hub): State<Arc<HubState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult {
-    let webhooks = tri!(guard(&hub, &headers));
-    match webhooks.get(&id) {
-        Some(sub) => (StatusCode::OK, Json(json!(sub))),
-        None => api_error(StatusCode::NOT_FOUND, "webhook subscription not found"),
-    }
-}
-
-pub(crate) async fn update(
-    State(hub): State<Arc<HubState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: axum::body::Bytes,
-) -> ApiResult {
-    let webhooks = tri!(guard(&hub, &headers));
-    let body: UpdateBody = tri!(parse(&body));
-    if let Some(url) = &body.webhook_url {
-        tri!(check_url(url));
-    }
-    if let Some(events) = &body.enabled_events {
-        tri!(check_events(events));
-    }
-    tri!(check_version(body.version.as_deref()));
-    match webhooks.update(&id, body.webhook_url, body.enabled_events) {
-        Some(sub) => (StatusCode::OK, Json(json!(sub))),
-        None => api_error(StatusCode::NOT_FOUND, "webhook subscription not found"),
-    }
-}
-
-pub(crate) async fn delete(
-    State(hub): State<Arc<HubState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult {
-    let webhooks = tri!(guard(&hub, &headers));
-    if webhooks.delete(&id) {
-        (StatusCode::OK, Json(json!({"success": true})))
-    } else {
-        api_error(StatusCode::NOT_FOUND, "webhook subscription not found")
-    }
-}
-
-pub(crate) async fn rotate_secret(
-    State(hub): State<Arc<HubState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult {
-    let webhooks = tri!(guard(&hub, &headers));
-    match webhooks.rotate(&id) {
-        Some(sub) => (
-            StatusCode::OK,
-            Json(json!({"id": sub.id, "secret": sub.secret})),
-        ),
-        None => api_error(StatusCode::NOT_FOUND, "webhook subscription not found"),
-    }
-}
-
-pub(crate) async fn event_types(State(hub): State<Arc<HubState>>, headers: HeaderMap) -> ApiResult {
-    tri!(guard(&hub, &headers));
-    let items: Vec<Value> = EVENT_TYPES
-        .iter()
-        .map(|(t, d)| json!({"event_type": t, "description": d, "supported_versions": ["V3"]}))
-        .collect();
-    (StatusCode::OK, Json(json!({"items": items})))
-}
-
-pub(crate) async fn deliveries(State(hub): State<Arc<HubState>>) -> ApiResult {
-    (StatusCode::OK, Json(json!({"items": hub.webhooks.log()})))
 }

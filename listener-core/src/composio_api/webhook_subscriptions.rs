@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::lenient::{list_items, object, Fields};
-use super::{segment, Ack, ApiResult, ComposioClient, Idempotency};
+use super::{segment, ApiResult, ComposioClient, Idempotency, JsonAnswer};
 
 /// A webhook subscription: where Composio POSTs events, in which envelope version, for
 /// which event types. Its `Debug` output hides the secret.
@@ -274,7 +274,7 @@ impl ComposioClient {
     }
 
     /// Deletes a subscription: `DELETE /api/v3.1/webhook_subscriptions/{id}`.
-    pub async fn delete_webhook_subscription(&self, id: &str) -> ApiResult<Ack> {
+    pub async fn delete_webhook_subscription(&self, id: &str) -> ApiResult<JsonAnswer> {
         let id = segment("subscription id", id)?;
         self.delete(&["api", "v3.1", "webhook_subscriptions", id])
             .await
