@@ -133,7 +133,7 @@ impl std::fmt::Debug for Dispatcher {
 impl Dispatcher {
     /// Builds a dispatcher, checking every handler's extractors against `state` (a handler
     /// needing a `State<T>` that is not there is [`ExtractError::MissingState`](crate::extract::ExtractError::MissingState)).
-    pub fn new(
+    pub(crate) fn new(
         registry: Registry,
         state: StateMap,
         config: DispatchConfig,

@@ -4,40 +4,6 @@
 //! listener's state through [`FromEvent`]. The ones provided: [`Arc<TriggerEvent>`] and
 //! [`TriggerEvent`] (the whole event), [`Payload<T>`] (the payload deserialized into your
 //! type), [`Meta`] (identity and metadata), and [`State<T>`] (application state).
-//!
-//! # Writing an extractor
-//!
-//! An extractor names what it fails with, its [`Rejection`](FromEvent::Rejection): any
-//! error type. A rejection fails that handler's run for that event, and reaches the error
-//! hook as a [`FailureKind::Extract`](crate::handler::FailureKind::Extract) with the event's id;
-//! the other handlers of the event run as usual.
-//!
-//! ```
-//! use listener_core::prelude::*;
-//!
-//! /// The Slack channel of a message event.
-//! struct Channel(String);
-//!
-//! #[derive(Debug, thiserror::Error)]
-//! #[error("the event has no `channel` in its payload")]
-//! struct NoChannel;
-//!
-//! impl FromEvent for Channel {
-//!     type Rejection = NoChannel;
-//!
-//!     fn from_event(cx: &EventContext) -> Result<Self, NoChannel> {
-//!         cx.event().payload["channel"]
-//!             .as_str()
-//!             .map(|c| Channel(c.to_owned()))
-//!             .ok_or(NoChannel)
-//!     }
-//! }
-//!
-//! #[on_trigger(name = "SLACK_RECEIVE_MESSAGE")]
-//! async fn greet(Channel(channel): Channel) {
-//!     println!("hello, #{channel}");
-//! }
-//! ```
 
 mod meta;
 mod payload;
@@ -86,9 +52,42 @@ impl EventContext {
 
 /// A type that can be a handler parameter.
 ///
-/// Implement it for your own extractors (see the [module docs](self) for an example);
 /// [`check`](FromEvent::check) lets an extractor refuse a listener at build time (as
 /// `State<T>` does when no `T` was given).
+///
+/// # Writing an extractor
+///
+/// An extractor names what it fails with, its [`Rejection`](FromEvent::Rejection): any
+/// error type. A rejection fails that handler's run for that event, and reaches the error
+/// hook as a [`FailureKind::Extract`](crate::handler::FailureKind::Extract) with the event's id;
+/// the other handlers of the event run as usual.
+///
+/// ```
+/// use listener_core::prelude::*;
+///
+/// /// The Slack channel of a message event.
+/// struct Channel(String);
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("the event has no `channel` in its payload")]
+/// struct NoChannel;
+///
+/// impl FromEvent for Channel {
+///     type Rejection = NoChannel;
+///
+///     fn from_event(cx: &EventContext) -> Result<Self, NoChannel> {
+///         cx.event().payload["channel"]
+///             .as_str()
+///             .map(|c| Channel(c.to_owned()))
+///             .ok_or(NoChannel)
+///     }
+/// }
+///
+/// #[on_trigger(name = "SLACK_RECEIVE_MESSAGE")]
+/// async fn greet(Channel(channel): Channel) {
+///     println!("hello, #{channel}");
+/// }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a trigger handler parameter",
     label = "not an extractor",

@@ -5,6 +5,8 @@
 #[cfg(feature = "webhook-server")]
 mod body;
 #[cfg(feature = "webhook-server")]
+mod receive;
+#[cfg(feature = "webhook-server")]
 mod rejections;
 #[cfg(feature = "webhook-server")]
 mod replay;

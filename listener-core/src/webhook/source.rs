@@ -16,28 +16,17 @@
 //! [`idle_timeout`](WebhookSource::idle_timeout).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::extract::Request;
-use axum::extract::State;
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
-use tokio::sync::Notify;
 
-use super::body::{self, BodyRead};
-use super::rejections::{Reason, Rejections};
-use super::replay::{Admission, Replay};
+use super::receive::{router, summarize, AppState};
+use super::replay::Replay;
 use super::serve::{serve, ConnectionLimits};
-use super::{verify, VerifyError, WebhookSecret, DEFAULT_TOLERANCE};
-use crate::error::ConfigError;
-use crate::error::{Error, Result};
-use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
+use super::{WebhookSecret, DEFAULT_TOLERANCE};
+use crate::error::{ConfigError, Error, Result};
+use crate::preview::truncate_chars;
 use crate::source::{Health, Source, SourceContext};
 
 /// Where the source listens unless told otherwise.
@@ -329,187 +318,6 @@ impl WebhookSource {
     }
 }
 
-struct AppState {
-    cx: SourceContext,
-    secrets: Vec<WebhookSecret>,
-    tolerance: Duration,
-    max_body: usize,
-    body_timeout: Duration,
-    ack: AckPolicy,
-    retry_after: HeaderValue,
-    replay: Replay,
-    rejections: Rejections,
-    in_flight: AtomicUsize,
-    idle: Notify,
-}
-
-impl AppState {
-    /// Counts a refusal and logs it at debug level; the summary line reports it.
-    fn refuse(&self, reason: Reason, response: Response) -> Response {
-        self.rejections.count(reason);
-        tracing::debug!(
-            reason = reason.as_str(),
-            status = response.status().as_u16(),
-            "webhook request refused"
-        );
-        response
-    }
-}
-
-/// Counts a request in flight for as long as it lives.
-struct InFlight<'a>(&'a AppState);
-
-impl<'a> InFlight<'a> {
-    fn enter(st: &'a AppState) -> Self {
-        st.in_flight.fetch_add(1, Ordering::SeqCst);
-        InFlight(st)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.idle.notify_waiters();
-        }
-    }
-}
-
-/// A `{"status": "…"}` answer, written directly (the states are fixed identifiers).
-fn status(code: StatusCode, state: &'static str) -> Response {
-    let body = format!(r#"{{"status":"{state}"}}"#);
-    (
-        code,
-        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-        body,
-    )
-        .into_response()
-}
-
-fn unavailable(st: &AppState, state: &'static str) -> Response {
-    let mut r = status(StatusCode::SERVICE_UNAVAILABLE, state);
-    r.headers_mut().insert(RETRY_AFTER, st.retry_after.clone());
-    r
-}
-
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
-}
-
-async fn receive(State(st): State<Arc<AppState>>, request: Request) -> Response {
-    // Taken apart by hand: the `HeaderMap` extractor would clone every header.
-    let (parts, body) = request.into_parts();
-    let headers = parts.headers;
-    let _in_flight = InFlight::enter(&st);
-    if st.cx.is_shutting_down() {
-        return unavailable(&st, "shutting_down");
-    }
-    if !is_json(&headers) {
-        return st.refuse(
-            Reason::MediaType,
-            status(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-        );
-    }
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    let bytes = match body::read(body, declared, st.max_body, st.body_timeout).await {
-        BodyRead::Complete(bytes) => bytes,
-        BodyRead::TooLarge => {
-            let answer = status(StatusCode::PAYLOAD_TOO_LARGE, "too_large");
-            return st.refuse(Reason::TooLarge, answer);
-        }
-        BodyRead::Broken => {
-            let answer = status(StatusCode::BAD_REQUEST, "unreadable_body");
-            return st.refuse(Reason::UnreadableBody, answer);
-        }
-        BodyRead::TimedOut => {
-            let answer = status(StatusCode::REQUEST_TIMEOUT, "body_timeout");
-            return st.refuse(Reason::BodyTimeout, answer);
-        }
-    };
-    let verified = match verify(&headers, &bytes, &st.secrets, st.tolerance)
-        .map_err(VerifyError::into_decode_error)
-    {
-        Ok(v) => v,
-        Err(Err(e)) => {
-            // No detail to the caller. Unauthenticated, so anyone can send these as fast as
-            // they like: counted and summarized, logged one by one only at debug level
-            // (bounded id, no body).
-            st.rejections.count(Reason::of(&e));
-            if tracing::enabled!(tracing::Level::DEBUG) {
-                let id = headers.get("webhook-id").map_or(&[][..], |v| v.as_bytes());
-                tracing::debug!(error = %e, webhook_id = %preview(id, 64), "webhook delivery refused");
-            }
-            return StatusCode::UNAUTHORIZED.into_response();
-        }
-        Err(Ok(e)) => {
-            tracing::warn!(error = %e, body = %preview(&bytes, PREVIEW_CHARS), "signed webhook delivery is malformed");
-            st.cx.report_error(e);
-            return status(StatusCode::BAD_REQUEST, "malformed_event");
-        }
-    };
-    // The event owns what it needs; the body may share hyper's read buffer, so let it go
-    // before the handlers run (they may take long with `AckPolicy::AfterHandlers`).
-    drop(bytes);
-    let mut claim = match st.replay.admit(&verified.id) {
-        Admission::Fresh(claim) => claim,
-        Admission::Duplicate => {
-            tracing::info!(webhook_id = %verified.id, "replayed delivery acknowledged, not dispatched again");
-            return status(StatusCode::OK, "duplicate");
-        }
-        Admission::InProgress => {
-            tracing::info!(webhook_id = %verified.id, "a delivery of this id is still being handled; retry later");
-            return unavailable(&st, "in_progress");
-        }
-    };
-    if st.cx.is_saturated() {
-        return unavailable(&st, "saturated");
-    }
-    tracing::debug!(webhook_id = %verified.id, trigger_slug = %verified.event.trigger_slug, "webhook delivery accepted");
-    claim.hand_over(&st.cx);
-    match st.ack {
-        AckPolicy::Accepted => match st.cx.deliver(verified.event).await {
-            Ok(_) => {
-                claim.keep();
-                status(StatusCode::OK, "accepted")
-            }
-            Err(_) => unavailable(&st, "shutting_down"),
-        },
-        AckPolicy::AfterHandlers => match st.cx.deliver_and_wait(verified.event).await {
-            Ok(report) if report.all_ok() => {
-                claim.keep();
-                status(StatusCode::OK, "processed")
-            }
-            Ok(_) => status(StatusCode::INTERNAL_SERVER_ERROR, "handler_failed"),
-            Err(_) => unavailable(&st, "shutting_down"),
-        },
-    }
-}
-
-/// Writes the refusal summary once per interval (nothing when there were none).
-async fn summarize(st: Arc<AppState>, addr: SocketAddr, interval: Duration) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
-    loop {
-        ticks.tick().await;
-        st.rejections.summarize(addr, interval);
-    }
-}
-
-async fn healthz(State(st): State<Arc<AppState>>) -> Response {
-    if st.cx.is_shutting_down() {
-        unavailable(&st, "shutting_down")
-    } else {
-        status(StatusCode::OK, "ok")
-    }
-}
-
 #[async_trait]
 impl Source for WebhookSource {
     fn name(&self) -> String {
@@ -529,42 +337,23 @@ impl Source for WebhookSource {
             }));
         }
         let window = self.tolerance.max(DEFAULT_TOLERANCE).saturating_mul(2);
-        let st = Arc::new(AppState {
-            cx: cx.clone(),
-            secrets: self.secrets,
-            tolerance: self.tolerance,
-            max_body: self.max_body,
-            body_timeout: self.body_timeout,
-            ack: self.ack,
-            retry_after: HeaderValue::from(self.retry_after_secs),
-            replay: Replay::new(window, REPLAY_CAPACITY),
-            rejections: Rejections::default(),
-            in_flight: AtomicUsize::new(0),
-            idle: Notify::new(),
-        });
-        let app = Router::new()
-            .route(&self.path, post(receive))
-            .route("/healthz", get(healthz))
-            .with_state(Arc::clone(&st));
+        let st = Arc::new(AppState::new(
+            cx.clone(),
+            self.secrets,
+            self.tolerance,
+            self.max_body,
+            self.body_timeout,
+            self.ack,
+            self.retry_after_secs,
+            Replay::new(window, REPLAY_CAPACITY),
+        ));
+        let app = router(Arc::clone(&st), &self.path);
         cx.set_health(Health::Connected);
         tracing::info!(%addr, path = %self.path, "webhook source listening");
         let summaries = tokio::spawn(summarize(Arc::clone(&st), addr, self.rejection_summary));
         // On shutdown: keep answering (503) until the requests in flight have finished,
         // then stop accepting and close.
-        let drained = {
-            let st = Arc::clone(&st);
-            async move {
-                cx.cancelled().await;
-                loop {
-                    let idle = st.idle.notified();
-                    if st.in_flight.load(Ordering::SeqCst) == 0 {
-                        break;
-                    }
-                    idle.await;
-                }
-            }
-        };
-        serve(listener, app, self.connections, drained).await;
+        serve(listener, app, self.connections, st.drained()).await;
         summaries.abort();
         st.rejections.summarize(addr, self.rejection_summary);
         Ok(())

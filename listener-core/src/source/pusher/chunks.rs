@@ -28,7 +28,7 @@ pub struct ChunkLimits {
     /// Most bytes one event may reassemble to. Default 4 MiB.
     pub max_bytes: usize,
     /// Most bytes buffered across all events being reassembled (each chunk's text plus
-    /// [`CHUNK_OVERHEAD_BYTES`]); when a chunk would pass it, the oldest other events are
+    /// 64 bytes a chunk); when a chunk would pass it, the oldest other events are
     /// evicted (and reported) until it fits. Default 8 MiB.
     pub max_total_bytes: usize,
     /// Most events being reassembled at once; a new one evicts the oldest. Default 100.
