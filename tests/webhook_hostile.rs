@@ -13,19 +13,9 @@ use listener_core::webhook::{signed_headers, WebhookSecret, WebhookSource};
 use listener_core::Listener;
 use listener_e2e::record::Recorder;
 use listener_e2e::wait::within;
-use listener_e2e::webhook::{now, Server, SECRET};
+use listener_e2e::webhook::{now, v3_body as body, Server, SECRET};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-fn body(id: &str) -> Vec<u8> {
-    serde_json::json!({
-        "id": id, "type": "composio.trigger.message", "timestamp": "2026-11-20T09:14:03.512Z",
-        "metadata": {"trigger_slug": "SLACK_RECEIVE_MESSAGE", "user_id": "default"},
-        "data": {"text": "hello"}
-    })
-    .to_string()
-    .into_bytes()
-}
 
 /// A complete signed request, as raw HTTP/1.1 bytes.
 fn signed_request(id: &str) -> Vec<u8> {

@@ -11,18 +11,8 @@ use listener_core::webhook::{signed_headers, AckPolicy, WebhookSecret};
 use listener_core::{Filter, Handler, Listener, TriggerEvent};
 use listener_e2e::record::Recorder;
 use listener_e2e::wait::{until, within};
-use listener_e2e::webhook::{now, Server, SECRET};
+use listener_e2e::webhook::{now, v3_body, Server, SECRET};
 use listener_hub::Hub;
-
-fn v3_body(id: &str) -> Vec<u8> {
-    serde_json::json!({
-        "id": id, "type": "composio.trigger.message", "timestamp": "2026-11-20T09:14:03.512Z",
-        "metadata": {"trigger_slug": "SLACK_RECEIVE_MESSAGE", "user_id": "default"},
-        "data": {"text": "hello"}
-    })
-    .to_string()
-    .into_bytes()
-}
 
 /// Beyond the 300 s tolerance, with a margin so the clock ticking while the test runs cannot
 /// bring a timestamp back inside it (the exact ±301 s boundary is a unit test of the

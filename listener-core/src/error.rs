@@ -16,7 +16,7 @@ use std::time::Duration;
 pub enum Error {
     /// Bytes that are not an event.
     #[error(transparent)]
-    Decode(#[from] crate::decode::DecodeError),
+    Decode(#[from] crate::decode::error::DecodeError),
 
     /// An extractor refused (at build time, a handler's `State<T>` that was not given).
     #[error(transparent)]
@@ -24,7 +24,7 @@ pub enum Error {
 
     /// A source's transport failed (websocket, authorization, the Pusher protocol).
     #[error(transparent)]
-    Source(#[from] crate::source::SourceError),
+    Source(#[from] crate::source::error::SourceError),
 
     /// A setting (builder argument or environment variable) is invalid.
     #[error(transparent)]
@@ -78,6 +78,3 @@ impl ConfigError {
         }
     }
 }
-
-/// A boxed error, as the layers' errors carry a third-party cause.
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;

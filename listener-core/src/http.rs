@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::error::{BoxError, ConfigError};
+use crate::error::ConfigError;
 
 /// How an HTTP client is built: time limits, user agent, redirects. TLS uses rustls with
 /// the `ring` provider (installed as the process default unless one is already).
@@ -79,7 +79,7 @@ pub enum ResponseBodyError {
         timeout: bool,
         /// The HTTP library's error.
         #[source]
-        source: BoxError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -200,10 +200,12 @@ mod tests {
     }
 
     fn client() -> reqwest::Client {
-        reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .build()
-            .unwrap()
+        ClientOptions {
+            timeout: Duration::from_secs(15),
+            ..ClientOptions::default()
+        }
+        .build()
+        .unwrap()
     }
 
     #[tokio::test]

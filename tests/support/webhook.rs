@@ -10,6 +10,17 @@ use crate::record::Recorder;
 
 pub const SECRET: &str = "whsec_dGVzdC1zZWNyZXQtZm9yLXdlYmhvb2tz";
 
+/// A V3 Slack message delivery body with the given event id.
+pub fn v3_body(id: &str) -> Vec<u8> {
+    serde_json::json!({
+        "id": id, "type": "composio.trigger.message", "timestamp": "2026-11-20T09:14:03.512Z",
+        "metadata": {"trigger_slug": "SLACK_RECEIVE_MESSAGE", "user_id": "default"},
+        "data": {"text": "hello"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
 pub fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

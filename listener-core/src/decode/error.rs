@@ -1,6 +1,5 @@
 //! Why bytes are not an event.
 
-use crate::error::BoxError;
 use crate::event::Envelope;
 
 /// Why bytes could not be decoded into an event.
@@ -12,7 +11,7 @@ pub enum DecodeError {
     InvalidJson {
         /// The parser's error (line and column included).
         #[source]
-        source: BoxError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     /// The event holds a number beyond what a 64-bit float represents (past ±1.8e308); see

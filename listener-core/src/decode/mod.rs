@@ -17,7 +17,7 @@
 //!   faithfully, and rounding it to infinity or cutting it would hand the handler a value
 //!   the sender never sent. Integers up to 64 bits and ordinary floats are exact as usual.
 
-mod error;
+pub(crate) mod error;
 mod fields;
 mod legacy;
 mod v1_v2;

@@ -1,7 +1,5 @@
 //! Why a source's transport failed.
 
-use crate::error::BoxError;
-
 /// A source's transport failed: the connection, its authorization, or the protocol on it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -9,7 +7,7 @@ pub enum SourceError {
     /// A websocket failure (connect, handshake, read or write); the cause is the websocket
     /// library's error.
     #[error("websocket error: {0}")]
-    WebSocket(#[source] BoxError),
+    WebSocket(#[source] Box<dyn std::error::Error + Send + Sync>),
 
     /// The connection ended; the text says how.
     #[error("connection closed: {0}")]

@@ -7,7 +7,7 @@
 
 #[cfg(feature = "realtime")]
 pub mod composio;
-mod error;
+pub(crate) mod error;
 #[cfg(feature = "websocket")]
 mod keepalive;
 #[cfg(feature = "realtime")]

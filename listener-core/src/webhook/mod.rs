@@ -18,11 +18,13 @@ mod sign;
 mod source;
 mod verify;
 
+#[cfg(feature = "webhook-server")]
+pub use receive::AckPolicy;
 pub use secret::{SecretScheme, WebhookSecret};
 pub use sign::{sign, signed_headers};
 #[cfg(feature = "webhook-server")]
 pub use source::{
-    AckPolicy, WebhookSource, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    WebhookSource, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_REJECTION_SUMMARY_INTERVAL,
     DEFAULT_WEBHOOK_ADDR, DEFAULT_WEBHOOK_PATH,
 };

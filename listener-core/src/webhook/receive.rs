@@ -18,10 +18,34 @@ use tokio::sync::Notify;
 use super::body::{self, BodyRead};
 use super::rejections::{Reason, Rejections};
 use super::replay::{Admission, Replay};
-use super::source::AckPolicy;
 use super::{verify, VerifyError, WebhookSecret};
 use crate::preview::{preview, PREVIEW_CHARS};
 use crate::source::SourceContext;
+
+/// When a delivery is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AckPolicy {
+    /// 200 as soon as the event is verified and its handler runs are started (default; a
+    /// run that never waits has finished by then, see
+    /// [`eager_start`](crate::listener::ListenerBuilder::eager_start)).
+    #[default]
+    Accepted,
+    /// 200 only once every matching handler succeeded; 500 otherwise, and the delivery id
+    /// is forgotten so the sender's retry is dispatched again.
+    AfterHandlers,
+}
+
+/// How a server answers requests: the settings of its [`WebhookSource`](super::WebhookSource)
+/// that every request reads.
+#[derive(Debug, Clone)]
+pub(super) struct Answering {
+    pub(super) secrets: Vec<WebhookSecret>,
+    pub(super) tolerance: Duration,
+    pub(super) max_body: usize,
+    pub(super) body_timeout: Duration,
+    pub(super) ack: AckPolicy,
+    pub(super) retry_after_secs: u64,
+}
 
 /// The routes: deliveries at `path`, `GET /healthz`.
 pub(super) fn router(st: Arc<AppState>, path: &str) -> Router {
@@ -33,14 +57,10 @@ pub(super) fn router(st: Arc<AppState>, path: &str) -> Router {
 
 /// What every request of one server shares.
 pub(super) struct AppState {
-    pub(super) cx: SourceContext,
-    pub(super) secrets: Vec<WebhookSecret>,
-    pub(super) tolerance: Duration,
-    pub(super) max_body: usize,
-    pub(super) body_timeout: Duration,
-    pub(super) ack: AckPolicy,
-    pub(super) retry_after: HeaderValue,
-    pub(super) replay: Replay,
+    cx: SourceContext,
+    answering: Answering,
+    retry_after: HeaderValue,
+    replay: Replay,
     pub(super) rejections: Rejections,
     in_flight: AtomicUsize,
     idle: Notify,
@@ -48,25 +68,11 @@ pub(super) struct AppState {
 
 impl AppState {
     /// The shared state of a server answering with `cx`.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(
-        cx: SourceContext,
-        secrets: Vec<WebhookSecret>,
-        tolerance: Duration,
-        max_body: usize,
-        body_timeout: Duration,
-        ack: AckPolicy,
-        retry_after_secs: u64,
-        replay: Replay,
-    ) -> Self {
+    pub(super) fn new(cx: SourceContext, answering: Answering, replay: Replay) -> Self {
         AppState {
             cx,
-            secrets,
-            tolerance,
-            max_body,
-            body_timeout,
-            ack,
-            retry_after: HeaderValue::from(retry_after_secs),
+            retry_after: HeaderValue::from(answering.retry_after_secs),
+            answering,
             replay,
             rejections: Rejections::default(),
             in_flight: AtomicUsize::new(0),
@@ -160,7 +166,14 @@ async fn receive(State(st): State<Arc<AppState>>, request: Request) -> Response 
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    let bytes = match body::read(body, declared, st.max_body, st.body_timeout).await {
+    let bytes = match body::read(
+        body,
+        declared,
+        st.answering.max_body,
+        st.answering.body_timeout,
+    )
+    .await
+    {
         BodyRead::Complete(bytes) => bytes,
         BodyRead::TooLarge => {
             let answer = status(StatusCode::PAYLOAD_TOO_LARGE, "too_large");
@@ -175,8 +188,13 @@ async fn receive(State(st): State<Arc<AppState>>, request: Request) -> Response 
             return st.refuse(Reason::BodyTimeout, answer);
         }
     };
-    let verified = match verify(&headers, &bytes, &st.secrets, st.tolerance)
-        .map_err(VerifyError::into_decode_error)
+    let verified = match verify(
+        &headers,
+        &bytes,
+        &st.answering.secrets,
+        st.answering.tolerance,
+    )
+    .map_err(VerifyError::into_decode_error)
     {
         Ok(v) => v,
         Err(Err(e)) => {
@@ -215,7 +233,7 @@ async fn receive(State(st): State<Arc<AppState>>, request: Request) -> Response 
     }
     tracing::debug!(webhook_id = %verified.id, trigger_slug = %verified.event.trigger_slug, "webhook delivery accepted");
     claim.hand_over(&st.cx);
-    match st.ack {
+    match st.answering.ack {
         AckPolicy::Accepted => match st.cx.deliver(verified.event).await {
             Ok(_) => {
                 claim.keep();

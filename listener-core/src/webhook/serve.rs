@@ -305,6 +305,18 @@ impl Watched {
         }
     }
 
+    /// A blocked read or write of a waiting connection ends in an error once the wait has
+    /// lasted too long (a peer that stops reading its answers is timed like an idle one).
+    fn timed<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match poll {
+            Poll::Pending => match self.expired(cx) {
+                Ok(()) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            },
+            ready => ready,
+        }
+    }
+
     /// While waiting and blocked: whether the wait has lasted too long.
     fn expired(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         if self.waiting() && self.deadline.as_mut().poll(cx).is_ready() {
@@ -340,11 +352,7 @@ impl AsyncRead for Watched {
                 }
                 Poll::Ready(Ok(()))
             }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => match me.expired(cx) {
-                Ok(()) => Poll::Pending,
-                Err(e) => Poll::Ready(Err(e)),
-            },
+            other => me.timed(cx, other),
         }
     }
 }
@@ -356,14 +364,8 @@ impl AsyncWrite for Watched {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let me = &mut *self;
-        match Pin::new(&mut me.tcp).poll_write(cx, data) {
-            // A peer that stops reading its answers is timed like an idle one.
-            Poll::Pending => match me.expired(cx) {
-                Ok(()) => Poll::Pending,
-                Err(e) => Poll::Ready(Err(e)),
-            },
-            ready => ready,
-        }
+        let written = Pin::new(&mut me.tcp).poll_write(cx, data);
+        me.timed(cx, written)
     }
 
     fn poll_write_vectored(
@@ -372,13 +374,8 @@ impl AsyncWrite for Watched {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let me = &mut *self;
-        match Pin::new(&mut me.tcp).poll_write_vectored(cx, bufs) {
-            Poll::Pending => match me.expired(cx) {
-                Ok(()) => Poll::Pending,
-                Err(e) => Poll::Ready(Err(e)),
-            },
-            ready => ready,
-        }
+        let written = Pin::new(&mut me.tcp).poll_write_vectored(cx, bufs);
+        me.timed(cx, written)
     }
 
     fn is_write_vectored(&self) -> bool {

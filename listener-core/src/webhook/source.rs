@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::receive::{router, summarize, AppState};
+use super::receive::{router, summarize, AckPolicy, Answering, AppState};
 use super::replay::Replay;
 use super::serve::{serve, ConnectionLimits};
 use super::{WebhookSecret, DEFAULT_TOLERANCE};
@@ -48,19 +48,6 @@ pub const DEFAULT_REJECTION_SUMMARY_INTERVAL: Duration = Duration::from_secs(10)
 /// At most this many delivery ids are remembered for replay protection.
 const REPLAY_CAPACITY: usize = 100_000;
 
-/// When a delivery is acknowledged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AckPolicy {
-    /// 200 as soon as the event is verified and its handler runs are started (default; a
-    /// run that never waits has finished by then, see
-    /// [`eager_start`](crate::listener::ListenerBuilder::eager_start)).
-    #[default]
-    Accepted,
-    /// 200 only once every matching handler succeeded; 500 otherwise, and the delivery id
-    /// is forgotten so the sender's retry is dispatched again.
-    AfterHandlers,
-}
-
 /// Receives signed webhook deliveries over HTTP.
 ///
 /// ```no_run
@@ -77,12 +64,7 @@ pub struct WebhookSource {
     addr: SocketAddr,
     listener: Option<std::net::TcpListener>,
     path: String,
-    secrets: Vec<WebhookSecret>,
-    tolerance: Duration,
-    max_body: usize,
-    body_timeout: Duration,
-    ack: AckPolicy,
-    retry_after_secs: u64,
+    answering: Answering,
     connections: ConnectionLimits,
     rejection_summary: Duration,
 }
@@ -94,12 +76,14 @@ impl WebhookSource {
             addr,
             listener: None,
             path: DEFAULT_WEBHOOK_PATH.into(),
-            secrets,
-            tolerance: DEFAULT_TOLERANCE,
-            max_body: DEFAULT_MAX_BODY_BYTES,
-            body_timeout: DEFAULT_BODY_TIMEOUT,
-            ack: AckPolicy::Accepted,
-            retry_after_secs: 1,
+            answering: Answering {
+                secrets,
+                tolerance: DEFAULT_TOLERANCE,
+                max_body: DEFAULT_MAX_BODY_BYTES,
+                body_timeout: DEFAULT_BODY_TIMEOUT,
+                ack: AckPolicy::Accepted,
+                retry_after_secs: 1,
+            },
             connections: ConnectionLimits {
                 max_connections: DEFAULT_MAX_CONNECTIONS,
                 header_timeout: DEFAULT_HEADER_TIMEOUT,
@@ -250,7 +234,7 @@ impl WebhookSource {
     /// `webhook-id` is remembered for twice this long (at least 600 s): the span over which
     /// one signed timestamp stays acceptable.
     pub fn tolerance(mut self, tolerance: Duration) -> Self {
-        self.tolerance = tolerance;
+        self.answering.tolerance = tolerance;
         self
     }
 
@@ -259,26 +243,26 @@ impl WebhookSource {
     /// four times the limit (at least 8 MiB), so the sender reads the answer instead of a
     /// reset connection; beyond that the connection is dropped.
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
-        self.max_body = bytes;
+        self.answering.max_body = bytes;
         self
     }
 
     /// How long a request's body may take to arrive (default 30 s); a slower one is
     /// answered 408. Also bounds how long a slow upload holds up shutdown.
     pub fn body_timeout(mut self, timeout: Duration) -> Self {
-        self.body_timeout = timeout;
+        self.answering.body_timeout = timeout;
         self
     }
 
     /// When deliveries are acknowledged (default: once accepted).
     pub fn ack(mut self, ack: AckPolicy) -> Self {
-        self.ack = ack;
+        self.answering.ack = ack;
         self
     }
 
     /// The `Retry-After` sent with 503 answers, in seconds (default 1).
     pub fn retry_after(mut self, secs: u64) -> Self {
-        self.retry_after_secs = secs;
+        self.answering.retry_after_secs = secs;
         self
     }
 
@@ -330,21 +314,20 @@ impl Source for WebhookSource {
             None => tokio::net::TcpListener::bind(self.addr).await?,
         };
         let addr = listener.local_addr().unwrap_or(self.addr);
-        if !self.secrets.iter().any(WebhookSecret::is_usable) {
+        if !self.answering.secrets.iter().any(WebhookSecret::is_usable) {
             return Err(Error::Config(ConfigError {
                 key: "COMPOSIO_WEBHOOK_SECRET".into(),
                 message: "no usable webhook secret (an empty secret would let anyone sign)".into(),
             }));
         }
-        let window = self.tolerance.max(DEFAULT_TOLERANCE).saturating_mul(2);
+        let window = self
+            .answering
+            .tolerance
+            .max(DEFAULT_TOLERANCE)
+            .saturating_mul(2);
         let st = Arc::new(AppState::new(
             cx.clone(),
-            self.secrets,
-            self.tolerance,
-            self.max_body,
-            self.body_timeout,
-            self.ack,
-            self.retry_after_secs,
+            self.answering,
             Replay::new(window, REPLAY_CAPACITY),
         ));
         let app = router(Arc::clone(&st), &self.path);
@@ -377,11 +360,11 @@ mod tests {
     #[test]
     fn configuration_from_the_environment() {
         let s = from(&[("COMPOSIO_WEBHOOK_SECRET", "whsec_a, whsec_b  c")]).unwrap();
-        assert_eq!(s.secrets.len(), 3);
+        assert_eq!(s.answering.secrets.len(), 3);
         assert_eq!(s.local_addr().to_string(), DEFAULT_WEBHOOK_ADDR);
         assert_eq!(s.path, DEFAULT_WEBHOOK_PATH);
         assert_eq!(
-            (s.tolerance, s.max_body, s.ack),
+            (s.answering.tolerance, s.answering.max_body, s.answering.ack),
             (
                 DEFAULT_TOLERANCE,
                 DEFAULT_MAX_BODY_BYTES,
@@ -401,7 +384,7 @@ mod tests {
         assert_eq!(s.local_addr().to_string(), "0.0.0.0:9000");
         assert_eq!(s.path, "/hooks/composio");
         assert_eq!(
-            (s.tolerance, s.max_body, s.ack),
+            (s.answering.tolerance, s.answering.max_body, s.answering.ack),
             (Duration::ZERO, 4096, AckPolicy::AfterHandlers)
         );
     }
