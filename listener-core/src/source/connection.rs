@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::backoff::Backoff;
@@ -115,6 +116,19 @@ impl ConnectionOptions {
             .max_frame_size(Some(max))
             .max_message_size(Some(max))
     }
+
+    /// Whether a connection that came up at `up_since` (`None`: it never did) and just ended
+    /// stayed up for [`stable_after`](Self::stable_after), so the back-off starts over.
+    pub(crate) fn was_stable(&self, up_since: Option<Instant>) -> bool {
+        match up_since.map(|at| at.elapsed()) {
+            Some(up) if up >= self.stable_after => true,
+            Some(up) => {
+                tracing::debug!(up_ms = up.as_millis() as u64, stable_after = ?self.stable_after, "connection ended before it was stable; back-off continues");
+                false
+            }
+            None => false,
+        }
+    }
 }
 
 /// Writes, for a source keeping its [`ConnectionOptions`] in a field named `connection`, the
@@ -207,5 +221,16 @@ mod tests {
         assert_eq!(o.pong_timeout, Duration::from_secs(3));
         assert_eq!(o.stable_after, Duration::from_secs(4));
         assert_eq!(o.backoff, Backoff::default());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_a_connection_up_for_stable_after_is_stable() {
+        let o = ConnectionOptions::default().stable_after(Duration::from_secs(5));
+        let up = Instant::now();
+        assert!(!o.was_stable(None));
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert!(!o.was_stable(Some(up)));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(o.was_stable(Some(up)));
     }
 }

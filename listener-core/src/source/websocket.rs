@@ -1,6 +1,7 @@
 //! A plain websocket source: each text (or binary) frame is one event in any envelope.
 //!
-//! It reconnects with [`Backoff`](crate::Backoff) after any drop, pings after `ping_interval` of
+//! It reconnects with [`Backoff`](crate::Backoff) after any drop (the back-off starts over
+//! only after a connection stayed up for `stable_after`), pings after `ping_interval` of
 //! silence and drops a connection that stays silent for `pong_timeout` after a ping, refuses
 //! frames over `max_frame_bytes`, and skips undecodable frames with a bounded log preview.
 //! Those settings are the shared [`ConnectionOptions`].
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::connection::connection_setters;
@@ -192,12 +194,19 @@ impl Source for WebSocketSource {
             };
             let error = match connected {
                 Ok(Ok((ws, _response))) => {
-                    failures = 0;
+                    let up_since = Instant::now();
                     cx.set_health(Health::Connected);
                     tracing::info!("connected");
                     match self.session(ws, &cx).await {
                         SessionEnd::Shutdown => return Ok(()),
-                        SessionEnd::Dropped(e) => e,
+                        SessionEnd::Dropped(e) => {
+                            // Only a connection that stayed up resets the back-off: one a
+                            // server drops right after accepting it is one more failed attempt.
+                            if options.was_stable(Some(up_since)) {
+                                failures = 0;
+                            }
+                            e
+                        }
                     }
                 }
                 Ok(Err(e)) if is_fatal(&e) => {

@@ -69,17 +69,8 @@ impl Source for PusherSource {
                 } => {
                     // Only a connection that stayed up resets the back-off: one a server
                     // drops right after subscribing is one more failed attempt.
-                    let stable_after = self.connection.stable_after;
-                    match subscribed.map(|at| at.elapsed()) {
-                        Some(up) if up >= stable_after => failures = 0,
-                        Some(up) => {
-                            tracing::debug!(
-                                up_ms = up.as_millis() as u64,
-                                ?stable_after,
-                                "connection ended before it was stable; back-off continues"
-                            );
-                        }
-                        None => {}
+                    if self.connection.was_stable(subscribed) {
+                        failures = 0;
                     }
                     (error, immediately)
                 }
