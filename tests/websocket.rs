@@ -241,3 +241,122 @@ async fn gives_up_after_max_attempts() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Accept times of `n` connections to `server`, each closed by the server right after the
+/// handshake.
+async fn flapping(server: &mut WsServer, n: usize) -> Vec<std::time::Instant> {
+    let mut accepted = Vec::new();
+    for _ in 0..n {
+        let mut conn = server.accept().await;
+        accepted.push(conn.accepted_at);
+        let _ = conn.ws.close(None).await;
+    }
+    accepted
+}
+
+#[tokio::test]
+async fn a_server_dropping_every_connection_at_once_is_backed_off_more_and_more() {
+    let mut server = WsServer::start().await;
+    let rec = Recorder::new();
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let handle = start(
+        WebSocketSource::new(server.url())
+            .unwrap()
+            .backoff(Backoff {
+                initial: Duration::from_millis(50),
+                max: Duration::from_secs(5),
+                multiplier: 2.0,
+                max_attempts: None,
+            })
+            // Longer than the test: no connection here is stable.
+            .stable_after(Duration::from_secs(60)),
+        &rec,
+        failures.clone(),
+    );
+    let accepted = flapping(&mut server, 6).await;
+    let intervals: Vec<Duration> = accepted.windows(2).map(|w| w[1] - w[0]).collect();
+    eprintln!("flapping websocket server: reconnect intervals {intervals:?}");
+    // Delays before reconnects 1..5: 50, 100, 200, 400, 800 ms, each jittered into
+    // [base/2, base]; so each is at least the one before (give or take scheduling).
+    for pair in intervals.windows(2) {
+        assert!(
+            pair[1] + Duration::from_millis(20) >= pair[0],
+            "an interval shrank: {intervals:?}"
+        );
+    }
+    assert!(
+        intervals[4] >= Duration::from_millis(400),
+        "the 5th reconnect came after {:?}: {intervals:?}",
+        intervals[4]
+    );
+    assert!(
+        intervals[4] > intervals[0] * 4,
+        "the intervals did not grow: {intervals:?}"
+    );
+    within("shutdown", handle.shutdown()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_that_stayed_up_past_the_stable_period_resets_the_backoff() {
+    let mut server = WsServer::start().await;
+    let rec = Recorder::new();
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let stable = Duration::from_millis(300);
+    let handle = start(
+        WebSocketSource::new(server.url())
+            .unwrap()
+            .backoff(Backoff {
+                initial: Duration::from_millis(100),
+                max: Duration::from_secs(5),
+                multiplier: 2.0,
+                max_attempts: None,
+            })
+            .stable_after(stable),
+        &rec,
+        failures.clone(),
+    );
+    // Four connections dropped at once: the 4th reconnect waits 400-800 ms.
+    let mut closed_at = std::time::Instant::now();
+    let mut gap_before = Duration::ZERO;
+    for i in 0..4 {
+        let mut conn = server.accept().await;
+        if i > 0 {
+            gap_before = conn.accepted_at - closed_at;
+        }
+        let _ = conn.ws.close(None).await;
+        closed_at = std::time::Instant::now();
+    }
+    // The 5th stays up past the stable period (reading it meanwhile: the client must keep
+    // it open), then drops.
+    let mut stable_conn = server.accept().await;
+    let gap_flapping = stable_conn.accepted_at - closed_at;
+    let kept = stable + Duration::from_millis(200);
+    let kept_until = tokio::time::Instant::from_std(stable_conn.accepted_at) + kept;
+    while let Ok(msg) = tokio::time::timeout_at(kept_until, stable_conn.next()).await {
+        assert!(
+            msg.is_some(),
+            "the client closed a connection it should keep"
+        );
+    }
+    let _ = stable_conn.ws.close(None).await;
+    let closed_at = std::time::Instant::now();
+    let next = server.accept().await;
+    let gap_after = next.accepted_at - closed_at;
+    eprintln!(
+        "websocket stable reset: close-to-reconnect {gap_before:?} (3rd drop), {gap_flapping:?} (4th), {gap_after:?} after a connection up for {kept:?}"
+    );
+    assert!(
+        gap_flapping >= Duration::from_millis(400),
+        "the back-off did not grow while flapping: {gap_flapping:?}"
+    );
+    // Reset: the first retry's delay (50-100 ms) again.
+    assert!(
+        gap_after < Duration::from_millis(300),
+        "no reset after a stable connection: {gap_after:?}"
+    );
+    assert!(
+        gap_after * 2 < gap_flapping,
+        "{gap_after:?} vs {gap_flapping:?}"
+    );
+    within("shutdown", handle.shutdown()).await.unwrap();
+}

@@ -7,6 +7,8 @@
 
 #[cfg(feature = "realtime")]
 pub mod composio;
+#[cfg(feature = "websocket")]
+mod connection;
 pub(crate) mod error;
 #[cfg(feature = "websocket")]
 mod keepalive;
@@ -17,6 +19,8 @@ pub mod websocket;
 
 /// Re-exported for implementing [`Source`] without another dependency.
 pub use async_trait::async_trait;
+#[cfg(feature = "websocket")]
+pub use connection::ConnectionOptions;
 pub use error::SourceError;
 
 use std::fmt;

@@ -1,33 +1,38 @@
 //! A plain websocket source: each text (or binary) frame is one event in any envelope.
 //!
-//! It reconnects with [`Backoff`] after any drop, pings after `ping_interval` of silence and
-//! drops a connection that stays silent for `pong_timeout` after a ping, refuses frames over
-//! `max_frame_bytes`, and skips undecodable frames with a bounded log preview.
+//! It reconnects with [`Backoff`](crate::Backoff) after any drop (the back-off starts over
+//! only after a connection stayed up for `stable_after`), pings after `ping_interval` of
+//! silence and drops a connection that stays silent for `pong_timeout` after a ping, refuses
+//! frames over `max_frame_bytes`, and skips undecodable frames with a bounded log preview.
+//! Those settings are the shared [`ConnectionOptions`].
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Message};
 
+use super::connection::connection_setters;
+pub use super::connection::DEFAULT_MAX_FRAME_BYTES;
 use super::keepalive::{Due, Keepalive};
-use super::{Health, Source, SourceContext};
-use crate::backoff::Backoff;
+use super::{ConnectionOptions, Health, Source, SourceContext};
 use crate::decode;
 use crate::error::ConfigError;
 use crate::error::{Error, Result};
 use crate::preview::{preview, PREVIEW_CHARS};
 use crate::source::SourceError;
 
-/// Default limit on one frame or message: 1 MiB.
-pub const DEFAULT_MAX_FRAME_BYTES: usize = 1 << 20;
+/// Silence after which a plain websocket source pings when
+/// [`ConnectionOptions::ping_interval`] is not set: 30 s.
+const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(30);
 
 /// A source reading events from a `ws://` or `wss://` URL.
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use listener_core::{Listener, WebSocketSource};
+/// use listener_core::source::websocket::WebSocketSource;
+/// use listener_core::Listener;
 /// # async fn run() -> listener_core::Result<()> {
 /// let source = WebSocketSource::new("wss://events.example.com/stream")?
 ///     .ping_interval(Duration::from_secs(20));
@@ -37,12 +42,10 @@ pub const DEFAULT_MAX_FRAME_BYTES: usize = 1 << 20;
 #[derive(Debug, Clone)]
 pub struct WebSocketSource {
     url: String,
-    max_frame_bytes: usize,
-    ping_interval: Duration,
-    pong_timeout: Duration,
-    connect_timeout: Duration,
-    backoff: Backoff,
+    connection: ConnectionOptions,
 }
+
+connection_setters!(WebSocketSource);
 
 enum SessionEnd {
     Shutdown,
@@ -64,43 +67,8 @@ impl WebSocketSource {
         }
         Ok(WebSocketSource {
             url,
-            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
-            ping_interval: Duration::from_secs(30),
-            pong_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(10),
-            backoff: Backoff::default(),
+            connection: ConnectionOptions::default(),
         })
-    }
-
-    /// Largest accepted frame (and message); a larger one drops the connection, which is
-    /// then re-established. Default 1 MiB.
-    pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
-        self.max_frame_bytes = bytes.max(1);
-        self
-    }
-
-    /// Silence after which a ping is sent. Default 30 s.
-    pub fn ping_interval(mut self, d: Duration) -> Self {
-        self.ping_interval = d;
-        self
-    }
-
-    /// Time after a ping with nothing received before the connection is dropped. Default 10 s.
-    pub fn pong_timeout(mut self, d: Duration) -> Self {
-        self.pong_timeout = d;
-        self
-    }
-
-    /// Time allowed for TCP connect, TLS and the websocket handshake. Default 10 s.
-    pub fn connect_timeout(mut self, d: Duration) -> Self {
-        self.connect_timeout = d;
-        self
-    }
-
-    /// Reconnect timing.
-    pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = backoff;
-        self
     }
 
     /// The URL without credentials or query, for logs.
@@ -115,12 +83,6 @@ impl WebSocketSource {
         }
     }
 
-    fn ws_config(&self) -> WebSocketConfig {
-        WebSocketConfig::default()
-            .max_frame_size(Some(self.max_frame_bytes))
-            .max_message_size(Some(self.max_frame_bytes))
-    }
-
     async fn session<S>(
         &self,
         ws: tokio_tungstenite::WebSocketStream<S>,
@@ -130,7 +92,12 @@ impl WebSocketSource {
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
         let (mut write, mut read) = ws.split();
-        let mut keepalive = Keepalive::new(self.ping_interval, self.pong_timeout);
+        let pong_timeout = self.connection.pong_timeout;
+        let ping_interval = self
+            .connection
+            .ping_interval
+            .unwrap_or(DEFAULT_PING_INTERVAL);
+        let mut keepalive = Keepalive::new(ping_interval, pong_timeout);
         loop {
             tokio::select! {
                 _ = cx.cancelled() => {
@@ -141,7 +108,7 @@ impl WebSocketSource {
                     if due == Due::Dead {
                         return SessionEnd::Dropped(Error::Source(SourceError::Failed {
                             source_name: cx.name().to_owned(),
-                            message: format!("no answer to ping within {:?}; connection presumed dead", self.pong_timeout),
+                            message: format!("no answer to ping within {:?}; connection presumed dead", pong_timeout),
                         }));
                     }
                     if let Err(e) = write.send(Message::Ping(Default::default())).await {
@@ -216,23 +183,31 @@ impl Source for WebSocketSource {
             if cx.is_shutting_down() {
                 return Ok(());
             }
+            let options = &self.connection;
             let connect = tokio_tungstenite::connect_async_with_config(
                 self.url.as_str(),
-                Some(self.ws_config()),
+                Some(options.ws_config()),
                 false,
             );
             let connected = tokio::select! {
                 _ = cx.cancelled() => return Ok(()),
-                r = tokio::time::timeout(self.connect_timeout, connect) => r,
+                r = tokio::time::timeout(options.connect_timeout, connect) => r,
             };
             let error = match connected {
                 Ok(Ok((ws, _response))) => {
-                    failures = 0;
+                    let up_since = Instant::now();
                     cx.set_health(Health::Connected);
                     tracing::info!("connected");
                     match self.session(ws, &cx).await {
                         SessionEnd::Shutdown => return Ok(()),
-                        SessionEnd::Dropped(e) => e,
+                        SessionEnd::Dropped(e) => {
+                            // Only a connection that stayed up resets the back-off: one a
+                            // server drops right after accepting it is one more failed attempt.
+                            if options.was_stable(Some(up_since)) {
+                                failures = 0;
+                            }
+                            e
+                        }
                     }
                 }
                 Ok(Err(e)) if is_fatal(&e) => {
@@ -244,11 +219,11 @@ impl Source for WebSocketSource {
                 Ok(Err(e)) => SourceError::websocket(e).into(),
                 Err(_) => Error::Source(SourceError::Failed {
                     source_name: cx.name().to_owned(),
-                    message: format!("connect timed out after {:?}", self.connect_timeout),
+                    message: format!("connect timed out after {:?}", options.connect_timeout),
                 }),
             };
             failures += 1;
-            if self.backoff.exhausted(failures) {
+            if options.backoff.exhausted(failures) {
                 return Err(Error::Source(SourceError::Failed {
                     source_name: cx.name().to_owned(),
                     message: format!(
@@ -257,7 +232,7 @@ impl Source for WebSocketSource {
                     ),
                 }));
             }
-            let delay = self.backoff.delay(failures);
+            let delay = options.backoff.delay(failures);
             if !cx
                 .pause_before_retry("connection lost", failures, delay, error)
                 .await
