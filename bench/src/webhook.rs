@@ -3,7 +3,7 @@
 //! `wrk` (Debian's package, with `bench/wrk/signed.lua`) POSTs signed V3 deliveries of the
 //! Slack fixture to three servers, each in its own process:
 //! 1. floor: a bare hyper 1.x server answering 200 without reading the body;
-//! 2. ours: `listener_core::WebhookSource` (verify, replay check, dispatch) + one no-op
+//! 2. ours: `listener_core::webhook::WebhookSource` (verify, replay check, dispatch) + one no-op
 //!    handler;
 //! 3. peer: FastAPI + uvicorn verifying with Composio's Python SDK (`verify_webhook`),
 //!    `bench/peers/webhook_peer.py`.

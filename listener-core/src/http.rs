@@ -86,7 +86,7 @@ pub enum ResponseBodyError {
 impl ResponseBodyError {
     fn read(e: reqwest::Error) -> Self {
         ResponseBodyError::Read {
-            message: without_url(&e),
+            message: describe(&e),
             timeout: e.is_timeout(),
             source: Box::new(e),
         }
@@ -133,13 +133,24 @@ pub async fn read_limited(
     })
 }
 
-/// A reqwest error's text without its URL (which may carry credentials in a query).
-pub fn without_url(e: &reqwest::Error) -> String {
+/// An HTTP failure's text with its causes, for logs and error messages: a request's URL
+/// (which may carry credentials in its query) is replaced by `<url>`.
+pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let url = e
+        .downcast_ref::<reqwest::Error>()
+        .and_then(reqwest::Error::url)
+        .map(|u| u.as_str().to_owned());
     let mut text = e.to_string();
-    if let Some(url) = e.url() {
-        text = text.replace(url.as_str(), "<url>");
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
     }
-    text
+    match url {
+        Some(url) => text.replace(&url, "<url>"),
+        None => text,
+    }
 }
 
 #[cfg(test)]

@@ -354,7 +354,7 @@ impl Worker {
                     self.drain_answer(&sub.id, r).await;
                     (Some(status), None)
                 }
-                Err(e) => (None, Some(listener_core::http::without_url(&e))),
+                Err(e) => (None, Some(listener_core::http::describe(&e))),
             };
             let delivered = status.is_some_and(|s| (200..300).contains(&s));
             let last = attempt >= self.config.max_attempts.max(1);

@@ -70,7 +70,7 @@ pub use webhook_subscriptions::{
 };
 
 use crate::backoff::Backoff;
-use crate::http::{read_limited, ClientOptions, ResponseBodyError};
+use crate::http::{describe, read_limited, ClientOptions, ResponseBodyError};
 use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
 
 /// Composio's API, unless told otherwise (`COMPOSIO_BASE_URL`).
@@ -363,14 +363,14 @@ impl ComposioClient {
                             && (e.is_timeout() || e.is_request()));
                     if repeatable && retry_left {
                         let delay = retry.delay(attempt);
-                        tracing::warn!(%method, %path, attempt, retry_in_ms = delay.as_millis() as u64, error = %error_chain(&e), "composio api request failed; retrying");
+                        tracing::warn!(%method, %path, attempt, retry_in_ms = delay.as_millis() as u64, error = %describe(&e), "composio api request failed; retrying");
                         tokio::time::sleep(delay).await;
                         continue;
                     }
                     return Err(ApiError::Transport {
                         method: method.to_string(),
                         path,
-                        message: error_chain(&e),
+                        message: describe(&e),
                         timeout: e.is_timeout(),
                         attempts: attempt,
                     });
@@ -517,19 +517,4 @@ fn retry_after(headers: &HeaderMap, max: Duration) -> Option<Duration> {
         .parse()
         .ok()?;
     Some(Duration::from_secs(secs).min(max))
-}
-
-/// A reqwest error and its causes, without the URL.
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    if let Some(url) = e.url() {
-        text = text.replace(url.as_str(), "<url>");
-    }
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -136,9 +136,9 @@ pub enum ExtractError {
         type_name: &'static str,
         /// The event's id.
         event_id: String,
-        /// What serde reported.
+        /// What the deserializer reported.
         #[source]
-        source: serde_json::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     /// A handler asked for `State<T>` that the listener was not given.

@@ -49,7 +49,7 @@ impl<T: DeserializeOwned + Send + 'static> FromEvent for Payload<T> {
             .map_err(|source| ExtractError::Payload {
                 type_name: type_name::<T>(),
                 event_id: event.label().to_owned(),
-                source,
+                source: Box::new(source),
             })
     }
 }

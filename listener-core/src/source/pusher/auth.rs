@@ -14,7 +14,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use super::protocol::sign_channel;
 use crate::composio_api::MAX_REALTIME_ANSWER_BYTES;
 use crate::error::{ConfigError, Error, Result};
-use crate::http::{read_limited, without_url, ClientOptions, ResponseBodyError};
+use crate::http::{describe, read_limited, ClientOptions, ResponseBodyError};
 use crate::preview::{preview, PREVIEW_CHARS};
 use crate::source::SourceError;
 
@@ -180,12 +180,7 @@ impl Authorizer {
             .body(form)
             .send()
             .await
-            .map_err(|e| {
-                transient(auth_error(format!(
-                    "auth request failed: {}",
-                    without_url(&e)
-                )))
-            })?;
+            .map_err(|e| transient(auth_error(format!("auth request failed: {}", describe(&e)))))?;
         let status = response.status();
         let body = match read_limited(response, MAX_REALTIME_ANSWER_BYTES).await {
             Ok(body) => body,
