@@ -23,3 +23,34 @@ pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
     })
     .await
 }
+
+/// Asserts that the times of successive connection attempts (at least six) show a back-off
+/// of 50 ms doubling: the delays before reconnects 1..5 are 50, 100, 200, 400, 800 ms, each
+/// jittered into [base/2, base], so each interval is at least the one before (give or take
+/// scheduling), the 5th is at least 400 ms, and more than four times the 1st.
+pub fn assert_backed_off<T>(what: &str, accepted: &[T])
+where
+    T: Copy + std::ops::Sub<Output = Duration>,
+{
+    let intervals: Vec<Duration> = accepted.windows(2).map(|w| w[1] - w[0]).collect();
+    eprintln!("{what}: reconnect intervals {intervals:?}");
+    assert!(
+        intervals.len() >= 5,
+        "{what}: too few attempts: {intervals:?}"
+    );
+    for pair in intervals.windows(2) {
+        assert!(
+            pair[1] + Duration::from_millis(20) >= pair[0],
+            "{what}: an interval shrank: {intervals:?}"
+        );
+    }
+    assert!(
+        intervals[4] >= Duration::from_millis(400),
+        "{what}: the 5th reconnect came after {:?}: {intervals:?}",
+        intervals[4]
+    );
+    assert!(
+        intervals[4] > intervals[0] * 4,
+        "{what}: the intervals did not grow: {intervals:?}"
+    );
+}
