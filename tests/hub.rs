@@ -329,6 +329,13 @@ mod webhook_delivery {
     use base64::Engine;
     use hmac::{Hmac, KeyInit, Mac};
     use listener_core::Backoff;
+
+    const NO_RETRY: Backoff = Backoff {
+        initial: Duration::from_millis(1),
+        max: Duration::from_millis(4),
+        multiplier: 2.0,
+        max_attempts: Some(0),
+    };
     use listener_e2e::wait::until;
     use listener_hub::{DeliveryConfig, Hub};
     use serde_json::{json, Value};
@@ -658,6 +665,13 @@ mod composio_client_against_the_hub {
     };
     use listener_core::Backoff;
 
+    const NO_RETRY: Backoff = Backoff {
+        initial: Duration::from_millis(1),
+        max: Duration::from_millis(4),
+        multiplier: 2.0,
+        max_attempts: Some(0),
+    };
+
     /// The seven webhook-subscription calls against the embedded hub, which serves the same
     /// paths and shapes as Composio: client and hub agree.
     #[tokio::test]
@@ -665,12 +679,7 @@ mod composio_client_against_the_hub {
         let hub = listener_hub::Hub::builder().start().await.unwrap();
         let client = ComposioClient::builder(hub.api_key())
             .base_url(hub.base_url())
-            .retry(Backoff {
-                initial: Duration::from_millis(1),
-                max: Duration::from_millis(4),
-                multiplier: 2.0,
-                max_attempts: Some(0),
-            })
+            .retry(NO_RETRY)
             .build()
             .unwrap();
         let types = client.webhook_event_types().await.unwrap();
@@ -736,12 +745,7 @@ mod composio_client_against_the_hub {
         // The wrong key is refused.
         let stranger = ComposioClient::builder("wrong")
             .base_url(hub.base_url())
-            .retry(Backoff {
-                initial: Duration::from_millis(1),
-                max: Duration::from_millis(4),
-                multiplier: 2.0,
-                max_attempts: Some(0),
-            })
+            .retry(NO_RETRY)
             .build()
             .unwrap();
         assert!(stranger
