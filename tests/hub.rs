@@ -329,13 +329,6 @@ mod webhook_delivery {
     use base64::Engine;
     use hmac::{Hmac, KeyInit, Mac};
     use listener_core::Backoff;
-
-    const NO_RETRY: Backoff = Backoff {
-        initial: Duration::from_millis(1),
-        max: Duration::from_millis(4),
-        multiplier: 2.0,
-        max_attempts: Some(0),
-    };
     use listener_e2e::wait::until;
     use listener_hub::{DeliveryConfig, Hub};
     use serde_json::{json, Value};
