@@ -19,35 +19,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use listener_core::lifecycle::ConnectionExpired;
 use listener_core::prelude::*;
 use listener_hub::Hub;
 use tokio::sync::Notify;
 
 const SAMPLE: &str = include_str!("../tests/fixtures/v3_connected_account_expired.json");
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(default)]
-struct Slug {
-    slug: String,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(default)]
-struct AuthConfig {
-    id: String,
-    auth_scheme: String,
-}
-
-/// The `data` of `composio.connected_account.expired`.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(default)]
-struct ExpiredAccount {
-    id: String,
-    toolkit: Slug,
-    auth_config: AuthConfig,
-    status: String,
-    status_reason: Option<String>,
-}
 
 /// Signals the demo that the notice was handled.
 #[derive(Default)]
@@ -57,7 +34,7 @@ struct Done {
 
 /// A plain `fn`: runs on the blocking pool.
 #[on_trigger(name = "composio.connected_account.expired")]
-fn expired(Payload(account): Payload<ExpiredAccount>, meta: Meta, done: State<Done>) {
+fn expired(Payload(account): Payload<ConnectionExpired>, meta: Meta, done: State<Done>) {
     tracing::warn!(
         event_id = meta.event_id(),
         connected_account = %account.id,

@@ -377,6 +377,80 @@ async fn lifecycle_events_reach_on_trigger_handlers_by_name() {
     );
 }
 
+/// Where the admin event handler below reports what it saw.
+struct AddedSeen {
+    tx: tokio::sync::mpsc::UnboundedSender<(
+        listener_core::lifecycle::AccountAdded,
+        String,
+        String,
+    )>,
+}
+
+/// An admin event, typed, through the macro.
+#[listener_core::on_trigger(name = "connected_account.add.completed")]
+async fn on_account_added(
+    listener_core::Payload(added): listener_core::Payload<listener_core::lifecycle::AccountAdded>,
+    meta: listener_core::Meta,
+    seen: listener_core::State<AddedSeen>,
+) {
+    let _ = seen.tx.send((
+        added,
+        meta.toolkit_slug().to_owned(),
+        meta.connected_account().auth_config_id.clone(),
+    ));
+}
+
+#[tokio::test]
+async fn a_signed_admin_event_reaches_its_handler_typed() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let source = Server::bind(&[SECRET]);
+    let url = format!("http://{}/webhook", source.local_addr());
+    let handle = Listener::builder()
+        .only_registered(["on_account_added"])
+        .state(AddedSeen { tx })
+        .source(source)
+        .build()
+        .unwrap()
+        .spawn();
+    let request: serde_json::Value = serde_json::from_slice(&listener_e2e::fixtures::bytes(
+        "admin_connected_account_add_start.json",
+    ))
+    .unwrap();
+    let started = request["event"]["body"].clone();
+    let mut completed = started.clone();
+    completed["type"] = "connected_account.add.completed".into();
+    let http = listener_e2e::http::client();
+    for (id, body) in [("msg_add_start", started), ("msg_add_done", completed)] {
+        let body = body.to_string().into_bytes();
+        let mut r = http
+            .post(&url)
+            .header("content-type", "application/json")
+            // Admin events are taken whatever version the webhook announces.
+            .header("x-composio-webhook-version", "V3");
+        for (k, v) in headers_for(SECRET, id, now(), &body) {
+            r = r.header(k, v);
+        }
+        assert_eq!(r.body(body).send().await.unwrap().status(), 200, "{id}");
+    }
+    let (added, toolkit, integration) = within("the admin handler", rx.recv()).await.unwrap();
+    assert_eq!(added.app_name, "slack");
+    assert_eq!(added.integration_name, "slack_worthy_cyan");
+    assert_eq!(added.integration_id, "dummy-integration-id-12345");
+    assert_eq!(
+        added.connected_account_id,
+        "dummy-connected-account-id-67890"
+    );
+    assert_eq!(added.body, serde_json::json!({}));
+    assert_eq!(
+        (toolkit.as_str(), integration.as_str()),
+        ("SLACK", "dummy-integration-id-12345")
+    );
+    let stats = within("shutdown", handle.shutdown()).await.unwrap().stats;
+    // Both were dispatched; only the completed one matched.
+    assert_eq!((stats.events, stats.runs), (2, 1));
+    assert!(rx.try_recv().is_err());
+}
+
 /// With acknowledgement after handlers, a retry arriving while the first delivery of its id
 /// is still being handled is told to come back (503): answering "duplicate" would lose the
 /// event if the first attempt then failed. Once it failed, the retry is dispatched again.

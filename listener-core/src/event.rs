@@ -18,6 +18,9 @@ pub enum Envelope {
     /// The realtime channel's envelope for V1/V2 projects:
     /// `{appName, clientId, payload, originalPayload, metadata: {…, connection}}`.
     LegacyRealtime,
+    /// An admin event about a connected account:
+    /// `{type: "connected_account.add.start" | "connected_account.add.completed", timestamp, data}`.
+    Admin,
 }
 
 impl Envelope {
@@ -29,6 +32,7 @@ impl Envelope {
             Envelope::V2 => "V2",
             Envelope::V1 => "V1",
             Envelope::LegacyRealtime => "legacy-realtime",
+            Envelope::Admin => "admin",
         }
     }
 }

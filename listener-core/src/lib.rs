@@ -84,6 +84,7 @@ mod filter;
 mod handler;
 #[cfg(feature = "http-client")]
 pub mod http;
+pub mod lifecycle;
 mod listener;
 pub mod prelude;
 pub mod preview;

@@ -139,6 +139,8 @@ fn identity(map: &Map<String, Value>, envelope: listener_core::Envelope) -> (Str
             (s("log_id"), V3_TRIGGER_MESSAGE.to_owned())
         }
         listener_core::Envelope::LegacyRealtime => (String::new(), V3_TRIGGER_MESSAGE.to_owned()),
+        // No id of its own; its type is what a webhook subscription enables.
+        listener_core::Envelope::Admin => (String::new(), s("type")),
     }
 }
 

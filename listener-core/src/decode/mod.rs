@@ -7,7 +7,11 @@
 //! (`type` starting with `composio.`, an object `metadata`, `id` and `data` present), legacy
 //! realtime (an object `metadata` carrying `triggerName`/`nanoId`/`connection`, or
 //! `appName`), V2 (`type`, `timestamp` and an object `data` holding `connection_id`), V1
-//! (`trigger_name`, `connection_id`, `trigger_id` and `payload`).
+//! (`trigger_name`, `connection_id`, `trigger_id` and `payload`), admin events (`type`
+//! starting with `connected_account.` and an object `data` naming the account or the
+//! integration). An admin event is accepted whatever envelope version a webhook announces:
+//! admin events come from a webhook of their own, whose version header (if any) describes
+//! trigger deliveries.
 //!
 //! Two deliberate choices about what JSON is accepted:
 //! - A leading UTF-8 byte order mark is skipped (RFC 8259 §8.1 lets a parser ignore one;
@@ -17,6 +21,7 @@
 //!   faithfully, and rounding it to infinity or cutting it would hand the handler a value
 //!   the sender never sent. Integers up to 64 bits and ordinary floats are exact as usual.
 
+mod admin;
 pub(crate) mod error;
 mod fields;
 mod legacy;
@@ -104,7 +109,7 @@ pub fn decode_expecting(bytes: &[u8], expected: Envelope) -> Result<TriggerEvent
     }
     let map = into_object(parse_json(bytes)?)?;
     match detect(&map) {
-        Some(actual) if actual == expected => decode_as(actual, map),
+        Some(actual) if actual == expected || actual == Envelope::Admin => decode_as(actual, map),
         Some(actual) => Err(DecodeError::EnvelopeMismatch {
             announced: expected.to_string(),
             actual,
@@ -123,6 +128,8 @@ pub fn detect(map: &Map<String, Value>) -> Option<Envelope> {
         Some(Envelope::V2)
     } else if v1_v2::is_v1(map) {
         Some(Envelope::V1)
+    } else if admin::is_admin(map) {
+        Some(Envelope::Admin)
     } else {
         None
     }
@@ -134,6 +141,7 @@ fn decode_as(envelope: Envelope, map: Map<String, Value>) -> Result<TriggerEvent
         Envelope::LegacyRealtime => Ok(legacy::decode(map)),
         Envelope::V2 => Ok(v1_v2::decode_v2(map)),
         Envelope::V1 => Ok(v1_v2::decode_v1(map)),
+        Envelope::Admin => Ok(admin::decode(map)),
     }
 }
 

@@ -91,19 +91,13 @@ fn v1_webhook_fixture() {
 
 #[test]
 fn non_event_fixtures_are_typed_errors() {
-    // A captured HTTP request (not an envelope), its body (an old admin event with no
-    // connection_id), and a JSON schema: all refused with the reason.
+    // A captured HTTP request (not an envelope) and a JSON schema: refused with the reason.
+    // (The request's body, an admin event, decodes: see
+    // `admin_events_decode_as_lifecycle_events`.)
     let admin = fixture("admin_connected_account_add_start.json");
     let err = decode(&admin).unwrap_err();
     assert!(matches!(err, DecodeError::UnknownEnvelope { .. }), "{err}");
     assert!(err.to_string().contains("event"), "names the keys: {err}");
-
-    let wrapper: serde_json::Value = serde_json::from_slice(&admin).unwrap();
-    let err = decode_value(wrapper["event"]["body"].clone()).unwrap_err();
-    assert!(
-        matches!(err, DecodeError::UnknownEnvelope { reason, .. } if reason.contains("connection_id")),
-        "{err}"
-    );
 
     let err = decode(&fixture("github_star_config_schema.json")).unwrap_err();
     assert!(matches!(err, DecodeError::UnknownEnvelope { .. }), "{err}");
@@ -560,4 +554,75 @@ fn a_number_beyond_f64_is_refused_with_a_reason_on_every_path() {
             .as_u64(),
         Some(u64::MAX)
     );
+}
+
+/// The body of the admin event fixture (the fixture is the whole recorded request).
+fn admin_body() -> Vec<u8> {
+    let request: serde_json::Value =
+        serde_json::from_slice(&fixture("admin_connected_account_add_start.json")).unwrap();
+    request["event"]["body"].to_string().into_bytes()
+}
+
+#[test]
+fn admin_events_decode_as_lifecycle_events() {
+    let ev = decode(&admin_body()).unwrap();
+    assert_eq!(ev.envelope, Envelope::Admin);
+    assert_eq!(ev.trigger_slug, "connected_account.add.start");
+    assert_eq!(
+        ev.event_type.as_deref(),
+        Some("connected_account.add.start")
+    );
+    assert!(ev.is_lifecycle());
+    assert_eq!(ev.toolkit_slug, "SLACK");
+    assert_eq!(ev.timestamp.as_deref(), Some("2024-10-17T09:10:15.989Z"));
+    let account = &ev.metadata.connected_account;
+    assert_eq!(account.id, "dummy-connected-account-id-67890");
+    assert_eq!(account.auth_config_id, "dummy-integration-id-12345");
+    let added: crate::lifecycle::AccountAdded = serde_json::from_value(ev.payload.clone()).unwrap();
+    assert_eq!(added.app_name, "slack");
+    assert_eq!(added.integration_name, "slack_worthy_cyan");
+    assert_eq!(added.integration_id, "dummy-integration-id-12345");
+    assert_eq!(
+        added.connected_account_id,
+        "dummy-connected-account-id-67890"
+    );
+    assert_eq!(added.body, json!({}));
+    // Whatever version a webhook announces.
+    for announced in [Envelope::V1, Envelope::V2, Envelope::V3] {
+        assert_eq!(decode_expecting(&admin_body(), announced).unwrap(), ev);
+    }
+    // A `connected_account.` type without the account or integration is no admin event.
+    let bare = json!({"type": "connected_account.add.start", "timestamp": "t", "data": {}});
+    assert!(matches!(
+        decode_json(bare),
+        Err(DecodeError::UnknownEnvelope { .. })
+    ));
+}
+
+#[test]
+fn the_expired_fixture_fits_its_typed_payload() {
+    let ev = decode(&fixture("v3_connected_account_expired.json")).unwrap();
+    let expired: crate::lifecycle::ConnectionExpired =
+        serde_json::from_value(ev.payload.clone()).unwrap();
+    assert_eq!(expired.id, "ca_your-connected-account-id");
+    assert_eq!(expired.toolkit.slug, "gmail");
+    assert_eq!(expired.auth_config.id, "ac_your-auth-config-id");
+    assert_eq!(expired.auth_config.auth_scheme, "OAUTH2");
+    assert_eq!(expired.status, "EXPIRED");
+    assert_eq!(
+        expired.status_reason.as_deref(),
+        Some("OAuth refresh token expired")
+    );
+    assert_eq!(ev.trigger_slug, crate::lifecycle::CONNECTION_EXPIRED);
+    // A disabled trigger's data, with a field the type does not name.
+    let disabled: crate::lifecycle::TriggerDisabled = serde_json::from_value(json!({
+        "trigger_id": "ti_1", "disabled_reason": "connection expired", "extra": 1
+    }))
+    .unwrap();
+    assert_eq!(disabled.trigger_id.as_deref(), Some("ti_1"));
+    assert_eq!(
+        disabled.disabled_reason.as_deref(),
+        Some("connection expired")
+    );
+    assert_eq!(disabled.other["extra"], json!(1));
 }
