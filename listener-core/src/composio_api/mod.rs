@@ -1,7 +1,8 @@
 //! A typed client for Composio's management API: trigger instances and
 //! trigger types, webhook subscriptions and endpoints, and tool execution.
 //!
-//! Every call sends the project API key as `x-api-key`, has a time limit, and retries
+//! Every call sends the project API key as `x-api-key` (redirects are not followed, so the
+//! key never goes to another host), has a time limit, and retries
 //! answers 429 and 5xx (and connection failures that sent nothing) with [`Backoff`],
 //! honouring `Retry-After`. Errors carry Composio's error object ([`ErrorObject`]).
 //!
@@ -201,11 +202,13 @@ impl ComposioClientBuilder {
         }
         base.set_query(None);
         base.set_fragment(None);
+        // No redirects: the API key travels in `x-api-key`, which an HTTP client does not
+        // strip on a redirect to another host.
         let http = ClientOptions {
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,
             user_agent: self.user_agent,
-            follow_redirects: true,
+            follow_redirects: false,
         }
         .build()
         .map_err(|e| ApiError::config("http client", e.message))?;

@@ -152,10 +152,12 @@ async fn receive(State(st): State<Arc<AppState>>, request: Request) -> Response 
     // Taken apart by hand: the `HeaderMap` extractor would clone every header.
     let (parts, body) = request.into_parts();
     let headers = parts.headers;
-    let _in_flight = InFlight::enter(&st);
+    // Refused before it counts as in flight: the drain at shutdown waits only for the
+    // requests that were taken.
     if st.cx.is_shutting_down() {
         return unavailable(&st, "shutting_down");
     }
+    let _in_flight = InFlight::enter(&st);
     if !is_json(&headers) {
         return st.refuse(
             Reason::MediaType,

@@ -2,29 +2,35 @@
 //! serves, closes the ones that idle or send their headers too slowly, survives running out
 //! of file descriptors, and closes gracefully.
 //!
-//! A connection is *waiting* while no request of it is being handled: it is idle, or a
-//! request's header block is still arriving. A waiting connection is closed once it has been
-//! waiting for the idle timeout, or once a header block has been arriving for the header
-//! timeout (counted from its first byte). When a new connection arrives with the cap reached,
-//! the oldest waiting connection is closed to make room: a connection with a request in
-//! progress is never cut for that. If every connection has a request in progress, new ones
-//! wait in the listen backlog until one ends.
+//! A connection is *busy* from the moment a request's header block is complete until its
+//! answer has been handed to the connection (the answer's body is dropped), and *waiting*
+//! otherwise: idle, or a request's header block is still arriving. A watchdog on each
+//! connection's task closes it once it has been waiting for the idle timeout, once a header
+//! block has been arriving for the header timeout (counted from its first byte), or once a
+//! write to a peer that does not read has been blocked for the idle timeout, busy or not.
+//!
+//! When a new connection arrives with the cap reached, the oldest waiting connection is
+//! closed to make room (for a moment the count is one over the cap): a busy connection is
+//! never cut for that. If every connection is busy, new ones wait in the listen backlog
+//! until one is done.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::Router;
+use bytes::Bytes;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
@@ -38,38 +44,157 @@ pub(crate) struct ConnectionLimits {
     pub max_connections: usize,
     /// How long a request's header block may take to arrive, from its first byte.
     pub header_timeout: Duration,
-    /// How long a connection may wait for its next request.
+    /// How long a connection may wait for its next request (and a blocked write may last).
     pub idle_timeout: Duration,
 }
 
 /// How long the accept loop pauses after the process ran out of descriptors.
 const EXHAUSTED_PAUSE: Duration = Duration::from_millis(20);
+/// How long it pauses after any other accept failure, so a lasting one cannot spin it.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(5);
 /// At most one log line per this interval about the cap or descriptor exhaustion.
 const PRESSURE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
-/// One served connection, as the accept loop and the connection's task share it.
-#[derive(Debug, Default)]
+/// When the current wait of a connection began, and what it is waiting for.
+#[derive(Debug)]
+struct Times {
+    /// When the connection opened or its last answer was handed over.
+    idle_since: Instant,
+    /// When the first byte of the next header block arrived, while waiting.
+    head_started: Option<Instant>,
+    /// Since when a write has been blocked (the peer does not read).
+    write_blocked: Option<Instant>,
+}
+
+/// One served connection, as the accept loop, its task and its socket share it.
+#[derive(Debug)]
 struct Conn {
-    /// A request of this connection is being handled (between its complete header block
-    /// and its answer).
+    /// A request is being handled or answered.
     busy: AtomicBool,
-    /// Bumped whenever a request starts, so the connection's reader knows a new wait began.
-    requests: AtomicU64,
+    times: Mutex<Times>,
+    /// Tells the connection's watchdog that its deadline moved.
+    changed: Notify,
     /// Asks the connection's task to close: at once when waiting, after the answer when busy.
     close: Notify,
+    /// The accept loop's: notified whenever a slot may have freed (a connection left or is
+    /// no longer busy).
+    freed: Arc<Notify>,
+}
+
+impl Conn {
+    fn new(freed: Arc<Notify>) -> Self {
+        Conn {
+            busy: AtomicBool::new(false),
+            times: Mutex::new(Times {
+                idle_since: Instant::now(),
+                head_started: None,
+                write_blocked: None,
+            }),
+            changed: Notify::new(),
+            close: Notify::new(),
+            freed,
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Times)) {
+        if let Ok(mut times) = self.times.lock() {
+            f(&mut times);
+        }
+        self.changed.notify_one();
+    }
+
+    /// A request's header block is complete: busy until its answer is handed over.
+    fn request_started(&self) {
+        self.busy.store(true, Ordering::Release);
+        self.update(|t| t.head_started = None);
+    }
+
+    /// The answer was handed to the connection (its body dropped): waiting again.
+    fn request_done(&self) {
+        self.update(|t| {
+            t.idle_since = Instant::now();
+            t.head_started = None;
+        });
+        self.busy.store(false, Ordering::Release);
+        self.freed.notify_waiters();
+    }
+
+    /// Bytes arrived: while waiting, the first ones start the header timer.
+    fn bytes_read(&self) {
+        if self.busy.load(Ordering::Acquire) {
+            return;
+        }
+        let starts = self
+            .times
+            .lock()
+            .map(|t| t.head_started.is_none())
+            .unwrap_or(false);
+        if starts {
+            self.update(|t| t.head_started = Some(Instant::now()));
+        }
+    }
+
+    fn write_blocked(&self, blocked: bool) {
+        let now_blocked = self
+            .times
+            .lock()
+            .map(|t| t.write_blocked.is_some())
+            .unwrap_or(blocked);
+        if now_blocked != blocked {
+            self.update(|t| t.write_blocked = blocked.then(Instant::now));
+        }
+    }
+
+    /// When the connection must close unless something changes; `None` while it is busy
+    /// and not blocked writing.
+    fn deadline(&self, limits: &ConnectionLimits) -> Option<(Instant, &'static str)> {
+        let times = self.times.lock().ok()?;
+        if let Some(at) = times.write_blocked {
+            return Some((
+                at + limits.idle_timeout,
+                "the peer did not read its answers within the idle timeout",
+            ));
+        }
+        if self.busy.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(match times.head_started {
+            Some(at) => (
+                at + limits.header_timeout,
+                "the request's headers did not arrive within the header timeout",
+            ),
+            None => (
+                times.idle_since + limits.idle_timeout,
+                "the connection was idle for the idle timeout",
+            ),
+        })
+    }
 }
 
 /// The connections being served, oldest first.
-#[derive(Default)]
 struct Registry {
     open: Mutex<BTreeMap<u64, Arc<Conn>>>,
-    /// Notified whenever a connection leaves.
-    left: Notify,
+    /// Notified whenever a slot may have freed.
+    freed: Arc<Notify>,
 }
 
 impl Registry {
+    fn new() -> Self {
+        Registry {
+            open: Mutex::new(BTreeMap::new()),
+            freed: Arc::new(Notify::new()),
+        }
+    }
+
     fn len(&self) -> usize {
         self.open.lock().map_or(0, |open| open.len())
+    }
+
+    /// Whether a connection is at the cap with every one busy (none could be evicted).
+    fn all_busy_at(&self, max: usize) -> bool {
+        self.open.lock().is_ok_and(|open| {
+            open.len() >= max && open.values().all(|c| c.busy.load(Ordering::Acquire))
+        })
     }
 
     fn insert(&self, id: u64, conn: Arc<Conn>) {
@@ -82,7 +207,7 @@ impl Registry {
         if let Ok(mut open) = self.open.lock() {
             open.remove(&id);
         }
-        self.left.notify_waiters();
+        self.freed.notify_waiters();
     }
 
     /// Closes the oldest waiting connection; whether there was one. It stops counting at
@@ -127,36 +252,34 @@ pub(crate) async fn serve(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let registry = Arc::new(Registry::default());
+    let registry = Arc::new(Registry::new());
     let tasks = TaskTracker::new();
     let stop = CancellationToken::new();
     let mut pressure = Throttle::new(PRESSURE_LOG_INTERVAL);
     let mut next_id: u64 = 0;
     let mut shutdown = std::pin::pin!(shutdown);
     let max = limits.max_connections.max(1);
+    let slot_freed = Arc::clone(&registry.freed);
     loop {
-        // At the cap: make room by closing the oldest waiting connection, or wait for one
-        // to leave (new connections queue in the listen backlog meanwhile).
-        while registry.len() >= max {
-            let evicted = registry.evict_oldest_waiting();
+        // At the cap with every connection busy: wait until one is done or leaves (new
+        // connections queue in the listen backlog meanwhile).
+        loop {
+            let freed = slot_freed.notified();
+            let mut freed = std::pin::pin!(freed);
+            // Registered before the check, so a slot freed in between is not missed.
+            freed.as_mut().enable();
+            if !registry.all_busy_at(max) {
+                break;
+            }
             if pressure.allow() {
                 tracing::warn!(
                     max_connections = max,
                     suppressed = pressure.take_suppressed(),
-                    "webhook connection limit reached: {}",
-                    if evicted {
-                        "closing the oldest idle connection to make room"
-                    } else {
-                        "every connection has a request in progress; new ones wait"
-                    }
+                    "webhook connection limit reached: every connection has a request in progress; new ones wait"
                 );
             }
-            if evicted {
-                break;
-            }
-            let left = registry.left.notified();
             tokio::select! {
-                _ = left => {}
+                _ = freed => {}
                 _ = shutdown.as_mut() => return close(registry, tasks, stop).await,
             }
         }
@@ -166,30 +289,44 @@ pub(crate) async fn serve(
         };
         let tcp = match accepted {
             Ok((tcp, _)) => tcp,
-            Err(e) if is_exhaustion(&e) => {
-                // Free a descriptor if a waiting connection holds one, and pause so the loop
-                // does not spin while the condition lasts.
-                let evicted = registry.evict_oldest_waiting();
-                if pressure.allow() {
-                    tracing::warn!(error = %e, open = registry.len(), evicted, suppressed = pressure.take_suppressed(), "webhook server cannot accept: out of file descriptors or memory");
+            Err(e) => {
+                let exhausted = is_exhaustion(&e);
+                if exhausted {
+                    // Free a descriptor if a waiting connection holds one.
+                    let evicted = registry.evict_oldest_waiting();
+                    if pressure.allow() {
+                        tracing::warn!(error = %e, open = registry.len(), evicted, suppressed = pressure.take_suppressed(), "webhook server cannot accept: out of file descriptors or memory");
+                    }
+                } else {
+                    // A connection that failed before we took it (reset, aborted): not ours.
+                    tracing::debug!(error = %e, "webhook accept failed");
                 }
+                // Pause so that a lasting condition cannot spin the loop.
+                let pause = if exhausted {
+                    EXHAUSTED_PAUSE
+                } else {
+                    ACCEPT_ERROR_PAUSE
+                };
                 tokio::select! {
-                    _ = tokio::time::sleep(EXHAUSTED_PAUSE) => {}
+                    _ = tokio::time::sleep(pause) => {}
                     _ = shutdown.as_mut() => return close(registry, tasks, stop).await,
                 }
                 continue;
             }
-            Err(e) => {
-                // A connection that failed before we took it (reset, aborted): not ours.
-                tracing::debug!(error = %e, "webhook accept failed");
-                continue;
-            }
         };
+        // At the cap: the newcomer takes the place of the oldest waiting connection.
+        if registry.len() >= max && registry.evict_oldest_waiting() && pressure.allow() {
+            tracing::warn!(
+                max_connections = max,
+                suppressed = pressure.take_suppressed(),
+                "webhook connection limit reached: closing the oldest idle connection to make room"
+            );
+        }
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
         next_id += 1;
-        let conn = Arc::new(Conn::default());
+        let conn = Arc::new(Conn::new(Arc::clone(&registry.freed)));
         registry.insert(next_id, Arc::clone(&conn));
         tasks.spawn(serve_connection(
             tcp,
@@ -219,22 +356,27 @@ async fn serve_connection(
     registry: Arc<Registry>,
     stop: CancellationToken,
 ) {
-    let io = TokioIo::new(Watched::new(tcp, Arc::clone(&conn), limits));
+    let io = TokioIo::new(Watched {
+        tcp,
+        conn: Arc::clone(&conn),
+    });
     let marks = Arc::clone(&conn);
     let service = hyper::service::service_fn(move |request| {
-        marks.requests.fetch_add(1, Ordering::AcqRel);
-        marks.busy.store(true, Ordering::Release);
+        marks.request_started();
         // A `Router` is always ready.
         let answer = app.clone().call(request);
         let marks = Arc::clone(&marks);
         async move {
-            let response = answer.await;
-            marks.busy.store(false, Ordering::Release);
-            response
+            let response = answer.await?;
+            // Busy until the answer's body is handed over (dropped by the connection).
+            Ok::<_, std::convert::Infallible>(response.map(|body| Answer {
+                body,
+                conn: Some(marks),
+            }))
         }
     });
     let mut http = hyper::server::conn::http1::Builder::new();
-    // Our reader enforces the header and idle timeouts (hyper's would count idle time as
+    // The watchdog enforces the header and idle timeouts (hyper's would count idle time as
     // header time).
     http.timer(TokioTimer::new()).header_read_timeout(None);
     let connection = http.serve_connection(io, service);
@@ -247,17 +389,42 @@ async fn serve_connection(
     };
     tokio::select! {
         result = connection.as_mut() => finished(result),
+        why = watchdog(&conn, &limits) => {
+            tracing::debug!(reason = why, "webhook connection closed");
+        }
         _ = closing => {
             if conn.busy.load(Ordering::Acquire) || stop.is_cancelled() {
                 // Finish the request in progress (or close at once if there is none), then
-                // close.
+                // close; the watchdog still bounds a peer that stalls.
                 connection.as_mut().graceful_shutdown();
-                finished(connection.await);
+                tokio::select! {
+                    result = connection.as_mut() => finished(result),
+                    why = watchdog(&conn, &limits) => {
+                        tracing::debug!(reason = why, "webhook connection closed");
+                    }
+                }
             }
             // A waiting connection evicted for room is dropped as it is.
         }
     }
     registry.remove(id);
+}
+
+/// Resolves, with the reason, once the connection's deadline has passed.
+async fn watchdog(conn: &Conn, limits: &ConnectionLimits) -> &'static str {
+    loop {
+        let changed = conn.changed.notified();
+        match conn.deadline(limits) {
+            Some((at, why)) if Instant::now() >= at => return why,
+            Some((at, _)) => {
+                tokio::select! {
+                    _ = changed => {}
+                    _ = tokio::time::sleep_until(at) => {}
+                }
+            }
+            None => changed.await,
+        }
+    }
 }
 
 fn finished(result: hyper::Result<()>) {
@@ -266,68 +433,50 @@ fn finished(result: hyper::Result<()>) {
     }
 }
 
-/// A connection's socket, timing the waits between requests.
+/// An answer's body: dropping it (the connection has taken all of it) ends the request.
+struct Answer {
+    body: Body,
+    conn: Option<Arc<Conn>>,
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            conn.request_done();
+        }
+    }
+}
+
+impl http_body::Body for Answer {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A connection's socket, telling the watchdog when bytes arrive and when writes block.
 struct Watched {
     tcp: TcpStream,
     conn: Arc<Conn>,
-    limits: ConnectionLimits,
-    /// The request count when the current wait began.
-    seen: u64,
-    /// Whether the current wait has received bytes (a header block is arriving).
-    heading: bool,
-    deadline: Pin<Box<Sleep>>,
 }
 
 impl Watched {
-    fn new(tcp: TcpStream, conn: Arc<Conn>, limits: ConnectionLimits) -> Self {
-        Watched {
-            tcp,
-            conn,
-            limits,
-            seen: 0,
-            heading: false,
-            deadline: Box::pin(tokio::time::sleep(limits.idle_timeout)),
-        }
-    }
-
-    fn waiting(&self) -> bool {
-        !self.conn.busy.load(Ordering::Acquire)
-    }
-
-    /// Starts a new wait if a request happened since the last one.
-    fn track_wait(&mut self) {
-        let requests = self.conn.requests.load(Ordering::Acquire);
-        if requests != self.seen {
-            self.seen = requests;
-            self.heading = false;
-            let at = Instant::now() + self.limits.idle_timeout;
-            self.deadline.as_mut().reset(at);
-        }
-    }
-
-    /// A blocked read or write of a waiting connection ends in an error once the wait has
-    /// lasted too long (a peer that stops reading its answers is timed like an idle one).
-    fn timed<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
-        match poll {
-            Poll::Pending => match self.expired(cx) {
-                Ok(()) => Poll::Pending,
-                Err(e) => Poll::Ready(Err(e)),
-            },
-            ready => ready,
-        }
-    }
-
-    /// While waiting and blocked: whether the wait has lasted too long.
-    fn expired(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        if self.waiting() && self.deadline.as_mut().poll(cx).is_ready() {
-            let what = if self.heading {
-                "the request's headers did not arrive within the header timeout"
-            } else {
-                "the connection was idle for the idle timeout"
-            };
-            return Err(io::Error::new(io::ErrorKind::TimedOut, what));
-        }
-        Ok(())
+    fn writing<T>(&self, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        self.conn.write_blocked(poll.is_pending());
+        poll
     }
 }
 
@@ -338,22 +487,12 @@ impl AsyncRead for Watched {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let me = &mut *self;
-        let waiting = me.waiting();
-        if waiting {
-            me.track_wait();
-        }
         let before = buf.filled().len();
-        match Pin::new(&mut me.tcp).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {
-                if waiting && !me.heading && buf.filled().len() > before {
-                    me.heading = true;
-                    let at = Instant::now() + me.limits.header_timeout;
-                    me.deadline.as_mut().reset(at);
-                }
-                Poll::Ready(Ok(()))
-            }
-            other => me.timed(cx, other),
+        let read = Pin::new(&mut me.tcp).poll_read(cx, buf);
+        if matches!(read, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            me.conn.bytes_read();
         }
+        read
     }
 }
 
@@ -363,9 +502,8 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let me = &mut *self;
-        let written = Pin::new(&mut me.tcp).poll_write(cx, data);
-        me.timed(cx, written)
+        let written = Pin::new(&mut self.tcp).poll_write(cx, data);
+        self.writing(written)
     }
 
     fn poll_write_vectored(
@@ -373,9 +511,8 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let me = &mut *self;
-        let written = Pin::new(&mut me.tcp).poll_write_vectored(cx, bufs);
-        me.timed(cx, written)
+        let written = Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
+        self.writing(written)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -383,7 +520,8 @@ impl AsyncWrite for Watched {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_flush(cx)
+        let flushed = Pin::new(&mut self.tcp).poll_flush(cx);
+        self.writing(flushed)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -43,6 +43,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection may wait for its next request unless told otherwise.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The header and idle timeouts are at least this long (a zero one would close every
+/// connection at once).
+const MIN_CONNECTION_TIMEOUT: Duration = Duration::from_millis(1);
 /// How often refused requests are summarized in the log unless told otherwise.
 pub const DEFAULT_REJECTION_SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
 /// At most this many delivery ids are remembered for replay protection.
@@ -281,7 +284,7 @@ impl WebhookSource {
     /// (default 10 s): a slower sender (slowloris) is disconnected. An oversized header
     /// block is answered 431 by the HTTP layer.
     pub fn header_timeout(mut self, timeout: Duration) -> Self {
-        self.connections.header_timeout = timeout;
+        self.connections.header_timeout = timeout.max(MIN_CONNECTION_TIMEOUT);
         self
     }
 
@@ -289,7 +292,7 @@ impl WebhookSource {
     /// last answer (default 60 s); then it is closed. A peer that stops reading its
     /// answers is timed the same way.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.connections.idle_timeout = timeout;
+        self.connections.idle_timeout = timeout.max(MIN_CONNECTION_TIMEOUT);
         self
     }
 

@@ -228,13 +228,21 @@ fn verify_signature_at(
     }
     let id = required(headers, "webhook-id")?;
     let ts_text = required(headers, "webhook-timestamp")?;
-    required(headers, "webhook-signature")?;
-    // Standard Webhooks: space-delimited signatures, and a header may come on several lines.
+    // Standard Webhooks: space-delimited signatures, and a header may come on several lines
+    // (any line may hold the one that matches).
     let signatures: Vec<&str> = headers
         .header_all("webhook-signature")
         .into_iter()
         .flat_map(|line| line.split_ascii_whitespace())
         .collect();
+    if signatures.is_empty() {
+        return Err(match headers.header("webhook-signature") {
+            None if headers.has_header("webhook-signature") => {
+                VerifyError::HeaderNotText("webhook-signature")
+            }
+            _ => VerifyError::MissingHeader("webhook-signature"),
+        });
+    }
     if body.is_empty() {
         return Err(VerifyError::EmptyBody);
     }
@@ -313,12 +321,15 @@ pub fn verify(
                 "V2" => Envelope::V2,
                 "V3" => Envelope::V3,
                 _ => {
-                    return Err(VerifyError::VersionMismatch {
-                        announced: crate::preview::truncate_chars(v, 20),
-                        actual: decode::decode(body)
-                            .map(|e| e.envelope)
-                            .map_err(VerifyError::Payload)?,
-                    })
+                    let event = decode::decode(body).map_err(VerifyError::Payload)?;
+                    // An admin event is taken whatever version its webhook announces.
+                    if event.envelope != Envelope::Admin {
+                        return Err(VerifyError::VersionMismatch {
+                            announced: crate::preview::truncate_chars(v, 20),
+                            actual: event.envelope,
+                        });
+                    }
+                    event.envelope
                 }
             };
             decode::decode_expecting(body, expected).map_err(|e| match e {
@@ -684,6 +695,81 @@ mod tests {
                 at(SPEC_TS)
             ),
             Err(VerifyError::MissingHeader("webhook-id"))
+        ));
+    }
+
+    #[test]
+    fn an_empty_or_non_text_first_signature_line_does_not_hide_a_good_second_one() {
+        let ts = SPEC_TS.to_string();
+        let mut map = http::HeaderMap::new();
+        map.insert("webhook-id", MSG_ID.parse().unwrap());
+        map.insert("webhook-timestamp", ts.parse().unwrap());
+        map.append("webhook-signature", http::HeaderValue::from_static(""));
+        map.append(
+            "webhook-signature",
+            http::HeaderValue::from_bytes(b"v1,\xff").unwrap(),
+        );
+        map.append("webhook-signature", SPEC_SIG.parse().unwrap());
+        let check = |map: &http::HeaderMap| {
+            verify_signature_at(
+                map,
+                PAYLOAD,
+                &[std_secret()],
+                DEFAULT_TOLERANCE,
+                at(SPEC_TS),
+            )
+        };
+        assert!(check(&map).is_ok());
+        // Only unusable lines: said as such.
+        map.remove("webhook-signature");
+        map.append(
+            "webhook-signature",
+            http::HeaderValue::from_bytes(b"v1,\xff").unwrap(),
+        );
+        assert!(matches!(
+            check(&map),
+            Err(VerifyError::HeaderNotText("webhook-signature"))
+        ));
+        map.remove("webhook-signature");
+        map.append("webhook-signature", http::HeaderValue::from_static(" "));
+        assert!(matches!(
+            check(&map),
+            Err(VerifyError::MissingHeader("webhook-signature"))
+        ));
+    }
+
+    #[test]
+    fn an_admin_event_is_taken_whatever_version_is_announced() {
+        let secret = WebhookSecret::new("whsec_test");
+        let body = br#"{"type":"connected_account.add.completed","timestamp":"t","data":{"app_name":"slack","connected_account_id":"ca_1","integration_id":"in_1"}}"#;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        for version in ["V1", "V3", "V4"] {
+            let mut headers =
+                crate::webhook::signed_headers(&secret, "msg_admin", now, body).to_vec();
+            headers.push(("x-composio-webhook-version", version.to_owned()));
+            let verified = verify(
+                &headers,
+                body,
+                std::slice::from_ref(&secret),
+                DEFAULT_TOLERANCE,
+            )
+            .unwrap_or_else(|e| panic!("{version}: {e}"));
+            assert_eq!(verified.envelope, Envelope::Admin);
+            assert_eq!(
+                verified.event.trigger_slug,
+                "connected_account.add.completed"
+            );
+        }
+        // Anything else under an unknown version is still a mismatch.
+        let v3 = br#"{"id":"evt_1","type":"composio.trigger.message","metadata":{"trigger_slug":"X_Y"},"data":{}}"#;
+        let mut headers = crate::webhook::signed_headers(&secret, "msg_v3", now, v3).to_vec();
+        headers.push(("x-composio-webhook-version", "V4".to_owned()));
+        assert!(matches!(
+            verify(&headers, v3, &[secret], DEFAULT_TOLERANCE),
+            Err(VerifyError::VersionMismatch { .. })
         ));
     }
 }

@@ -89,8 +89,10 @@ pub(crate) struct Authorizer {
 impl Authorizer {
     pub(crate) fn new(auth: ChannelAuth, key: String) -> Result<Self> {
         // 5 s to connect, 15 s a request.
+        // No redirects: the configured headers (an API key, say) must not go to another host.
         let http = ClientOptions {
             timeout: Duration::from_secs(15),
+            follow_redirects: false,
             ..ClientOptions::default()
         }
         .build()?;
