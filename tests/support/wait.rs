@@ -54,3 +54,21 @@ where
         "{what}: the intervals did not grow: {intervals:?}"
     );
 }
+
+/// Asserts that a back-off of 50 ms doubling grew while a server flapped (the gap before
+/// the 4th reconnect is at least 400 ms) and started over after a stable connection (the
+/// next gap is the first retry's, 50-100 ms: under 300 ms and under half the flapping one).
+pub fn assert_backoff_reset(gap_flapping: Duration, gap_after: Duration) {
+    assert!(
+        gap_flapping >= Duration::from_millis(400),
+        "the back-off did not grow while flapping: {gap_flapping:?}"
+    );
+    assert!(
+        gap_after < Duration::from_millis(300),
+        "no reset after a stable connection: {gap_after:?}"
+    );
+    assert!(
+        gap_after * 2 < gap_flapping,
+        "{gap_after:?} vs {gap_flapping:?}"
+    );
+}
