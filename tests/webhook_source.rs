@@ -5,7 +5,8 @@
 //! and the hub's webhook subscriptions delivering to it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use listener_core::webhook::{signed_headers, AckPolicy, WebhookSecret};
 use listener_core::{Filter, Handler, Listener, TriggerEvent};
@@ -736,4 +737,66 @@ async fn the_hub_delivers_to_the_webhook_source() {
     .await;
     within("shutdown", server.handle.shutdown()).await.unwrap();
     hub.shutdown().await;
+}
+
+/// With acknowledgement after handlers, a handler with `retries = 1` whose first attempt
+/// fails: the sender gets 200 (answered after the second attempt succeeded); one that
+/// fails both attempts gets 500 only after its second attempt ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_handlers_a_retried_handler_answers_after_its_last_attempt() {
+    let attempts = Arc::new(Mutex::new(Vec::new()));
+    let a = attempts.clone();
+    let source = Server::bind(&[SECRET]).ack(AckPolicy::AfterHandlers);
+    let url = format!("http://{}/webhook", source.local_addr());
+    let handle = Listener::builder()
+        .without_registered_handlers()
+        .source(source)
+        .handler(
+            Handler::new(
+                "retried",
+                Filter::new(),
+                move |meta: listener_core::Meta| {
+                    a.lock()
+                        .unwrap()
+                        .push((meta.event_id().to_owned(), meta.attempt()));
+                    async move {
+                        // `evt_once` fails once; `evt_never` every time.
+                        if meta.attempt() == 1 || meta.event_id() == "msg_never" {
+                            Err(format!("attempt {} failed", meta.attempt()))
+                        } else {
+                            Ok(())
+                        }
+                    }
+                },
+            )
+            .retries(1)
+            .retry_delay(Duration::from_millis(5)),
+        )
+        .build()
+        .unwrap()
+        .spawn();
+    let http = listener_e2e::http::client();
+    let post = |msg_id: &'static str| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let body = v3_body(msg_id);
+            let mut r = http.post(url).header("content-type", "application/json");
+            for (k, v) in headers_for(SECRET, msg_id, now(), &body) {
+                r = r.header(k, v);
+            }
+            r.body(body).send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(within("the flaky delivery", post("msg_once")).await, 200);
+    assert_eq!(within("the failing delivery", post("msg_never")).await, 500);
+    assert_eq!(
+        *attempts.lock().unwrap(),
+        [
+            ("msg_once".to_owned(), 1),
+            ("msg_once".to_owned(), 2),
+            ("msg_never".to_owned(), 1),
+            ("msg_never".to_owned(), 2),
+        ]
+    );
+    within("shutdown", handle.shutdown()).await.unwrap();
 }

@@ -11,8 +11,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::ConfigError;
 use crate::extract::{EventContext, ExtractError, FromEvent, StateMap};
 use crate::filter::Filter;
+use crate::policy::{retry_backoff, KeyPath, Policy};
 
 /// A boxed, sendable future.
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -53,7 +55,7 @@ pub enum FailureKind {
     /// not fit `Payload<T>` is an [`ExtractError::Payload`]; a custom extractor's own error
     /// can be had back with `downcast_ref`).
     Extract(Arc<dyn std::error::Error + Send + Sync>),
-    /// The handler ran longer than the listener's handler timeout.
+    /// The handler ran longer than its timeout (its own, or the listener's).
     TimedOut(Duration),
 }
 
@@ -69,6 +71,23 @@ impl fmt::Display for FailureKind {
 }
 
 impl FailureKind {
+    /// Whether another attempt could go differently: errors, panics and timeouts can; an
+    /// extraction failure (the payload does not fit the handler's type) cannot.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, FailureKind::Extract(_))
+    }
+
+    /// A short name of the kind, for logs and metrics: `error`, `panic`, `extract`,
+    /// `timeout`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            FailureKind::Error(_) => "error",
+            FailureKind::Panic(_) => "panic",
+            FailureKind::Extract(_) => "extract",
+            FailureKind::TimedOut(_) => "timeout",
+        }
+    }
+
     /// A panic, from its payload (its text when it has one).
     pub(crate) fn panicked(payload: &(dyn std::any::Any + Send)) -> Self {
         let text = if let Some(s) = payload.downcast_ref::<&'static str>() {
@@ -239,11 +258,30 @@ impl_handler_fn!(A1, A2, A3, A4, A5, A6, A7, A8);
 /// });
 /// assert_eq!(h.name(), "log_github");
 /// ```
+///
+/// Its [`Policy`] (timeout, retries, concurrency, ordering) is set with the methods below,
+/// the same settings as the `#[on_trigger]` keys of the same names:
+///
+/// ```
+/// use std::time::Duration;
+/// use listener_core::{Filter, Handler, Meta};
+/// let h = Handler::new("reply", Filter::new().name("SLACK_RECEIVE_MESSAGE"), |meta: Meta| async move {
+///     println!("attempt {}", meta.attempt());
+/// })
+/// .timeout(Duration::from_secs(30))
+/// .retries(2)
+/// .concurrency(4)
+/// .sequential_by("payload.channel");
+/// assert_eq!(h.policy().retries, 2);
+/// ```
 #[derive(Clone)]
 pub struct Handler {
     name: Arc<str>,
     filter: Filter,
     func: HandlerFn,
+    policy: Policy,
+    /// A setting refused when it was given, reported when the listener is built.
+    refused: Option<ConfigError>,
 }
 
 impl Handler {
@@ -269,6 +307,67 @@ impl Handler {
             name: Arc::from(name.into()),
             filter,
             func,
+            policy: Policy::default(),
+            refused: None,
+        }
+    }
+
+    /// Limits each attempt to `limit`, instead of the listener's
+    /// [`handler_timeout`](crate::ListenerBuilder::handler_timeout). Must be longer than zero.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.policy.timeout = Some(limit);
+        self
+    }
+
+    /// Runs a failed attempt again, up to `n` times (at most
+    /// [`MAX_RETRIES`](crate::policy::MAX_RETRIES)), after a delay that starts at
+    /// [`retry_delay`](Self::retry_delay) and doubles (with jitter, capped at
+    /// [`RETRY_DELAY_CAP`](crate::policy::RETRY_DELAY_CAP)). The attempt number reaches the
+    /// handler through [`Meta::attempt`](crate::Meta::attempt); the error hook hears only
+    /// of a run whose last attempt failed.
+    pub fn retries(mut self, n: u32) -> Self {
+        self.policy.retries = n;
+        self
+    }
+
+    /// The delay before the first retry (default
+    /// [`DEFAULT_RETRY_DELAY`](crate::policy::DEFAULT_RETRY_DELAY)).
+    pub fn retry_delay(mut self, first: Duration) -> Self {
+        self.policy.retry_backoff = retry_backoff(first);
+        self
+    }
+
+    /// At most `n` runs of this handler at once (at least 1). Runs waiting for their turn
+    /// count against the listener's in-flight bound.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.policy.concurrency = Some(n);
+        self
+    }
+
+    /// Runs of this handler for events with the same key (read at `path`, see
+    /// [`KeyPath`]) run one at a time, in the order the events arrived; different keys run
+    /// in parallel. A path that does not parse is reported when the listener is built.
+    pub fn sequential_by(mut self, path: &str) -> Self {
+        match KeyPath::parse(path) {
+            Ok(path) => self.policy.sequential_by = Some(path),
+            Err(mut e) => {
+                e.key = format!("handler `{}`: {}", self.name, e.key);
+                self.refused.get_or_insert(e);
+            }
+        }
+        self
+    }
+
+    /// The handler's policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Checks the handler's settings, when the listener is built.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        match &self.refused {
+            Some(refused) => Err(refused.clone()),
+            None => self.policy.validate(&self.name),
         }
     }
 
@@ -309,6 +408,7 @@ impl fmt::Debug for Handler {
             .field("name", &self.name)
             .field("filter", &self.filter)
             .field("blocking", &self.func.blocking)
+            .field("policy", &self.policy)
             .finish()
     }
 }

@@ -84,8 +84,10 @@ mod filter;
 mod handler;
 #[cfg(feature = "http-client")]
 pub mod http;
+pub mod layer;
 pub mod lifecycle;
 mod listener;
+pub mod policy;
 pub mod prelude;
 pub mod preview;
 mod registry;
@@ -121,6 +123,7 @@ pub mod __private {
 
     pub use crate::filter::FilterSpec;
     pub use crate::handler::{AsyncHandlerFn, BlockingHandlerFn, HandlerFn};
+    pub use crate::policy::PolicySpec;
     pub use crate::registry::HandlerDescriptor;
 
     use crate::extract::FromEvent;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use crate::event::TriggerEvent;
 use crate::filter::{Filter, FilterSpec};
 use crate::handler::{Handler, HandlerFn};
+use crate::policy::PolicySpec;
 
 /// The static description of an `#[on_trigger]` function, collected through `inventory`.
 ///
@@ -22,6 +23,8 @@ pub struct HandlerDescriptor {
     pub line: u32,
     /// Its filter keys.
     pub filter: FilterSpec,
+    /// Its policy keys.
+    pub policy: PolicySpec,
     /// Builds the erased function.
     pub build: fn() -> HandlerFn,
 }
@@ -31,11 +34,28 @@ inventory::collect!(HandlerDescriptor);
 impl HandlerDescriptor {
     /// The handler this descriptor describes, named `module::path::function`.
     pub fn to_handler(&self) -> Handler {
-        Handler::from_fn(
+        let mut handler = Handler::from_fn(
             format!("{}::{}", self.module_path, self.name),
             Filter::from(self.filter),
             (self.build)(),
-        )
+        );
+        let policy = &self.policy;
+        if let Some(ms) = policy.timeout_ms {
+            handler = handler.timeout(std::time::Duration::from_millis(ms));
+        }
+        if policy.retries > 0 {
+            handler = handler.retries(policy.retries);
+        }
+        if let Some(ms) = policy.retry_delay_ms {
+            handler = handler.retry_delay(std::time::Duration::from_millis(ms));
+        }
+        if let Some(n) = policy.concurrency {
+            handler = handler.concurrency(n);
+        }
+        if let Some(path) = policy.sequential_by {
+            handler = handler.sequential_by(path);
+        }
+        handler
     }
 }
 
@@ -94,6 +114,12 @@ impl Registry {
     /// Calls `f` with each handler matching the event: those indexed under its slug, then
     /// the catch-alls (handlers without a `name`), each checked against its other keys.
     pub fn for_each_match<'a>(&'a self, ev: &TriggerEvent, mut f: impl FnMut(&'a Handler)) {
+        self.for_each_match_index(ev, |i| f(&self.handlers[i]));
+    }
+
+    /// Like [`for_each_match`](Self::for_each_match), with each handler's index in
+    /// [`handlers`](Self::handlers).
+    pub(crate) fn for_each_match_index(&self, ev: &TriggerEvent, mut f: impl FnMut(usize)) {
         if !ev.trigger_slug.is_empty() && !self.by_slug.is_empty() {
             // Lower-case short ASCII slugs (all real ones) on the stack, without allocating.
             let mut buf = [0u8; 128];
@@ -112,17 +138,15 @@ impl Registry {
             };
             if let Some(indices) = self.by_slug.get(key) {
                 for &i in indices {
-                    let h = &self.handlers[i];
-                    if h.filter().matches_rest(ev) {
-                        f(h);
+                    if self.handlers[i].filter().matches_rest(ev) {
+                        f(i);
                     }
                 }
             }
         }
         for &i in &self.catch_all {
-            let h = &self.handlers[i];
-            if h.filter().matches_rest(ev) {
-                f(h);
+            if self.handlers[i].filter().matches_rest(ev) {
+                f(i);
             }
         }
     }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::handler::FailureKind;
 
-/// One failed handler run.
+/// One failed handler run: its last attempt failed.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct HandlerFailure {
     /// The handler's name.
     pub handler: Arc<str>,
@@ -15,16 +16,24 @@ pub struct HandlerFailure {
     pub event_id: String,
     /// The event's trigger slug.
     pub trigger_slug: String,
-    /// What went wrong.
+    /// What went wrong in the last attempt.
     pub kind: FailureKind,
+    /// How many attempts were made (1 without retries).
+    pub attempts: u32,
+    /// What went wrong in each attempt before the last, in order.
+    pub earlier: Vec<FailureKind>,
 }
 
 impl fmt::Display for HandlerFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "handler `{}` {}", self.handler, self.kind)?;
+        if self.attempts > 1 {
+            write!(f, " (last of {} attempts)", self.attempts)?;
+        }
         write!(
             f,
-            "handler `{}` {} (event `{}`, trigger `{}`)",
-            self.handler, self.kind, self.event_id, self.trigger_slug
+            " (event `{}`, trigger `{}`)",
+            self.event_id, self.trigger_slug
         )
     }
 }
@@ -76,11 +85,31 @@ pub type ErrorHook = Arc<dyn Fn(&Failure) + Send + Sync>;
 
 /// The outcome of one handler run.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct HandlerOutcome {
     /// The handler's name.
     pub handler: Arc<str>,
-    /// `Ok(())`, or why it failed.
+    /// `Ok(())`, or why its last attempt failed.
     pub result: Result<(), FailureKind>,
+    /// How many attempts were made (1 without retries; 0 when a layer skipped the run or
+    /// it failed before its first attempt).
+    pub attempts: u32,
+    /// Why a layer skipped the run, when one did (the handler did not run; `result` is
+    /// `Ok`).
+    pub skipped: Option<String>,
+}
+
+impl HandlerOutcome {
+    /// An outcome that is not the end of a normal run (a panic around it, a cancelled
+    /// task).
+    pub(crate) fn abnormal(handler: Arc<str>, kind: FailureKind) -> Self {
+        HandlerOutcome {
+            handler,
+            result: Err(kind),
+            attempts: 1,
+            skipped: None,
+        }
+    }
 }
 
 /// What dispatching one event did, once all its handlers finished.

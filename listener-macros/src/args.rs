@@ -1,11 +1,13 @@
 //! Parsing of the attribute's arguments, the part between the parentheses of
 //! `#[on_trigger(name = "...", toolkit = "...")]`.
 //!
-//! The grammar is a comma-separated list of `key = "string literal"` entries, with an optional
+//! The grammar is a comma-separated list of `key = literal` entries, with an optional
 //! trailing comma; no entries at all (`#[on_trigger]`, `#[on_trigger()]`) is valid and means
-//! "every event". Every key is optional and may be given at most once; every value must be a
-//! non-empty string literal (constants and expressions are rejected, since the value ends up in
-//! a `&'static str` of a `static` descriptor and must be readable by the macro).
+//! "every event". Every key is optional and may be given at most once. The filter keys and
+//! the policy keys `timeout`, `retry_delay` and `sequential_by` take a non-empty string
+//! literal; `retries` and `concurrency` an integer literal. Constants and expressions are
+//! rejected: the macro must read each value, to check it and to put it in a `static`
+//! descriptor. What a policy value may be is checked in [`crate::policy`].
 //!
 //! The parser works on raw token trees instead of `syn::Meta` so that each mistake gets its own
 //! message, pointed at the offending token, and so that several mistakes are reported together.
@@ -15,6 +17,7 @@ use quote::ToTokens;
 use syn::{Lit, LitStr};
 
 use crate::errors::Errors;
+use crate::policy::{PolicyArgs, POLICY_KEYS};
 
 /// The keys `#[on_trigger(...)]` accepts, in the order of the fields of
 /// `listener_core::FilterSpec` (and of the list in error messages).
@@ -27,7 +30,37 @@ pub(crate) const KEYS: [&str; 6] = [
     "connected_account_id",
 ];
 
-/// The parsed attribute arguments: for each of the [`KEYS`], the string literal given for it.
+/// Every key: the filter keys ([`KEYS`]), then the policy keys ([`POLICY_KEYS`]).
+const ALL_KEYS: [&str; KEYS.len() + POLICY_KEYS.len()] = [
+    KEYS[0],
+    KEYS[1],
+    KEYS[2],
+    KEYS[3],
+    KEYS[4],
+    KEYS[5],
+    POLICY_KEYS[0],
+    POLICY_KEYS[1],
+    POLICY_KEYS[2],
+    POLICY_KEYS[3],
+    POLICY_KEYS[4],
+];
+
+/// Whether `key` takes an integer literal (the others take a string literal).
+fn takes_integer(key: &str) -> bool {
+    matches!(key, "retries" | "concurrency")
+}
+
+/// An example entry for `key`, for messages: `key = "..."` or `key = 2`.
+fn example(key: &str) -> String {
+    if takes_integer(key) {
+        format!("`{key} = 2`")
+    } else {
+        format!("`{key} = \"...\"`")
+    }
+}
+
+/// The parsed attribute arguments: for each of the [`KEYS`], the string literal given for
+/// it, and the policy keys given.
 ///
 /// The literals keep their spans, so the generated `FilterSpec` points back at the attribute.
 #[derive(Default)]
@@ -35,6 +68,8 @@ pub(crate) const KEYS: [&str; 6] = [
 pub(crate) struct FilterArgs {
     /// Indexed like [`KEYS`].
     values: [Option<LitStr>; KEYS.len()],
+    /// The policy keys.
+    pub(crate) policy: PolicyArgs,
 }
 
 impl FilterArgs {
@@ -58,7 +93,7 @@ impl FilterArgs {
 pub(crate) fn parse(tokens: TokenStream) -> syn::Result<FilterArgs> {
     let mut args = FilterArgs::default();
     // Which keys were given so far, with a valid value or not, to detect duplicates.
-    let mut seen: [bool; KEYS.len()] = Default::default();
+    let mut seen: [bool; ALL_KEYS.len()] = Default::default();
     let mut errors = Errors::default();
 
     for (entry, comma) in split_entries(tokens) {
@@ -79,19 +114,23 @@ pub(crate) fn parse(tokens: TokenStream) -> syn::Result<FilterArgs> {
                         key.span(),
                         format!(
                             "duplicate key `{}`: each key may be given at most once",
-                            KEYS[index]
+                            ALL_KEYS[index]
                         ),
                     ));
                     continue;
                 }
                 match value {
-                    Ok(lit) => args.values[index] = Some(lit),
+                    Ok(Lit::Str(lit)) if index < KEYS.len() => args.values[index] = Some(lit),
+                    Ok(lit) => errors
+                        .take(args.policy.set(ALL_KEYS[index], lit))
+                        .unwrap_or(()),
                     Err(error) => errors.push(error),
                 }
             }
             Err(error) => errors.push(error),
         }
     }
+    errors.take(args.policy.check_combination());
     errors.finish().map(|()| args)
 }
 
@@ -118,7 +157,7 @@ fn split_entries(tokens: TokenStream) -> Vec<(Vec<TokenTree>, Option<Punct>)> {
 /// otherwise the key's index in [`KEYS`] and its token come with the result of reading the value,
 /// so that a duplicate key is reported as such even when its value is also wrong.
 #[allow(clippy::type_complexity)]
-fn parse_entry(entry: &[TokenTree]) -> syn::Result<(usize, TokenTree, syn::Result<LitStr>)> {
+fn parse_entry(entry: &[TokenTree]) -> syn::Result<(usize, TokenTree, syn::Result<Lit>)> {
     let key_token = &entry[0];
     let key = match &unwrap_invisible(key_token) {
         TokenTree::Ident(ident) => ident.to_string(),
@@ -138,21 +177,21 @@ fn parse_entry(entry: &[TokenTree]) -> syn::Result<(usize, TokenTree, syn::Resul
             ))
         }
     };
-    let Some(index) = KEYS.iter().position(|known| *known == key) else {
+    let Some(index) = ALL_KEYS.iter().position(|known| *known == key) else {
         return Err(unknown_key(key_token.span(), &key));
     };
 
     let value = match entry.get(1) {
         None => Err(syn::Error::new(
             key_token.span(),
-            format!("key `{key}` needs a value: `{key} = \"...\"`"),
+            format!("key `{key}` needs a value: {}", example(&key)),
         )),
         Some(TokenTree::Punct(eq)) if eq.as_char() == '=' && !is_joint_eq(eq, entry.get(2)) => {
             parse_value(&key, eq.span(), &entry[2..])
         }
         Some(other) => Err(syn::Error::new(
             other.span(),
-            format!("expected `=` after `{key}`: `{key} = \"...\"`"),
+            format!("expected `=` after `{key}`: {}", example(&key)),
         )),
     };
     Ok((index, key_token.clone(), value))
@@ -163,12 +202,22 @@ fn is_joint_eq(eq: &Punct, next: Option<&TokenTree>) -> bool {
     eq.spacing() == proc_macro2::Spacing::Joint && matches!(next, Some(TokenTree::Punct(_)))
 }
 
-/// Reads the value of `key`: exactly one non-empty string literal without suffix.
-fn parse_value(key: &str, eq_span: Span, value: &[TokenTree]) -> syn::Result<LitStr> {
+/// Reads the value of `key`: exactly one literal without suffix, of the kind the key takes
+/// (a non-empty string, or an integer).
+fn parse_value(key: &str, eq_span: Span, value: &[TokenTree]) -> syn::Result<Lit> {
+    let integer = takes_integer(key);
+    let kind = if integer {
+        "an integer literal"
+    } else {
+        "a string literal"
+    };
     let Some(first) = value.first() else {
         return Err(syn::Error::new(
             eq_span,
-            format!("missing value for `{key}`: expected a string literal, like `{key} = \"...\"`"),
+            format!(
+                "missing value for `{key}`: expected {kind}, like {}",
+                example(key)
+            ),
         ));
     };
     let lit = match &unwrap_invisible(first) {
@@ -176,12 +225,13 @@ fn parse_value(key: &str, eq_span: Span, value: &[TokenTree]) -> syn::Result<Lit
         _ => None,
     };
     let lit = match lit {
-        Some(Lit::Str(lit)) => lit,
+        Some(lit @ Lit::Str(_)) if !integer => lit,
+        Some(lit @ Lit::Int(_)) if integer => lit,
         Some(other) => {
             return Err(syn::Error::new(
                 first.span(),
                 format!(
-                    "the value of `{key}` must be a string literal, found {}",
+                    "the value of `{key}` must be {kind}, found {}",
                     describe_lit(&other)
                 ),
             ))
@@ -191,8 +241,9 @@ fn parse_value(key: &str, eq_span: Span, value: &[TokenTree]) -> syn::Result<Lit
             return Err(syn::Error::new_spanned(
                 all,
                 format!(
-                    "the value of `{key}` must be a string literal, like `{key} = \"...\"`; \
-                     constants, paths and expressions are not supported"
+                    "the value of `{key}` must be {kind}, like {}; \
+                     constants, paths and expressions are not supported",
+                    example(key)
                 ),
             ));
         }
@@ -203,17 +254,30 @@ fn parse_value(key: &str, eq_span: Span, value: &[TokenTree]) -> syn::Result<Lit
             format!("expected `,` after the value of `{key}`"),
         ));
     }
-    if !lit.suffix().is_empty() {
+    let suffix = match &lit {
+        Lit::Str(s) => s.suffix(),
+        Lit::Int(i) => i.suffix(),
+        _ => "",
+    };
+    if !suffix.is_empty() {
+        let plain = kind.trim_start_matches("a ").trim_start_matches("an ");
         return Err(syn::Error::new(
             first.span(),
-            format!("the value of `{key}` must be a plain string literal, without a suffix"),
+            format!("the value of `{key}` must be a plain {plain}, without a suffix"),
         ));
     }
-    if lit.value().is_empty() {
-        return Err(syn::Error::new(
-            first.span(),
-            format!("the value of `{key}` must not be empty: an empty filter could never match; omit the key to accept any `{key}`"),
-        ));
+    if let Lit::Str(s) = &lit {
+        if s.value().is_empty() {
+            let advice = if KEYS.contains(&key) {
+                format!("an empty filter could never match; omit the key to accept any `{key}`")
+            } else {
+                format!("omit the key to leave `{key}` unset")
+            };
+            return Err(syn::Error::new(
+                first.span(),
+                format!("the value of `{key}` must not be empty: {advice}"),
+            ));
+        }
     }
     Ok(lit)
 }
@@ -269,7 +333,7 @@ fn unknown_key(span: Span, key: &str) -> syn::Error {
 /// The valid key `key` is most likely a misspelling or an abbreviation of, if any.
 fn suggest(key: &str) -> Option<&'static str> {
     let key = key.to_ascii_lowercase();
-    let close = KEYS
+    let close = ALL_KEYS
         .iter()
         .map(|known| (edit_distance(&key, known), *known))
         .filter(|(distance, known)| *distance <= (known.len() / 3).max(1))
@@ -277,7 +341,8 @@ fn suggest(key: &str) -> Option<&'static str> {
         .map(|(_, known)| known);
     // `user` for `user_id`, `auth_config` for `auth_config_id`, ...
     close.or_else(|| {
-        KEYS.iter()
+        ALL_KEYS
+            .iter()
             .copied()
             .find(|known| key.len() >= 4 && known.starts_with(key.as_str()))
     })
@@ -285,7 +350,8 @@ fn suggest(key: &str) -> Option<&'static str> {
 
 /// The valid keys as a message fragment: "`name`, `toolkit`, ...".
 fn list_keys() -> String {
-    KEYS.iter()
+    ALL_KEYS
+        .iter()
         .map(|key| format!("`{key}`"))
         .collect::<Vec<_>>()
         .join(", ")

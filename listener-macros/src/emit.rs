@@ -22,6 +22,7 @@
 //!                 toolkit: ::core::option::Option::None,
 //!                 /* ... every other key ... */
 //!             },
+//!             policy: ::listener_core::__private::PolicySpec::NONE,                // or the policy keys given
 //!             build: || ::listener_core::__private::async_handler::<_, (Payload<M>, State<B>,)>(roast),
 //!         }
 //!     }
@@ -67,6 +68,7 @@ pub(crate) fn registration(args: &FilterArgs, handler: &HandlerFn) -> TokenStrea
     // `line!()` at the function's name reports the line of the name.
     let line = quote_spanned!(ident.span()=> ::core::line!());
     let filter = filter_spec(args);
+    let policy = args.policy.spec();
     let constructor = match handler.kind {
         Kind::Async => Ident::new("async_handler", Span::call_site()),
         Kind::Blocking => Ident::new("blocking_handler", Span::call_site()),
@@ -86,6 +88,7 @@ pub(crate) fn registration(args: &FilterArgs, handler: &HandlerFn) -> TokenStrea
                     file: ::core::file!(),
                     line: #line,
                     filter: #filter,
+                    policy: #policy,
                     build: || ::listener_core::__private::#constructor::<_, (#(#params,)*)>(#ident),
                 }
             }
@@ -156,6 +159,7 @@ mod tests {
                             auth_config_id: ::core::option::Option::None,
                             connected_account_id: ::core::option::Option::None,
                         },
+                        policy: ::listener_core::__private::PolicySpec::NONE,
                         build: || ::listener_core::__private::async_handler::<_, (Payload<SlackMessage>, State<Bot>,)>(roast),
                     }
                 }
@@ -223,5 +227,36 @@ mod tests {
             );
         }
         assert!(!code.contains("Option::None"));
+    }
+
+    #[test]
+    fn policy_keys_become_a_policy_spec_over_none() {
+        let code = squash(&expand(
+            quote!(
+                name = "n",
+                timeout = "1m 30s",
+                retries = 2,
+                retry_delay = "250ms",
+                concurrency = 4,
+                sequential_by = "payload.channel"
+            ),
+            quote!(
+                async fn h() {}
+            ),
+        ));
+        let expected = squash(
+            &quote! {
+                policy: ::listener_core::__private::PolicySpec {
+                    timeout_ms: ::core::option::Option::Some(90000),
+                    retries: 2,
+                    retry_delay_ms: ::core::option::Option::Some(250),
+                    concurrency: ::core::option::Option::Some(4),
+                    sequential_by: ::core::option::Option::Some("payload.channel"),
+                    ..::listener_core::__private::PolicySpec::NONE
+                },
+            }
+            .to_string(),
+        );
+        assert!(code.contains(&expected), "{code}");
     }
 }

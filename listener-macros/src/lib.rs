@@ -30,9 +30,9 @@
 //!
 //! # Keys
 //!
-//! All keys are optional; each may be given at most once, and each value must be a non-empty
-//! string literal. An event is dispatched to the handler when it matches **every** key given
-//! (the runtime compares case-insensitively);
+//! All keys are optional; each may be given at most once. The filter keys take a non-empty
+//! string literal. An event is dispatched to the handler when it matches **every** filter
+//! key given (the runtime compares case-insensitively);
 //! `#[on_trigger]` (or `#[on_trigger()]`) without keys receives every event.
 //!
 //! | key                    | matches the event's ...                          |
@@ -44,13 +44,27 @@
 //! | `auth_config_id`       | auth config id                                   |
 //! | `connected_account_id` | connected account id                             |
 //!
+//! The policy keys (see `listener_core::policy`) set how the handler's runs are scheduled,
+//! checked when the handler compiles:
+//!
+//! | key             | value | meaning |
+//! |-----------------|-------|---------|
+//! | `timeout`       | a duration string, humantime syntax: `"30s"`, `"1m 30s"`, `"250ms"` | each attempt's time limit, instead of the listener's |
+//! | `retries`       | an integer, at most 100 | run a failed attempt again this many times |
+//! | `retry_delay`   | a duration string (needs `retries`) | the delay before the first retry (default 200 ms), doubling, with jitter, capped at 30 s |
+//! | `concurrency`   | an integer, at least 1 | at most this many runs of the handler at once |
+//! | `sequential_by` | `"payload.<path>"`, or `"user_id"`, `"connected_account_id"`, `"auth_config_id"`, `"trigger_id"`, `"trigger_slug"`, `"toolkit_slug"` | runs of events with the same value there run one at a time, in arrival order |
+//!
 //! Applying the attribute more than once to a function registers it once per attribute.
 //!
 //! # Compile errors
 //!
 //! The macro rejects, with an error at the offending tokens:
 //! - an unknown key (the message lists the valid keys), a key given twice, a value that is not
-//!   a string literal (integers, constants, expressions, a key without value) or that is empty;
+//!   a literal of the key's kind (constants, expressions, a key without value) or that is
+//!   empty; a policy value out of its range (a duration that does not parse or is zero,
+//!   `retries` over 100, `concurrency = 0`, a `sequential_by` path that is not one),
+//!   `retry_delay` without `retries`;
 //! - an item that is not a free function, and methods (a `self` parameter);
 //! - generic functions (type, lifetime or const parameters, a `where` clause, `impl Trait`
 //!   parameters), `unsafe fn`, `extern` functions and variadic functions;
@@ -70,6 +84,7 @@ mod args;
 mod emit;
 mod errors;
 mod handler;
+mod policy;
 
 use proc_macro::TokenStream;
 
@@ -99,8 +114,10 @@ use proc_macro::TokenStream;
 /// async fn everything(meta: Meta) {}
 /// ```
 ///
-/// Keys (all optional, string literals, each at most once): `name`, `toolkit`, `trigger_id`,
-/// `user_id`, `auth_config_id`, `connected_account_id`. The function must be a safe,
+/// Filter keys (all optional, string literals, each at most once): `name`, `toolkit`,
+/// `trigger_id`, `user_id`, `auth_config_id`, `connected_account_id`. Policy keys:
+/// `timeout = "30s"`, `retries = 2`, `retry_delay = "500ms"`, `concurrency = 4`,
+/// `sequential_by = "payload.channel"`. The function must be a safe,
 /// non-generic free `fn` or `async fn`; every parameter must implement
 /// `listener_core::FromEvent` and the return type `listener_core::IntoOutcome`.
 ///

@@ -5,6 +5,7 @@
 //! stops reading instead of buffering without limit.
 
 pub(crate) mod dedupe;
+mod lanes;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -22,14 +23,17 @@ use tracing::Instrument;
 pub use dedupe::DedupeConfig;
 use dedupe::DedupeWindow;
 
+use crate::backoff::Backoff;
 use crate::error::ConfigError;
 use crate::error::{Error, Result};
 use crate::event::TriggerEvent;
 use crate::extract::{EventContext, StateMap};
 use crate::handler::Erased;
 use crate::handler::FailureKind;
+use crate::layer::{self, Layer, Run, RunResult};
 use crate::registry::Registry;
 use crate::report::{DispatchReport, ErrorHook, Failure, HandlerFailure, HandlerOutcome};
+use lanes::{Lanes, Place};
 
 /// The default bound on handler runs in flight at once.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
@@ -41,8 +45,9 @@ pub struct DispatchConfig {
     pub max_in_flight: usize,
     /// Duplicate-delivery window; `None` disables deduplication.
     pub dedupe: Option<DedupeConfig>,
-    /// A run taking longer is reported as [`FailureKind::TimedOut`] and its permit freed.
-    /// An async handler is cancelled; a blocking one cannot be and runs on detached.
+    /// An attempt taking longer is reported as [`FailureKind::TimedOut`] and its permit
+    /// freed; a handler's own [`timeout`](crate::Handler::timeout) takes precedence. An
+    /// async handler is cancelled; a blocking one cannot be and runs on detached.
     pub handler_timeout: Option<Duration>,
     /// Start each async handler run on the dispatching task (default `true`): the run is
     /// polled once right there, and only if it has to wait (its first `.await` that is not
@@ -99,13 +104,27 @@ struct Counters {
     failures: AtomicU64,
 }
 
+/// What the dispatcher keeps for one handler: its policy, resolved.
+struct Slot {
+    /// Per attempt: the handler's own, else the listener's.
+    timeout: Option<Duration>,
+    retries: u32,
+    backoff: Backoff,
+    /// `concurrency`: one permit per run at once.
+    limit: Option<Arc<Semaphore>>,
+    /// `sequential_by`.
+    lanes: Option<Arc<Lanes>>,
+}
+
 struct Inner {
     registry: Registry,
+    /// One per handler, indexed like the registry's.
+    slots: Vec<Slot>,
+    layers: layer::Stack,
     state: Arc<StateMap>,
     permits: Arc<Semaphore>,
     max_in_flight: usize,
     dedupe: Option<Mutex<DedupeWindow>>,
-    handler_timeout: Option<Duration>,
     eager_start: bool,
     hook: Option<ErrorHook>,
     tracker: TaskTracker,
@@ -138,6 +157,7 @@ impl Dispatcher {
         state: StateMap,
         config: DispatchConfig,
         hook: Option<ErrorHook>,
+        layers: layer::Stack,
     ) -> Result<Self> {
         if config.max_in_flight == 0 {
             return Err(Error::Config(ConfigError {
@@ -153,17 +173,28 @@ impl Dispatcher {
                 }));
             }
         }
+        let mut slots = Vec::with_capacity(registry.len());
         for h in registry.handlers() {
+            h.validate()?;
             h.check(&state)?;
+            let policy = h.policy();
+            slots.push(Slot {
+                timeout: policy.timeout.or(config.handler_timeout),
+                retries: policy.retries,
+                backoff: policy.retry_backoff,
+                limit: policy.concurrency.map(|n| Arc::new(Semaphore::new(n))),
+                lanes: policy.sequential_by.clone().map(Lanes::new),
+            });
         }
         Ok(Dispatcher {
             inner: Arc::new(Inner {
                 registry,
+                slots,
+                layers,
                 state: Arc::new(state),
                 permits: Arc::new(Semaphore::new(config.max_in_flight)),
                 max_in_flight: config.max_in_flight,
                 dedupe: config.dedupe.map(|c| Mutex::new(DedupeWindow::new(c))),
-                handler_timeout: config.handler_timeout,
                 eager_start: config.eager_start,
                 hook,
                 tracker: TaskTracker::new(),
@@ -202,12 +233,10 @@ impl Dispatcher {
                     Ok(outcome) => outcome,
                     // Runs catch their own panics, so this is a cancelled task (runtime
                     // shutdown).
-                    Err(e) => HandlerOutcome {
-                        handler: name,
-                        result: Err(FailureKind::Panic(format!(
-                            "handler task ended abnormally: {e}"
-                        ))),
-                    },
+                    Err(e) => HandlerOutcome::abnormal(
+                        name,
+                        FailureKind::Panic(format!("handler task ended abnormally: {e}")),
+                    ),
                 },
             };
             report.outcomes.push(outcome);
@@ -240,15 +269,20 @@ impl Dispatcher {
             }
         }
 
-        let matched = inner.registry.matching(&event);
+        let mut matched = Vec::new();
+        inner
+            .registry
+            .for_each_match_index(&event, |i| matched.push(i));
         if matched.is_empty() {
             tracing::debug!(event_id = %event.label(), trigger_slug = %event.trigger_slug, "no handler matched");
             return Ok(Dispatched::Accepted { handlers: 0 });
         }
         let label: Arc<str> = Arc::from(event.label());
+        let layers = inner.layers.for_event(&event);
         let event = Arc::new(event);
         let count = matched.len();
-        for handler in matched {
+        for index in matched {
+            let handler = &inner.registry.handlers()[index];
             // The semaphore is never closed, so acquiring only waits.
             let permit = Arc::clone(&inner.permits)
                 .acquire_owned()
@@ -266,13 +300,16 @@ impl Dispatcher {
                 Arc::clone(&inner.state),
                 Arc::clone(&name),
             );
+            // Take the run's place in its key's lane now, in dispatch order.
+            let place = inner.slots[index].lanes.as_ref().map(|l| l.enter(&event));
             let run = run_one(
                 Arc::clone(inner),
-                handler.erased(),
+                index,
                 cx,
                 permit,
+                place,
+                layers.clone(),
                 Arc::clone(&label),
-                Arc::clone(&name),
             )
             .instrument(span);
             inner.counters.runs.fetch_add(1, Ordering::Relaxed);
@@ -317,11 +354,8 @@ impl Dispatcher {
     ) -> HandlerOutcome {
         let kind = FailureKind::panicked(panic);
         tracing::error!(handler = %name, event_id = %label, error = %kind, "handler run failed");
-        record_failure(&self.inner, event, label, &name, &kind);
-        HandlerOutcome {
-            handler: name,
-            result: Err(kind),
-        }
+        record_failure(&self.inner, event, label, &name, &kind, 1, Vec::new());
+        HandlerOutcome::abnormal(name, kind)
     }
 
     /// Forgets an event id, so a redelivery of it is dispatched again (used when an
@@ -407,41 +441,128 @@ fn report(hook: &Option<ErrorHook>, failure: &Failure) {
     }
 }
 
+/// One handler run: its turn in its lane, then attempts (each within the handler's
+/// concurrency limit, through the layers, under the timeout) until one succeeds, is
+/// skipped, cannot be retried, or the retries are used up.
 async fn run_one(
     inner: Arc<Inner>,
-    func: Arc<dyn Erased>,
+    index: usize,
     cx: EventContext,
     permit: OwnedSemaphorePermit,
+    mut place: Option<Place>,
+    layers: Option<Arc<[Arc<dyn Layer>]>>,
     label: Arc<str>,
-    name: Arc<str>,
 ) -> HandlerOutcome {
+    let slot = &inner.slots[index];
+    let func = inner.registry.handlers()[index].erased();
+    let name = Arc::clone(inner.registry.handlers()[index].name_arc());
+    if let Some(place) = place.as_mut() {
+        place.wait_turn().await;
+    }
     let started = Instant::now();
     let event = Arc::clone(cx.event());
+    let mut cx = Some(cx);
+    let mut earlier = Vec::new();
+    let mut attempt: u32 = 1;
+    let (result, skipped) = loop {
+        // The last possible attempt takes the context; earlier ones share it.
+        let this = if attempt > slot.retries {
+            cx.take()
+        } else {
+            cx.clone()
+        };
+        let Some(this) = this else {
+            break (Ok(()), None); // unreachable: the last attempt ends the loop
+        };
+        let this = if attempt > 1 {
+            this.with_attempt(attempt)
+        } else {
+            this
+        };
+        let limit = match &slot.limit {
+            // The semaphore is never closed, so acquiring only waits.
+            Some(limit) => Arc::clone(limit).acquire_owned().await.ok(),
+            None => None,
+        };
+        let (result, skipped) =
+            attempt_once(&func, this, slot.timeout, layers.as_deref(), &name).await;
+        drop(limit);
+        match result {
+            Err(kind)
+                if attempt <= slot.retries
+                    && kind.is_retryable()
+                    && !inner.closed.load(Ordering::SeqCst) =>
+            {
+                let delay = slot.backoff.delay(attempt);
+                tracing::warn!(
+                    attempt,
+                    retry_in_ms = delay.as_millis() as u64,
+                    error = %kind,
+                    "handler attempt failed, retrying"
+                );
+                earlier.push(kind);
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            result => break (result, skipped),
+        }
+    };
+    drop(place);
+    drop(permit);
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match (&result, &skipped) {
+        (Ok(()), Some(reason)) => {
+            tracing::debug!(elapsed_ms, reason = %reason, "handler run skipped")
+        }
+        (Ok(()), None) => tracing::debug!(elapsed_ms, attempt, "handler finished"),
+        (Err(kind), _) => {
+            tracing::error!(elapsed_ms, attempt, error = %kind, "handler failed");
+            record_failure(&inner, &event, &label, &name, kind, attempt, earlier);
+        }
+    }
+    HandlerOutcome {
+        handler: name,
+        result,
+        attempts: attempt,
+        skipped,
+    }
+}
+
+/// One attempt: the handler under its timeout, panics caught, through the layers if any.
+/// Gives the outcome and why a layer skipped it, if one did.
+async fn attempt_once(
+    func: &Arc<dyn Erased>,
+    cx: EventContext,
+    timeout: Option<Duration>,
+    layers: Option<&[Arc<dyn Layer>]>,
+    name: &Arc<str>,
+) -> (RunResult, Option<String>) {
+    let Some(layers) = layers else {
+        return (guarded(Arc::clone(func), cx, timeout).await, None);
+    };
+    let run = Run::new(Arc::clone(cx.event()), Arc::clone(name), cx.attempt());
+    let handler = move || -> layer::BoxFuture<'static, RunResult> {
+        Box::pin(guarded(Arc::clone(func), cx.clone(), timeout))
+    };
+    let result = AssertUnwindSafe(layer::call_through(layers, &run, &handler))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| Err(FailureKind::panicked(&*panic)));
+    (result, run.into_skipped())
+}
+
+/// The handler itself (extraction included), its panics caught, under `timeout`.
+async fn guarded(func: Arc<dyn Erased>, cx: EventContext, timeout: Option<Duration>) -> RunResult {
+    // Calling inside the future: a panicking extractor is caught with the handler.
     let run = AssertUnwindSafe(async move { func.call(cx).await }).catch_unwind();
-    let caught = match inner.handler_timeout {
+    let caught = match timeout {
         Some(limit) => match tokio::time::timeout(limit, run).await {
             Ok(caught) => caught,
             Err(_) => Ok(Err(FailureKind::TimedOut(limit))),
         },
         None => run.await,
     };
-    drop(permit);
-    let result = match caught {
-        Ok(result) => result,
-        Err(panic) => Err(FailureKind::panicked(&*panic)),
-    };
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    match &result {
-        Ok(()) => tracing::debug!(elapsed_ms, "handler finished"),
-        Err(kind) => {
-            tracing::error!(elapsed_ms, error = %kind, "handler failed");
-            record_failure(&inner, &event, &label, &name, kind);
-        }
-    }
-    HandlerOutcome {
-        handler: name,
-        result,
-    }
+    caught.unwrap_or_else(|panic| Err(FailureKind::panicked(&*panic)))
 }
 
 /// Counts a failed run and passes it to the error hook.
@@ -451,6 +572,8 @@ fn record_failure(
     label: &str,
     name: &Arc<str>,
     kind: &FailureKind,
+    attempts: u32,
+    earlier: Vec<FailureKind>,
 ) {
     inner.counters.failures.fetch_add(1, Ordering::Relaxed);
     report(
@@ -460,6 +583,8 @@ fn record_failure(
             event_id: label.to_owned(),
             trigger_slug: event.trigger_slug.clone(),
             kind: kind.clone(),
+            attempts,
+            earlier,
         }),
     );
 }

@@ -11,9 +11,16 @@ use crate::event::{ConnectedAccount, Envelope, TriggerEvent, TriggerMetadata};
 ///
 /// Cheap: it shares the event. Derefs to [`TriggerMetadata`].
 #[derive(Clone)]
-pub struct Meta(Arc<TriggerEvent>);
+pub struct Meta(Arc<TriggerEvent>, u32);
 
 impl Meta {
+    /// Which attempt of the handler at this event is running: 1 for the first run, 2 for
+    /// the first retry (see [`Handler::retries`](crate::Handler::retries)). Not the
+    /// webhook sender's delivery attempt, which is
+    /// [`delivery_attempt`](TriggerMetadata::delivery_attempt).
+    pub fn attempt(&self) -> u32 {
+        self.1
+    }
     /// Trigger instance id (event id for V3 lifecycle events).
     pub fn id(&self) -> &str {
         &self.0.id
@@ -76,6 +83,7 @@ impl fmt::Debug for Meta {
             .field("toolkit_slug", &self.0.toolkit_slug)
             .field("user_id", &self.0.user_id)
             .field("metadata", &self.0.metadata)
+            .field("attempt", &self.1)
             .finish()
     }
 }
@@ -84,6 +92,6 @@ impl FromEvent for Meta {
     type Rejection = std::convert::Infallible;
 
     fn from_event(cx: &EventContext) -> Result<Self, Self::Rejection> {
-        Ok(Meta(Arc::clone(cx.event())))
+        Ok(Meta(Arc::clone(cx.event()), cx.attempt()))
     }
 }

@@ -17,12 +17,14 @@ pub use state::{State, StateMap};
 
 use crate::event::TriggerEvent;
 
-/// What an extractor sees: the event, the listener's state and the handler's name.
+/// What an extractor sees: the event, the listener's state, the handler's name and the
+/// attempt.
 #[derive(Clone)]
 pub struct EventContext {
     event: Arc<TriggerEvent>,
     state: Arc<StateMap>,
     handler: Arc<str>,
+    attempt: u32,
 }
 
 impl EventContext {
@@ -31,7 +33,22 @@ impl EventContext {
             event,
             state,
             handler,
+            attempt: 1,
         }
+    }
+
+    /// The same context for attempt `attempt`.
+    pub(crate) fn with_attempt(&self, attempt: u32) -> Self {
+        Self {
+            attempt,
+            ..self.clone()
+        }
+    }
+
+    /// Which attempt of this handler at this event is running: 1 for the first run, 2 for
+    /// the first retry (see [`Handler::retries`](crate::Handler::retries)).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
     }
 
     /// The event being dispatched.

@@ -9,7 +9,9 @@ use crate::dispatch::{DedupeConfig, Dispatcher};
 use crate::error::ConfigError;
 use crate::error::{Error, Result};
 use crate::extract::StateMap;
+use crate::filter::Filter;
 use crate::handler::Handler;
+use crate::layer::{self, Layer};
 use crate::registry::{registered_handlers, Registry};
 use crate::report::{ErrorHook, Failure};
 use crate::source::Source;
@@ -26,6 +28,7 @@ pub struct ListenerBuilder {
     dispatch: DispatchConfig,
     drain_timeout: Duration,
     hook: Option<ErrorHook>,
+    layers: layer::Stack,
 }
 
 impl Default for ListenerBuilder {
@@ -38,6 +41,7 @@ impl Default for ListenerBuilder {
             dispatch: DispatchConfig::default(),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             hook: None,
+            layers: layer::Stack::default(),
         }
     }
 }
@@ -53,6 +57,7 @@ impl std::fmt::Debug for ListenerBuilder {
             .field("registered", &self.registered)
             .field("dispatch", &self.dispatch)
             .field("drain_timeout", &self.drain_timeout)
+            .field("layers", &self.layers.len())
             .finish()
     }
 }
@@ -164,7 +169,22 @@ impl ListenerBuilder {
         self
     }
 
-    /// Called for every failed handler run and every source error.
+    /// Wraps every handler run (each attempt) in `layer`; see [`layer`](crate::layer).
+    /// Layers nest in the order they are added: the first added is the outermost.
+    pub fn layer(mut self, layer: impl Layer) -> Self {
+        self.layers.push(None, Arc::new(layer));
+        self
+    }
+
+    /// Wraps the runs for events matching `filter` in `layer` (the handlers' own filters
+    /// still decide which handlers run).
+    pub fn layer_for(mut self, filter: Filter, layer: impl Layer) -> Self {
+        self.layers.push(Some(filter), Arc::new(layer));
+        self
+    }
+
+    /// Called for every failed handler run (once per run, after its last attempt) and
+    /// every source error.
     pub fn on_error(mut self, hook: impl Fn(&Failure) + Send + Sync + 'static) -> Self {
         self.hook = Some(Arc::new(hook));
         self
@@ -236,6 +256,7 @@ impl ListenerBuilder {
             self.state,
             self.dispatch,
             self.hook,
+            self.layers,
         )?;
         if dispatcher.registry().is_empty() {
             tracing::warn!("the listener has no handlers: events will be received and dropped");
