@@ -49,7 +49,8 @@
 //! and starts every handler whose [`Filter`] matches under a global in-flight bound (an async
 //! run starts on the dispatching task and continues as its own task once it has to wait; see
 //! [`ListenerBuilder::eager_start`]), and each handler receives its parameters through
-//! [`FromEvent`] extractors.
+//! [`FromEvent`] extractors. Each handler may have its own [`policy`] (timeout, retries,
+//! concurrency, per-key ordering), and [`layer`]s run around every handler run.
 //!
 //! # Features
 //!
