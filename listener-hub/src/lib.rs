@@ -87,7 +87,8 @@ pub struct HubConfig {
     /// Tool calls kept in the tool-call log (`GET /hub/tool-calls`,
     /// [`RunningHub::tool_calls`]); the oldest is dropped when a new one arrives at the
     /// bound; 0 keeps none (watchers still see every call). Default
-    /// [`DEFAULT_TOOL_CALL_LOG`] (1,000).
+    /// [`DEFAULT_TOOL_CALL_LOG`] (1,000). Each entry keeps the call's arguments, so the log
+    /// holds at most this many request bodies of at most [`max_body_bytes`](Self::max_body_bytes).
     pub tool_call_log: usize,
 }
 

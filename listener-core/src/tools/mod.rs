@@ -304,7 +304,9 @@ impl Tools {
         let execution = match answer {
             Ok(execution) => execution,
             Err(e) => {
-                tracing::warn!(tool, event_id, error = %e, "tool execution failed");
+                // The caller gets the error to act on (and the dispatcher reports a handler
+                // that fails with it): no warning of our own.
+                tracing::debug!(tool, event_id, error = %e, "tool execution failed");
                 return Err(ToolError::Api {
                     tool: tool.to_owned(),
                     source: Box::new(e),
