@@ -1,21 +1,22 @@
 //! The roast bot (`examples/slack_roast`) end to end: the bundled samples replayed through a
 //! local hub's websocket, with a local server playing the model and Composio and recording
-//! every request; the bot's rules under concurrency, rate limits and failures; and the
-//! README's first command run as a process.
+//! every request (replies go out through `Tools` and the listener's pre-processor); the
+//! bot's rules under concurrency, rate limits and failures; and the README's first command
+//! run as a process.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use listener_core::composio_api::ComposioClient;
 use listener_core::testing::Harness;
-use listener_core::{Backoff, FailureKind};
+use listener_core::tools::{ToolProcessors, Tools};
+use listener_core::{Backoff, ConnectedAccount, FailureKind, TriggerEvent};
 use listener_e2e::fake_apis::{model_text, FakeApis, Recorded, POSTED_TS_PREFIX};
 use listener_e2e::wait::within;
 use listener_examples::app::{self, Replayed};
 use listener_examples::samples::Samples;
 use listener_examples::{
-    BotConfig, ComposioToolSink, OpenAiRoaster, Outcome, RoastBot, Skip, SlackMessage, SEND_TOOL,
-    SYSTEM_PROMPT,
+    BotConfig, OpenAiRoaster, Outcome, RoastBot, Skip, SlackMessage, SEND_TOOL, SYSTEM_PROMPT,
 };
 use serde_json::{json, Value};
 
@@ -38,13 +39,22 @@ fn fast_retry() -> Backoff {
     }
 }
 
-fn sink(fake: &FakeApis) -> Arc<ComposioToolSink> {
-    let client = ComposioClient::builder("ck_test")
+/// A client of the fake Composio.
+fn client(fake: &FakeApis) -> ComposioClient {
+    ComposioClient::builder("ck_test")
         .base_url(fake.base_url())
         .retry(fast_retry())
         .build()
-        .unwrap();
-    Arc::new(ComposioToolSink::new(client, "default"))
+        .unwrap()
+}
+
+/// The `Tools` a listener gives the handler for `msg`: the event of user `default`, the
+/// fake Composio, the bot's pre-processor.
+fn tools_for(fake: &FakeApis, msg: &SlackMessage) -> Tools {
+    let event = TriggerEvent::new("SLACK_RECEIVE_MESSAGE", serde_json::to_value(msg).unwrap())
+        .with_event_id("evt_test")
+        .with_user_id("default");
+    Tools::new(client(fake), app::tool_processors(), Arc::new(event))
 }
 
 fn config() -> BotConfig {
@@ -109,7 +119,7 @@ async fn the_samples_through_the_hub_yield_exactly_the_expected_replies_via_mode
             app::unregistered(),
             config(),
             roaster(&fake),
-            sink(&fake),
+            Some(client(&fake)),
             &samples,
             false,
         ),
@@ -177,8 +187,10 @@ async fn the_samples_through_the_hub_yield_exactly_the_expected_replies_via_mode
     for (i, (text, thread)) in answered.iter().enumerate() {
         assert_chat_request(&chats[i], text);
         // The model said channel C_MODEL_WRONG, thread 0000000000.000000, mrkdwn true and
-        // reply_broadcast true: the preprocessor put the message's own values back.
+        // reply_broadcast true: the pre-processor put the message's own values back.
         assert_tool_request(&tools[i], text, thread);
+        // As the event's user and connected account.
+        assert_eq!(tools[i].body["connected_account_id"], "ca_3NwX7yZ1aB2c");
     }
 }
 
@@ -189,13 +201,18 @@ async fn the_preprocessor_overrides_whatever_the_model_returns() {
         "channel": "#general", "thread_ts": "1.000000", "mrkdwn": true,
         "markdown_text": "*markdown* roast", "as_user": true, "blocks": [{"type": "divider"}]
     }));
-    let bot = RoastBot::new(config(), roaster(&fake), sink(&fake));
+    let bot = RoastBot::new(config(), roaster(&fake));
     let msg = message(
         "can someone review my 4000-line PR",
         "1763630200.000100",
         Some("1763630100.000001"),
     );
-    let outcome = within("a reply", bot.handle("evt_1", &msg)).await.unwrap();
+    let outcome = within(
+        "a reply",
+        bot.handle("evt_1", &msg, &tools_for(&fake, &msg)),
+    )
+    .await
+    .unwrap();
     assert!(matches!(outcome, Outcome::Replied(_)), "{outcome:?}");
     let tools = fake.tool_requests(SEND_TOOL);
     assert_eq!(tools.len(), 1);
@@ -212,18 +229,19 @@ async fn the_preprocessor_overrides_whatever_the_model_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_messages_of_one_thread_get_exactly_one_reply() {
     let fake = FakeApis::start().await;
-    let bot = Arc::new(RoastBot::new(config(), roaster(&fake), sink(&fake)));
+    let bot = Arc::new(RoastBot::new(config(), roaster(&fake)));
     let tasks: Vec<_> = (0..8)
         .map(|i| {
             let bot = Arc::clone(&bot);
-            tokio::spawn(async move {
-                let msg = message(
-                    &format!("take {i}"),
-                    &format!("1763630300.00010{i}"),
-                    Some("1763630300.000001"),
-                );
-                bot.handle(&format!("evt_{i}"), &msg).await.unwrap()
-            })
+            let msg = message(
+                &format!("take {i}"),
+                &format!("1763630300.00010{i}"),
+                Some("1763630300.000001"),
+            );
+            let tools = tools_for(&fake, &msg);
+            tokio::spawn(
+                async move { bot.handle(&format!("evt_{i}"), &msg, &tools).await.unwrap() },
+            )
         })
         .collect();
     let mut outcomes = Vec::new();
@@ -249,7 +267,7 @@ async fn replies_are_rate_limited_per_channel() {
     let mut c = config();
     c.max_replies = 2;
     c.rate_window = Duration::from_secs(3600);
-    let bot = RoastBot::new(c, roaster(&fake), sink(&fake));
+    let bot = RoastBot::new(c, roaster(&fake));
     let mut outcomes = Vec::new();
     for i in 0..4 {
         let msg = message(
@@ -258,9 +276,12 @@ async fn replies_are_rate_limited_per_channel() {
             None,
         );
         outcomes.push(
-            within("a handled message", bot.handle("evt", &msg))
-                .await
-                .unwrap(),
+            within(
+                "a handled message",
+                bot.handle("evt", &msg, &tools_for(&fake, &msg)),
+            )
+            .await
+            .unwrap(),
         );
     }
     assert!(matches!(outcomes[0], Outcome::Replied(_)));
@@ -279,16 +300,22 @@ async fn a_failed_reply_is_reported_and_leaves_the_thread_open() {
         200,
         json!({"data": {}, "error": "not_in_channel", "log_id": "log_x", "successful": false}),
     );
-    let bot = RoastBot::new(config(), roaster(&fake), sink(&fake));
+    let bot = RoastBot::new(config(), roaster(&fake));
     let first = message("first try", "1763630500.000001", None);
-    let err = within("the failed reply", bot.handle("evt_a", &first))
-        .await
-        .unwrap_err();
+    let err = within(
+        "the failed reply",
+        bot.handle("evt_a", &first, &tools_for(&fake, &first)),
+    )
+    .await
+    .unwrap_err();
     assert!(format!("{err:#}").contains("not_in_channel"), "{err:#}");
     // The same message delivered again is answered now.
-    let again = within("the retried reply", bot.handle("evt_b", &first))
-        .await
-        .unwrap();
+    let again = within(
+        "the retried reply",
+        bot.handle("evt_b", &first, &tools_for(&fake, &first)),
+    )
+    .await
+    .unwrap();
     assert!(matches!(again, Outcome::Replied(_)), "{again:?}");
     let tools = fake.tool_requests(SEND_TOOL);
     assert_eq!(tools.len(), 2);
@@ -301,9 +328,12 @@ async fn a_failed_reply_is_reported_and_leaves_the_thread_open() {
         json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}),
     );
     let other = message("second", "1763630500.000002", None);
-    let err = within("the model failure", bot.handle("evt_c", &other))
-        .await
-        .unwrap_err();
+    let err = within(
+        "the model failure",
+        bot.handle("evt_c", &other, &tools_for(&fake, &other)),
+    )
+    .await
+    .unwrap_err();
     assert!(
         format!("{err:#}").contains("Incorrect API key provided"),
         "{err:#}"
@@ -316,10 +346,14 @@ async fn the_bots_own_replies_coming_back_are_never_answered() {
     let fake = FakeApis::start().await;
     let mut c = config();
     c.bot_user_id = None; // Composio posts as the connected user: no bot user id to go by.
-    let bot = RoastBot::new(c, roaster(&fake), sink(&fake));
+    let bot = RoastBot::new(c, roaster(&fake));
     let msg = message("hello world", "1763630600.000001", None);
-    let Outcome::Replied(reply) = within("a reply", bot.handle("evt_1", &msg)).await.unwrap()
-    else {
+    let Outcome::Replied(reply) = within(
+        "a reply",
+        bot.handle("evt_1", &msg, &tools_for(&fake, &msg)),
+    )
+    .await
+    .unwrap() else {
         panic!("no reply")
     };
     // Slack sends the bot's reply back as a new message in the thread (same text, the ts
@@ -332,15 +366,21 @@ async fn the_bots_own_replies_coming_back_are_never_answered() {
             Some("1763630600.000001"),
         )
     };
-    let outcome = within("the echo", bot.handle("evt_2", &echo))
-        .await
-        .unwrap();
+    let outcome = within(
+        "the echo",
+        bot.handle("evt_2", &echo, &tools_for(&fake, &echo)),
+    )
+    .await
+    .unwrap();
     assert_eq!(outcome, Outcome::Skipped(Skip::OwnMessage));
     // Even in a new thread (the text is recognised).
     let echo_elsewhere = message(&reply.text, "1763630600.000009", None);
-    let outcome = within("the echo", bot.handle("evt_3", &echo_elsewhere))
-        .await
-        .unwrap();
+    let outcome = within(
+        "the echo",
+        bot.handle("evt_3", &echo_elsewhere, &tools_for(&fake, &echo_elsewhere)),
+    )
+    .await
+    .unwrap();
     assert_eq!(outcome, Outcome::Skipped(Skip::OwnMessage));
     assert_eq!(fake.tool_requests(SEND_TOOL).len(), 1);
 }
@@ -348,8 +388,12 @@ async fn the_bots_own_replies_coming_back_are_never_answered() {
 #[tokio::test]
 async fn odd_payloads_are_skipped_or_reported_never_a_panic() {
     let fake = FakeApis::start().await;
-    let bot = Arc::new(RoastBot::new(config(), roaster(&fake), sink(&fake)));
-    let harness = Harness::new(app::unregistered().shared_state(bot)).unwrap();
+    let bot = Arc::new(RoastBot::new(config(), roaster(&fake)));
+    let harness = Harness::new(app::with_tools(
+        app::unregistered().shared_state(bot),
+        client(&fake),
+    ))
+    .unwrap();
     let payloads = [
         json!({}),
         json!({"channel": CHANNEL}),
@@ -462,10 +506,19 @@ async fn the_live_bot_enables_the_trigger_then_replies_through_composio_tool_exe
         source,
     ));
     let text = "the build is green, ship it";
-    feeder.send(listener_core::TriggerEvent::new(
-        "SLACK_RECEIVE_MESSAGE",
-        json!({"channel": CHANNEL, "user": "U1", "text": text, "ts": "1763630700.000100", "thread_ts": null}),
-    ));
+    feeder.send(
+        TriggerEvent::new(
+            "SLACK_RECEIVE_MESSAGE",
+            json!({"channel": CHANNEL, "user": "U1", "text": text, "ts": "1763630700.000100", "thread_ts": null}),
+        )
+        .with_event_id("evt_live")
+        .with_user_id("default")
+        .with_connected_account(ConnectedAccount {
+            id: "ca_live".into(),
+            user_id: "default".into(),
+            ..ConnectedAccount::default()
+        }),
+    );
     feeder.tx.send(Feed::Finish).unwrap();
     // The source ended: the bot drains its running handler and returns.
     within("the live bot to finish", live)
@@ -495,11 +548,41 @@ async fn the_live_bot_enables_the_trigger_then_replies_through_composio_tool_exe
             .collect::<Vec<_>>()
     );
     assert_chat_request(&fake.chat_requests()[0], text);
-    assert_tool_request(&fake.tool_requests(SEND_TOOL)[0], text, "1763630700.000100");
+    let tool = &fake.tool_requests(SEND_TOOL)[0];
+    assert_tool_request(tool, text, "1763630700.000100");
+    // The reply runs as the event's user and connected account.
+    assert_eq!(tool.body["connected_account_id"], "ca_live");
+}
+
+#[tokio::test]
+async fn without_the_pre_processor_the_models_arguments_are_never_sent() {
+    let fake = FakeApis::start().await;
+    let bot = RoastBot::new(config(), roaster(&fake));
+    let msg = message("hello", "1763630800.000001", None);
+    let event = TriggerEvent::new("SLACK_RECEIVE_MESSAGE", serde_json::to_value(&msg).unwrap())
+        .with_user_id("default");
+    let bare = Tools::new(client(&fake), ToolProcessors::new(), Arc::new(event));
+    let err = within("the refusal", bot.handle("evt_bare", &msg, &bare))
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("no pre-processor"), "{err:#}");
+    assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+
+    // A model answer without text is refused by the pre-processor: no tool call.
+    fake.set_model_arguments(json!({"channel": CHANNEL, "text": "   "}));
+    let err = within(
+        "the refusal",
+        bot.handle("evt_empty", &msg, &tools_for(&fake, &msg)),
+    )
+    .await
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("no text to send"), "{err:#}");
+    assert!(fake.tool_requests(SEND_TOOL).is_empty());
 }
 
 /// `cargo run --example slack_roast`, the README's first command, as a user runs it (no
-/// configuration): exits 0 and prints the three replies.
+/// configuration): exits 0 and prints the three replies (each printed once the embedded
+/// hub's tool endpoint answered it).
 #[tokio::test]
 async fn the_readme_command_exits_0_and_prints_the_replies() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

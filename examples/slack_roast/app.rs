@@ -13,10 +13,12 @@ use listener_hub::{Hub, RunningHub};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use listener_core::tools::ToolProcessors;
+
 use crate::bot::{BotConfig, Handled, Outcome, RoastBot, HANDLER_NAME};
-use crate::roaster::{OfflineRoaster, OpenAiRoaster, Roaster};
+use crate::preprocess;
+use crate::roaster::{OfflineRoaster, OpenAiRoaster, Roaster, SEND_TOOL};
 use crate::samples::{Sample, Samples};
-use crate::sink::{ComposioToolSink, PrintSink, ReplySink};
 
 /// The trigger the bot listens to.
 pub const TRIGGER: &str = "SLACK_RECEIVE_MESSAGE";
@@ -38,13 +40,32 @@ pub fn unregistered() -> ListenerBuilder {
         .handler(crate::bot::handler())
 }
 
-/// `builder` (which holds the bot's handler) with the bot as state and `source`.
+/// `builder` with what the bot's handler needs to reply: its `Tools` run through `client`,
+/// and every `SLACK_SEND_MESSAGE` call goes through [`preprocess::pre_processor`] (the
+/// message's channel and thread, `mrkdwn: false`, whatever the model said).
+pub fn with_tools(builder: ListenerBuilder, client: ComposioClient) -> ListenerBuilder {
+    builder
+        .tools(client)
+        .pre_process(SEND_TOOL, preprocess::pre_processor)
+}
+
+/// The processors [`with_tools`] registers, for `Tools` built by hand (`Tools::new`, in
+/// tests).
+pub fn tool_processors() -> ToolProcessors {
+    ToolProcessors::new().pre(SEND_TOOL, preprocess::pre_processor)
+}
+
+/// `builder` (which holds the bot's handler) with the bot as state, replies through
+/// `client` ([`with_tools`]), and `source`.
 pub fn listener(
     builder: ListenerBuilder,
     bot: Arc<RoastBot>,
+    client: ComposioClient,
     source: impl Source,
 ) -> listener_core::Result<Listener> {
-    builder.shared_state(bot).source(source).build()
+    with_tools(builder.shared_state(bot), client)
+        .source(source)
+        .build()
 }
 
 /// What one replayed sample did.
@@ -151,12 +172,14 @@ pub async fn replay(
 
 /// The embedded default: starts a local hub, listens to it with the bot, replays the
 /// bundled samples through the hub's websocket, and stops (or, with `forever`, keeps
-/// listening until Ctrl-C). Returns what each sample did.
+/// listening until Ctrl-C). Replies go through `tools` when given, else through the hub's
+/// own tool endpoint, which records them (`trigger-hub tool-calls`). Returns what each
+/// sample did.
 pub async fn run_demo(
     builder: ListenerBuilder,
     config: BotConfig,
     roaster: Arc<dyn Roaster>,
-    sink: Arc<dyn ReplySink>,
+    tools: Option<ComposioClient>,
     samples: &Samples,
     forever: bool,
 ) -> anyhow::Result<Vec<Replayed>> {
@@ -164,11 +187,15 @@ pub async fn run_demo(
         .start()
         .await
         .context("starting the local hub")?;
-    let mut bot = RoastBot::new(config, roaster, sink);
+    let client = match tools {
+        Some(client) => client,
+        None => hub.composio_client().context("a client of the local hub")?,
+    };
+    let mut bot = RoastBot::new(config, roaster);
     let mut outcomes = bot.observe();
     let bot = Arc::new(bot);
-    tracing::info!(channel = %bot.config().channel_id, roaster = %bot.roaster_name(), sink = %bot.sink_name(), hub = %hub.base_url(), "roast bot starting (embedded demo)");
-    let handle = listener(builder, Arc::clone(&bot), hub.composio_source())?.spawn();
+    tracing::info!(channel = %bot.config().channel_id, roaster = %bot.roaster_name(), tools = %client.base_url(), hub = %hub.base_url(), "roast bot starting (embedded demo)");
+    let handle = listener(builder, Arc::clone(&bot), client, hub.composio_source())?.spawn();
     let result = async {
         wait_subscribed(&hub, &handle).await?;
         replay(&hub, &handle, &mut outcomes, &samples.samples).await
@@ -176,10 +203,11 @@ pub async fn run_demo(
     .await;
     if result.is_ok() && forever {
         println!(
-            "listening on the local hub at {} (Ctrl-C to stop); send a message with:\n  curl -s -X POST {}/hub/events -H 'content-type: application/json' \\\n    -d '{{\"trigger_slug\": \"SLACK_RECEIVE_MESSAGE\", \"payload\": {{\"channel\": \"{}\", \"user\": \"U123\", \"text\": \"hello\", \"ts\": \"1700000000.000100\"}}}}'",
+            "listening on the local hub at {} (Ctrl-C to stop); send a message with:\n  curl -s -X POST {}/hub/events -H 'content-type: application/json' \\\n    -d '{{\"trigger_slug\": \"SLACK_RECEIVE_MESSAGE\", \"payload\": {{\"channel\": \"{}\", \"user\": \"U123\", \"text\": \"hello\", \"ts\": \"1700000000.000100\"}}}}'\nand see the tool calls the bot made with:\n  cargo run -p listener-cli -- tool-calls --hub {}",
             hub.base_url(),
             hub.base_url(),
-            bot.config().channel_id
+            bot.config().channel_id,
+            hub.base_url()
         );
         tokio::signal::ctrl_c().await.ok();
     }
@@ -232,8 +260,9 @@ pub async fn ensure_trigger(
     Ok(created.trigger_id)
 }
 
-/// The live bot: enables the trigger, listens on `source` (Composio's realtime channel),
-/// replies through Composio's Slack tool; runs until Ctrl-C / SIGTERM.
+/// The live bot: enables the trigger for `user_id` (through `connected_account_id` when
+/// given), listens on `source` (Composio's realtime channel), replies through Composio's
+/// Slack tool as each event's user and connected account; runs until Ctrl-C / SIGTERM.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_live(
     builder: ListenerBuilder,
@@ -245,10 +274,11 @@ pub async fn run_live(
     source: impl Source,
 ) -> anyhow::Result<()> {
     ensure_trigger(&client, user_id, connected_account_id.as_deref()).await?;
-    let sink = ComposioToolSink::new(client, user_id).connected_account(connected_account_id);
-    let bot = Arc::new(RoastBot::new(config, roaster, Arc::new(sink)));
+    let bot = Arc::new(RoastBot::new(config, roaster));
     tracing::info!(channel = %bot.config().channel_id, roaster = %bot.roaster_name(), "roast bot listening on Composio");
-    let stopped = listener(builder, bot, source)?.wait_forever().await?;
+    let stopped = listener(builder, bot, client, source)?
+        .wait_forever()
+        .await?;
     tracing::info!(reason = ?stopped.reason, events = stopped.stats.events, "roast bot stopped");
     Ok(())
 }
@@ -284,7 +314,8 @@ pub fn summary(steps: &[Replayed]) -> String {
 const USAGE: &str = "usage: cargo run --example slack_roast [-- --forever]
 
 Without COMPOSIO_API_KEY: starts a local hub, replays the bundled sample messages through it,
-prints each reply the bot would post, and exits (--forever keeps listening).
+sends each reply to the hub's tool endpoint (which records it), prints it, and exits
+(--forever keeps listening).
 With COMPOSIO_API_KEY: enables SLACK_RECEIVE_MESSAGE for COMPOSIO_USER_ID (default `default`),
 listens on Composio's realtime channel and replies in Slack through Composio's tool API.
 
@@ -333,22 +364,15 @@ pub async fn main_from_env(
         .await;
     }
     let samples = Samples::bundled()?;
-    let config = BotConfig::from_env(Some(&samples.channel), Some(&samples.bot_user_id))?;
+    let mut config = BotConfig::from_env(Some(&samples.channel), Some(&samples.bot_user_id))?;
+    config.print_replies = true;
     println!(
-        "roastbot demo: no COMPOSIO_API_KEY, so a local hub replays {} sample Slack deliveries; roasting in #{} with the {} roaster; replies are printed, not posted",
+        "roastbot demo: no COMPOSIO_API_KEY, so a local hub replays {} sample Slack deliveries; roasting in #{} with the {} roaster; replies go to the hub's tool endpoint, not to Slack, and are printed",
         samples.samples.len(),
         config.channel_id,
         roaster.name()
     );
-    let steps = run_demo(
-        builder,
-        config,
-        roaster,
-        Arc::new(PrintSink),
-        &samples,
-        forever,
-    )
-    .await?;
+    let steps = run_demo(builder, config, roaster, None, &samples, forever).await?;
     println!("done: {}", summary(&steps));
     let failed = steps.iter().filter(|s| s.code() == "failed").count();
     if failed > 0 {

@@ -1,19 +1,18 @@
 //! The bot: its settings, its filter rules, and the `#[on_trigger]` handler.
 
 use std::fmt;
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use listener_core::prelude::*;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use crate::memory::{fingerprint, BoundedSet, RateLimiter};
 use crate::message::SlackMessage;
-use crate::preprocess::preprocess;
-use crate::roaster::Roaster;
-use crate::sink::ReplySink;
+use crate::roaster::{Roaster, SEND_TOOL};
 
 /// The bot's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +29,9 @@ pub struct BotConfig {
     pub rate_window: Duration,
     /// Threads (and messages) remembered to answer each at most once (default 10,000).
     pub memory: usize,
+    /// Also print each reply sent to standard output (channel, thread, text): the demo's
+    /// transcript (default off).
+    pub print_replies: bool,
 }
 
 impl BotConfig {
@@ -41,6 +43,7 @@ impl BotConfig {
             max_replies: 6,
             rate_window: Duration::from_secs(60),
             memory: 10_000,
+            print_replies: false,
         }
     }
 
@@ -144,8 +147,28 @@ pub struct Reply {
     pub thread_ts: String,
     /// The text.
     pub text: String,
-    /// The arguments the tool was run with (after the preprocessor).
+    /// The arguments the tool was run with (after the pre-processor).
     pub arguments: Map<String, Value>,
+    /// The posted message's `ts`, when the tool said (to recognise the bot's own reply if
+    /// Slack sends it back as a new message).
+    pub posted_ts: Option<String>,
+}
+
+/// The text [`BotConfig::print_replies`] prints for a reply's arguments.
+pub fn format_reply(arguments: &Map<String, Value>) -> String {
+    let s = |k: &str| arguments.get(k).and_then(Value::as_str).unwrap_or("?");
+    let mut out = format!(
+        "reply -> channel {} thread {} (mrkdwn: {})\n",
+        s("channel"),
+        s("thread_ts"),
+        arguments.get("mrkdwn").unwrap_or(&Value::Null)
+    );
+    for line in s("text").lines() {
+        out.push_str("    ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// What the bot did with one message.
@@ -181,12 +204,12 @@ struct Memory {
     limiter: RateLimiter,
 }
 
-/// The bot's shared state: settings, memory, the roaster and where replies go.
+/// The bot's shared state: settings, memory and the roaster. Replies go out through the
+/// `Tools` of the event being answered (see [`RoastBot::handle`]).
 /// Safe under concurrent events: every decision about a thread is taken under one lock.
 pub struct RoastBot {
     config: BotConfig,
     roaster: Arc<dyn Roaster>,
-    sink: Arc<dyn ReplySink>,
     memory: Mutex<Memory>,
     observer: Option<mpsc::UnboundedSender<Handled>>,
 }
@@ -196,7 +219,6 @@ impl fmt::Debug for RoastBot {
         f.debug_struct("RoastBot")
             .field("config", &self.config)
             .field("roaster", &self.roaster.name())
-            .field("sink", &self.sink.name())
             .finish_non_exhaustive()
     }
 }
@@ -207,8 +229,8 @@ fn thread_id(channel: &str, thread: &str) -> String {
 }
 
 impl RoastBot {
-    /// A bot with these settings, roaster and reply sink.
-    pub fn new(config: BotConfig, roaster: Arc<dyn Roaster>, sink: Arc<dyn ReplySink>) -> Self {
+    /// A bot with these settings and roaster.
+    pub fn new(config: BotConfig, roaster: Arc<dyn Roaster>) -> Self {
         let cap = config.memory.max(1);
         let memory = Memory {
             answered: BoundedSet::new(cap),
@@ -220,7 +242,6 @@ impl RoastBot {
         RoastBot {
             config,
             roaster,
-            sink,
             memory: Mutex::new(memory),
             observer: None,
         }
@@ -241,11 +262,6 @@ impl RoastBot {
     /// The roaster's name.
     pub fn roaster_name(&self) -> String {
         self.roaster.name()
-    }
-
-    /// The sink's name.
-    pub fn sink_name(&self) -> String {
-        self.sink.name()
     }
 
     fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
@@ -314,16 +330,24 @@ impl RoastBot {
         Ok(thread)
     }
 
-    /// Handles one message: skip it (with a reason), or roast it and send the reply.
-    /// Errors (model or tool failures) are returned after logging; the thread is released
-    /// so that a later message can be answered.
-    pub async fn handle(&self, event_id: &str, msg: &SlackMessage) -> anyhow::Result<Outcome> {
+    /// Handles one message: skip it (with a reason), or roast it and send the reply
+    /// through `tools` (the message event's: its user and connected account, and the
+    /// listener's pre-processor of `SLACK_SEND_MESSAGE`, which puts the message's channel
+    /// and thread back whatever the model said). Errors (model or tool failures) are
+    /// returned after logging; the thread is released so that a later message can be
+    /// answered.
+    pub async fn handle(
+        &self,
+        event_id: &str,
+        msg: &SlackMessage,
+        tools: &Tools,
+    ) -> anyhow::Result<Outcome> {
         let outcome = match self.admit(msg) {
             Err(skip) => {
                 tracing::info!(event_id, channel = %msg.channel, ts = %msg.ts, reason = skip.code(), "skipped: {skip}");
                 Ok(Outcome::Skipped(skip))
             }
-            Ok(thread) => match self.reply(msg).await {
+            Ok(thread) => match self.reply(msg, tools).await {
                 Ok(reply) => {
                     tracing::info!(event_id, channel = %reply.channel, thread_ts = %reply.thread_ts, roaster = %self.roaster.name(), "replied");
                     Ok(Outcome::Replied(reply))
@@ -353,43 +377,82 @@ impl RoastBot {
         outcome
     }
 
-    async fn reply(&self, msg: &SlackMessage) -> anyhow::Result<Reply> {
+    async fn reply(&self, msg: &SlackMessage, tools: &Tools) -> anyhow::Result<Reply> {
+        // The model's arguments are never sent as they are.
+        if tools.processors().pre_count(SEND_TOOL) == 0 {
+            bail!("the listener has no pre-processor of {SEND_TOOL} (see app::with_tools): not sending the model's arguments as they are");
+        }
         let call = self
             .roaster
             .roast(msg)
             .await
             .with_context(|| format!("roasting with {}", self.roaster.name()))?;
-        let thread_ts = msg.thread_key().to_owned();
-        let arguments = preprocess(&call.arguments, &msg.channel, &thread_ts)?;
-        let text = arguments["text"].as_str().unwrap_or_default().to_owned();
-        let posted = self
-            .sink
-            .send(&arguments)
-            .await
-            .with_context(|| format!("sending through {}", self.sink.name()))?;
-        let mut memory = self.memory();
-        memory.own_texts.insert(&fingerprint(&text).to_string());
-        if let Some(ts) = &posted.ts {
-            memory.own_ts.insert(ts);
+        let prepared = tools.prepare(SEND_TOOL, call.arguments)?;
+        let arguments = prepared
+            .arguments()
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let text = arguments
+            .get("text")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let data = tools
+            .send(&prepared)
+            .await?
+            .into_result(SEND_TOOL)
+            .context("posting the reply")?;
+        let posted_ts = ["ts", "message_ts"]
+            .iter()
+            .find_map(|k| data.get(*k).and_then(Value::as_str))
+            .or_else(|| data.pointer("/message/ts").and_then(Value::as_str))
+            .map(str::to_owned);
+        {
+            let mut memory = self.memory();
+            memory.own_texts.insert(&fingerprint(&text).to_string());
+            if let Some(ts) = &posted_ts {
+                memory.own_ts.insert(ts);
+            }
+        }
+        if self.config.print_replies {
+            let mut out = std::io::stdout().lock();
+            let printed = out
+                .write_all(format_reply(&arguments).as_bytes())
+                .and_then(|()| out.flush());
+            if let Err(e) = printed {
+                tracing::warn!(error = %e, "could not print the reply (it was sent)");
+            }
         }
         Ok(Reply {
-            channel: msg.channel.clone(),
-            thread_ts,
+            channel: arguments
+                .get("channel")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            thread_ts: arguments
+                .get("thread_ts")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             text,
             arguments,
+            posted_ts,
         })
     }
 }
 
-/// The handler's body: every Slack message goes through [`RoastBot::handle`]. The example
-/// binary registers it with `#[on_trigger(name = "SLACK_RECEIVE_MESSAGE")]`; [`handler`]
-/// wraps it by hand (for tests and embedding, without the registry).
+/// The handler's body: every Slack message goes through [`RoastBot::handle`], replying
+/// through the event's [`Tools`]. The example binary registers it with
+/// `#[on_trigger(name = "SLACK_RECEIVE_MESSAGE")]`; [`handler`] wraps it by hand (for tests
+/// and embedding, without the registry).
 pub async fn on_message(
     Payload(msg): Payload<SlackMessage>,
     meta: Meta,
     bot: State<RoastBot>,
+    tools: Tools,
 ) -> anyhow::Result<()> {
-    bot.handle(meta.event_id(), &msg).await.map(|_| ())
+    bot.handle(meta.event_id(), &msg, &tools).await.map(|_| ())
 }
 
 /// [`on_message`] as a [`Handler`] for `SLACK_RECEIVE_MESSAGE`, named [`HANDLER_NAME`].

@@ -11,7 +11,9 @@ use crate::http::ApiKeyArg;
 /// Run a local hub until Ctrl-C and print how listeners reach it.
 ///
 /// The hub serves Composio's realtime endpoints and a Pusher websocket, the ingest API
-/// (`POST /hub/events`), webhook subscriptions and their delivery log. It prints the base URL, the ingest URL and the `export KEY=VALUE` lines a listener needs
+/// (`POST /hub/events`), webhook subscriptions and their delivery log, and Composio's tool
+/// execution endpoint, which records every call (`trigger-hub tool-calls` shows them). It
+/// prints the base URL, the ingest URL and the `export KEY=VALUE` lines a listener needs
 /// (`Listener::from_env` picks them up).
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -55,6 +57,10 @@ fn banner(hub: &RunningHub) -> String {
     out.push_str(&format!(
         "  subscriptions: {base}/api/v3.1/webhook_subscriptions\n"
     ));
+    out.push_str(&format!(
+        "  tools:         POST {base}/api/v3.1/tools/execute/{{tool_slug}}\n"
+    ));
+    out.push_str(&format!("  tool calls:    GET  {base}/hub/tool-calls\n"));
     out.push_str(&format!("  status:        GET  {base}/hub/status\n"));
     out.push_str("# a listener's environment (Listener::from_env):\n");
     for (key, value) in hub.env() {

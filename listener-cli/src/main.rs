@@ -2,7 +2,8 @@
 //!
 //! Runs a local hub (Composio's realtime protocol and webhook subscriptions, offline),
 //! publishes and replays events into it, tails them as a listener would see them, forwards
-//! them to a local webhook server, and signs and verifies webhook requests. Every command
+//! them to a local webhook server, shows the tool calls bots made through it, and signs and
+//! verifies webhook requests. Every command
 //! has `--help`; an error is one line on stderr and a non-zero exit status (2 for a usage
 //! error, 1 otherwise).
 
@@ -13,6 +14,7 @@ mod replay;
 mod send;
 mod sign;
 mod tail;
+mod tool_calls;
 mod verify;
 
 use std::process::ExitCode;
@@ -23,7 +25,16 @@ use clap::{ArgAction, Parser, Subcommand};
 pub const PROG: &str = "trigger-hub";
 
 /// The subcommands' names.
-const SUBCOMMANDS: &[&str] = &["hub", "send", "replay", "tail", "forward", "sign", "verify"];
+const SUBCOMMANDS: &[&str] = &[
+    "hub",
+    "send",
+    "replay",
+    "tail",
+    "forward",
+    "tool-calls",
+    "sign",
+    "verify",
+];
 
 /// Develop trigger handlers offline: run a local hub, publish, replay, tail and forward
 /// trigger events.
@@ -44,6 +55,7 @@ enum Command {
     Replay(replay::Args),
     Tail(tail::Args),
     Forward(forward::Args),
+    ToolCalls(tool_calls::Args),
     Sign(sign::Args),
     Verify(verify::Args),
 }
@@ -68,6 +80,7 @@ fn main() -> ExitCode {
             Command::Replay(args) => replay::run(args).await,
             Command::Tail(args) => tail::run(args).await,
             Command::Forward(args) => forward::run(args).await,
+            Command::ToolCalls(args) => tool_calls::run(args).await,
             Command::Sign(args) => sign::run(args),
             Command::Verify(args) => verify::run(args),
         }

@@ -245,7 +245,16 @@ fn every_command_has_help_naming_its_options() {
     let commands: &[(&[&str], &[&str])] = &[
         (
             &[],
-            &["hub", "send", "replay", "tail", "forward", "sign", "verify"],
+            &[
+                "hub",
+                "send",
+                "replay",
+                "tail",
+                "forward",
+                "tool-calls",
+                "sign",
+                "verify",
+            ],
         ),
         (&["hub"], &["--addr", "--api-key", "--chunk-size"]),
         (
@@ -263,6 +272,12 @@ fn every_command_has_help_naming_its_options() {
         (
             &["forward"],
             &["--to", "--events", "--json", "--count", "--hub"],
+        ),
+        (
+            &["tool-calls"],
+            &[
+                "--tool", "--limit", "--json", "--follow", "--count", "--hub",
+            ],
         ),
         (
             &["sign"],
@@ -687,6 +702,119 @@ fn forward_subscribes_a_local_server_and_prints_its_deliveries() {
         .publish_payload("SLACK_RECEIVE_MESSAGE", json!({}))
         .unwrap();
     assert_eq!(again.webhooks, 0);
+}
+
+/// Runs a tool through the hub's execution endpoint, as a bot's `Tools` would.
+fn execute_tool(hub: &TestHub, tool: &str, arguments: Value) {
+    use listener_core::composio_api::ExecuteTool;
+    let client = hub.hub().composio_client().unwrap();
+    let request = ExecuteTool::new("alice", arguments).connected_account("ca_alice");
+    let answer = hub
+        .rt
+        .block_on(client.execute_tool(tool, &request))
+        .unwrap();
+    assert!(answer.successful, "{answer:?}");
+}
+
+#[test]
+fn tool_calls_prints_what_bots_executed_through_the_hub() {
+    let hub = TestHub::start();
+    let url = hub.url();
+    cli()
+        .args(["tool-calls", "--hub", &url])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("has recorded no tool calls"));
+
+    execute_tool(
+        &hub,
+        "SLACK_SEND_MESSAGE",
+        json!({"channel": "C1", "thread_ts": "1763630043.512919", "text": "roast", "mrkdwn": false}),
+    );
+    execute_tool(
+        &hub,
+        "GITHUB_STAR_A_REPOSITORY",
+        json!({"owner": "o", "repo": "r"}),
+    );
+
+    let output = cli()
+        .args(["tool-calls", "--hub", &url, "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["tool_slug"], "SLACK_SEND_MESSAGE");
+    assert_eq!(lines[0]["arguments"]["thread_ts"], "1763630043.512919");
+    assert_eq!(lines[0]["user_id"], "alice");
+    assert_eq!(lines[0]["connected_account_id"], "ca_alice");
+    assert_eq!(lines[1]["tool_slug"], "GITHUB_STAR_A_REPOSITORY");
+
+    // Readable, one tool, the most recent only.
+    let output = cli()
+        .args([
+            "tool-calls",
+            "--hub",
+            &url,
+            "--tool",
+            "slack_send_message",
+            "--limit",
+            "1",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let first = text.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("SLACK_SEND_MESSAGE  log_") && first.ends_with("  ok"),
+        "{text}"
+    );
+    assert!(text.contains("  user alice  account ca_alice"), "{text}");
+    assert!(text.contains("\"mrkdwn\": false"), "{text}");
+    assert!(!text.contains("GITHUB"), "{text}");
+
+    // --follow prints the recorded calls, then each new one.
+    let follow = spawn(
+        &[
+            "tool-calls",
+            "--hub",
+            &url,
+            "--json",
+            "--follow",
+            "--count",
+            "1",
+        ],
+        &[],
+    );
+    // The recorded calls are printed once the log was read: a call made after that is new.
+    follow.stdout_line("the second recorded call", |l| {
+        l.contains("GITHUB_STAR_A_REPOSITORY")
+    });
+    execute_tool(
+        &hub,
+        "SLACK_SEND_MESSAGE",
+        json!({"channel": "C2", "text": "later"}),
+    );
+    let (ok, out, err) = follow.finish();
+    assert!(ok, "{err:?}");
+    assert_eq!(out.len(), 1, "{out:?}");
+    let call: Value = serde_json::from_str(&out[0]).unwrap();
+    assert_eq!(call["arguments"]["channel"], "C2");
+
+    let output = cli()
+        .args(["tool-calls", "--hub", &dead_url()])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    assert!(one_error_line(&output).contains("cannot reach the hub"));
 }
 
 const BODY: &str = r#"{"id":"evt_sig","type":"composio.trigger.message","metadata":{"trigger_slug":"GITHUB_STAR_ADDED_EVENT","user_id":"dana"},"data":{"stars":3}}"#;

@@ -50,7 +50,11 @@
 //! run starts on the dispatching task and continues as its own task once it has to wait; see
 //! [`ListenerBuilder::eager_start`]), and each handler receives its parameters through
 //! [`FromEvent`] extractors. Each handler may have its own [`policy`] (timeout, retries,
-//! concurrency, per-key ordering), and [`layer`]s run around every handler run.
+//! concurrency, per-key ordering), and [`layer`]s run around every handler run. A handler
+//! that acts on its event (posts a Slack reply) takes `tools::Tools` (feature
+//! `composio-api`): Composio tool executions as the event's user and connected account,
+//! through the pre- and post-processors registered on the listener
+//! (`ListenerBuilder::tools`, `pre_process`, `post_process`).
 //!
 //! # Features
 //!
@@ -62,7 +66,7 @@
 //! | `webhook-server` | `webhook::WebhookSource`, the HTTP server for signed deliveries (hyper, axum); implies `webhook` | yes: Composio's other delivery path, read by `Listener::from_env` |
 //! | `webhook` | `webhook::verify` and `webhook::sign`, for an application with its own web framework (no server) | with `webhook-server` |
 //! | `websocket` | `source::websocket::WebSocketSource`: one event per frame from any websocket | with `realtime` |
-//! | `composio-api` | `composio_api`: triggers, trigger types, webhook subscriptions and endpoints, tool execution | no: only bots that act need it |
+//! | `composio-api` | `composio_api`: triggers, trigger types, webhook subscriptions and endpoints, tool execution; `tools`: the `Tools` extractor (tool executions as the event's user and connected account, with pre- and post-processors registered on the listener) | no: only bots that act need it |
 //! | `http-client` | `http`: the HTTP client plumbing (client settings, answers read under a size bound) the two above share | with either |
 //!
 //! With `default-features = false` the dispatcher, the event model, decoding, the
@@ -97,6 +101,8 @@ pub mod source;
 pub mod testing;
 #[cfg(any(feature = "websocket", feature = "http-client"))]
 mod tls;
+#[cfg(feature = "composio-api")]
+pub mod tools;
 #[cfg(feature = "webhook")]
 pub mod webhook;
 

@@ -4,6 +4,8 @@
 pub use crate::source::composio::ComposioSource;
 #[cfg(feature = "websocket")]
 pub use crate::source::websocket::WebSocketSource;
+#[cfg(feature = "composio-api")]
+pub use crate::tools::Tools;
 #[cfg(feature = "webhook-server")]
 pub use crate::webhook::WebhookSource;
 pub use crate::{

@@ -1,8 +1,12 @@
 //! A local hub speaking the same protocol as Composio's service, for developing and testing
 //! trigger handlers offline: Composio's realtime endpoints (credentials, channel auth), a
 //! Pusher-protocol websocket endpoint, an ingest API (`POST /hub/events`: one JSON event, or
-//! many as `application/x-ndjson`) that fans events out to every subscriber, and webhook
-//! subscriptions delivering signed POSTs. A [`ComposioSource`] pointed at it runs exactly the production code path.
+//! many as `application/x-ndjson`) that fans events out to every subscriber, webhook
+//! subscriptions delivering signed POSTs, and Composio's tool execution endpoint
+//! (`POST /api/v3.1/tools/execute/{tool_slug}`), which runs nothing but records every call
+//! ([`RunningHub::tool_calls`], `GET /hub/tool-calls`) and answers as the tool would. A
+//! [`ComposioSource`] pointed at it runs exactly the production code path, and so does a
+//! [`ComposioClient`] (the `Tools` extractor's) from [`RunningHub::composio_client`].
 //!
 //! ```no_run
 //! use listener_hub::Hub;
@@ -22,6 +26,7 @@ mod pusher_server;
 mod realtime_api;
 mod subscriptions;
 mod subscriptions_api;
+mod tools_api;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
@@ -39,6 +44,9 @@ pub use ingest::{BareEvent, Published};
 pub use subscriptions::{
     DeliveryAttempt, DeliveryConfig, SubscriptionRecord, MAX_RECEIVER_ANSWER_BYTES,
 };
+pub use tools_api::{ToolCallRecord, DEFAULT_TOOL_CALL_LOG};
+
+use listener_core::composio_api::{ApiResult, ComposioClient};
 
 use listener_core::source::composio::ComposioSource;
 use listener_core::source::pusher::protocol::{
@@ -76,6 +84,12 @@ pub struct HubConfig {
     pub max_body_bytes: usize,
     /// Webhook delivery: attempts, back-off, timeout, queue and log sizes.
     pub delivery: DeliveryConfig,
+    /// Tool calls kept in the tool-call log (`GET /hub/tool-calls`,
+    /// [`RunningHub::tool_calls`]); the oldest is dropped when a new one arrives at the
+    /// bound; 0 keeps none (watchers still see every call). Default
+    /// [`DEFAULT_TOOL_CALL_LOG`] (1,000). Each entry keeps the call's arguments, so the log
+    /// holds at most this many request bodies of at most [`max_body_bytes`](Self::max_body_bytes).
+    pub tool_call_log: usize,
 }
 
 impl Default for HubConfig {
@@ -93,6 +107,7 @@ impl Default for HubConfig {
             max_frame_bytes: 1 << 20,
             max_body_bytes: 16 << 20,
             delivery: DeliveryConfig::default(),
+            tool_call_log: DEFAULT_TOOL_CALL_LOG,
         }
     }
 }
@@ -110,6 +125,7 @@ pub(crate) struct HubState {
     pub(crate) next_connection: AtomicU64,
     pub(crate) shutdown: CancellationToken,
     pub(crate) webhooks: subscriptions::Webhooks,
+    pub(crate) tool_calls: tools_api::ToolCalls,
     /// `private-{project_id}_triggers`, fixed at start.
     channel: String,
 }
@@ -223,6 +239,12 @@ impl Hub {
         self
     }
 
+    /// Tool calls kept in the tool-call log (default 1,000; 0 keeps none).
+    pub fn tool_call_log(mut self, calls: usize) -> Self {
+        self.config.tool_call_log = calls;
+        self
+    }
+
     /// Binds and starts serving in the background.
     pub async fn start(self) -> Result<RunningHub> {
         let config = self.config;
@@ -243,8 +265,10 @@ impl Hub {
         let webhooks =
             subscriptions::Webhooks::new(config.delivery, sign_delivery, shutdown.clone())?;
         let channel = format!("private-{}_triggers", config.project_id);
+        let tool_calls = tools_api::ToolCalls::new(config.tool_call_log);
         let state = Arc::new(HubState {
             channel,
+            tool_calls,
             config,
             channels: fanout::Channels::default(),
             connections: AtomicUsize::new(0),
@@ -299,6 +323,11 @@ fn router(state: Arc<HubState>) -> Router {
             "/api/v3.1/webhook_subscriptions/{id}/rotate_secret",
             post(subscriptions_api::rotate_secret),
         )
+        .route(
+            "/api/v3.1/tools/execute/{tool_slug}",
+            post(tools_api::execute),
+        )
+        .route("/hub/tool-calls", get(tools_api::list))
         .route("/healthz", get(|| async { "ok" }))
         .route("/hub/status", get(status))
         .layer(DefaultBodyLimit::max(limit))
@@ -425,6 +454,27 @@ impl RunningHub {
     /// The delivery log (oldest first), as `GET /hub/deliveries` returns it.
     pub fn deliveries(&self) -> Vec<DeliveryAttempt> {
         self.state.webhooks.log()
+    }
+
+    /// The tool-call log (oldest first), as `GET /hub/tool-calls` returns it.
+    pub fn tool_calls(&self) -> Vec<ToolCallRecord> {
+        self.state.tool_calls.list()
+    }
+
+    /// Every tool call the hub records from now on, as it is recorded (to wait for one in a
+    /// test without polling). A receiver more than 256 calls behind misses the oldest
+    /// (`RecvError::Lagged`); the log keeps them.
+    pub fn watch_tool_calls(&self) -> tokio::sync::broadcast::Receiver<ToolCallRecord> {
+        self.state.tool_calls.watch()
+    }
+
+    /// A management API client for this hub (its base URL and API key): tool executions
+    /// through it (the `Tools` extractor's, given with `ListenerBuilder::tools`) are
+    /// recorded by the hub.
+    pub fn composio_client(&self) -> ApiResult<ComposioClient> {
+        ComposioClient::builder(self.api_key())
+            .base_url(self.base_url())
+            .build()
     }
 
     /// Stops serving: websocket clients are closed, the server finishes in-flight requests.

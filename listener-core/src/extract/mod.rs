@@ -167,7 +167,8 @@ pub enum ExtractError {
         type_name: &'static str,
     },
 
-    /// A user extractor's [`check`](FromEvent::check) refused the listener.
+    /// An extractor's [`check`](FromEvent::check) refused the listener (one of yours, or
+    /// `Tools` on a listener given no client), or, for the same reason, a run.
     #[error("handler `{handler}` cannot use `{extractor}`: {reason}")]
     Refused {
         /// The handler's name.

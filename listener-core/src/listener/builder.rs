@@ -241,6 +241,13 @@ impl ListenerBuilder {
         self.sources.len()
     }
 
+    /// The state given so far, for settings kept there by other modules (the `tools`,
+    /// `pre_process` and `post_process` methods of `crate::tools`).
+    #[cfg_attr(not(feature = "composio-api"), allow(dead_code))]
+    pub(crate) fn state_mut(&mut self) -> &mut StateMap {
+        &mut self.state
+    }
+
     /// Builds the listener: collects the `#[on_trigger]` handlers, indexes them, and checks
     /// every handler's extractors against the state given (a missing `State<T>` is an
     /// error here, not at the first event).
