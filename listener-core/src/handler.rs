@@ -395,10 +395,10 @@ impl Handler {
         self.func.inner.check(state, &self.name)
     }
 
-    /// The erased function; calling it runs extraction and the handler body, both inside
-    /// the returned future, so a panicking extractor is caught with the handler.
-    pub(crate) fn erased(&self) -> Arc<dyn Erased> {
-        Arc::clone(&self.func.inner)
+    /// The erased function. Calling it runs the extractors (an async handler's run before
+    /// its future is returned; a blocking one's on the blocking pool), then the body.
+    pub(crate) fn erased(&self) -> &dyn Erased {
+        &*self.func.inner
     }
 }
 

@@ -108,7 +108,7 @@ impl Run {
 pub struct Next<'a> {
     layers: &'a [Arc<dyn Layer>],
     run: &'a Run,
-    handler: &'a (dyn Fn() -> BoxFuture<'static, RunResult> + Send + Sync),
+    handler: &'a (dyn Fn() -> BoxFuture<'a, RunResult> + Send + Sync),
 }
 
 impl<'a> Next<'a> {
@@ -190,10 +190,10 @@ impl Stack {
 }
 
 /// Runs `handler` through `layers` for `run`.
-pub(crate) async fn call_through(
-    layers: &[Arc<dyn Layer>],
-    run: &Run,
-    handler: &(dyn Fn() -> BoxFuture<'static, RunResult> + Send + Sync),
+pub(crate) async fn call_through<'a>(
+    layers: &'a [Arc<dyn Layer>],
+    run: &'a Run,
+    handler: &'a (dyn Fn() -> BoxFuture<'a, RunResult> + Send + Sync),
 ) -> RunResult {
     Next {
         layers,

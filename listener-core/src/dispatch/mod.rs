@@ -310,6 +310,7 @@ impl Dispatcher {
                 place,
                 layers.clone(),
                 Arc::clone(&label),
+                Arc::clone(&name),
             )
             .instrument(span);
             inner.counters.runs.fetch_add(1, Ordering::Relaxed);
@@ -452,10 +453,10 @@ async fn run_one(
     mut place: Option<Place>,
     layers: Option<Arc<[Arc<dyn Layer>]>>,
     label: Arc<str>,
+    name: Arc<str>,
 ) -> HandlerOutcome {
     let slot = &inner.slots[index];
     let func = inner.registry.handlers()[index].erased();
-    let name = Arc::clone(inner.registry.handlers()[index].name_arc());
     if let Some(place) = place.as_mut() {
         place.wait_turn().await;
     }
@@ -485,7 +486,7 @@ async fn run_one(
             None => None,
         };
         let (result, skipped) =
-            attempt_once(&func, this, slot.timeout, layers.as_deref(), &name).await;
+            attempt_once(func, this, slot.timeout, layers.as_deref(), &name).await;
         drop(limit);
         match result {
             Err(kind)
@@ -531,19 +532,18 @@ async fn run_one(
 /// One attempt: the handler under its timeout, panics caught, through the layers if any.
 /// Gives the outcome and why a layer skipped it, if one did.
 async fn attempt_once(
-    func: &Arc<dyn Erased>,
+    func: &dyn Erased,
     cx: EventContext,
     timeout: Option<Duration>,
     layers: Option<&[Arc<dyn Layer>]>,
     name: &Arc<str>,
 ) -> (RunResult, Option<String>) {
     let Some(layers) = layers else {
-        return (guarded(Arc::clone(func), cx, timeout).await, None);
+        return (guarded(func, cx, timeout).await, None);
     };
     let run = Run::new(Arc::clone(cx.event()), Arc::clone(name), cx.attempt());
-    let handler = move || -> layer::BoxFuture<'static, RunResult> {
-        Box::pin(guarded(Arc::clone(func), cx.clone(), timeout))
-    };
+    let handler =
+        move || -> layer::BoxFuture<'_, RunResult> { Box::pin(guarded(func, cx.clone(), timeout)) };
     let result = AssertUnwindSafe(layer::call_through(layers, &run, &handler))
         .catch_unwind()
         .await
@@ -552,9 +552,12 @@ async fn attempt_once(
 }
 
 /// The handler itself (extraction included), its panics caught, under `timeout`.
-async fn guarded(func: Arc<dyn Erased>, cx: EventContext, timeout: Option<Duration>) -> RunResult {
-    // Calling inside the future: a panicking extractor is caught with the handler.
-    let run = AssertUnwindSafe(async move { func.call(cx).await }).catch_unwind();
+async fn guarded(func: &dyn Erased, cx: EventContext, timeout: Option<Duration>) -> RunResult {
+    // An async handler's extractors run in `call`, before its future: catch their panics.
+    let run = match std::panic::catch_unwind(AssertUnwindSafe(|| func.call(cx))) {
+        Ok(run) => AssertUnwindSafe(run).catch_unwind(),
+        Err(panic) => return Err(FailureKind::panicked(&*panic)),
+    };
     let caught = match timeout {
         Some(limit) => match tokio::time::timeout(limit, run).await {
             Ok(caught) => caught,
