@@ -90,6 +90,8 @@ pub mod prelude;
 pub mod preview;
 mod registry;
 mod report;
+#[cfg(feature = "webhook-server")]
+mod serve;
 pub mod source;
 pub mod testing;
 #[cfg(any(feature = "websocket", feature = "http-client"))]
