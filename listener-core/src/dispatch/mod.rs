@@ -30,6 +30,7 @@ use crate::handler::Erased;
 use crate::handler::FailureKind;
 use crate::registry::Registry;
 use crate::report::{DispatchReport, ErrorHook, Failure, HandlerFailure, HandlerOutcome};
+use crate::telemetry;
 
 /// The default bound on handler runs in flight at once.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
@@ -317,6 +318,7 @@ impl Dispatcher {
     ) -> HandlerOutcome {
         let kind = FailureKind::panicked(panic);
         tracing::error!(handler = %name, event_id = %label, error = %kind, "handler run failed");
+        telemetry::run_panicked(&name);
         record_failure(&self.inner, event, label, &name, &kind);
         HandlerOutcome {
             handler: name,
@@ -416,6 +418,7 @@ async fn run_one(
     name: Arc<str>,
 ) -> HandlerOutcome {
     let started = Instant::now();
+    let _in_flight = telemetry::InFlight::enter(&name);
     let event = Arc::clone(cx.event());
     let run = AssertUnwindSafe(async move { func.call(cx).await }).catch_unwind();
     let caught = match inner.handler_timeout {
@@ -430,6 +433,7 @@ async fn run_one(
         Ok(result) => result,
         Err(panic) => Err(FailureKind::panicked(&*panic)),
     };
+    telemetry::run_finished(&name, &result, started.elapsed());
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     match &result {
         Ok(()) => tracing::debug!(elapsed_ms, "handler finished"),
