@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-features=(websocket realtime webhook webhook-server composio-api http-client)
+features=(websocket realtime webhook webhook-server composio-api http-client admin metrics prometheus)
 
 # Warnings fail the check (without RUSTFLAGS, which would rebuild every dependency).
 check() {
@@ -42,9 +42,9 @@ fi
 
 echo "== packages per feature set (cargo tree -e normal --prefix none | sort -u | wc -l)"
 count() { cargo tree -q -p listener-core -e normal --prefix none "$@" | sort -u | wc -l; }
-printf '%-40s %s\n' "none" "$(count --no-default-features)"
+printf '%-52s %s\n' "none" "$(count --no-default-features)"
 for f in "${features[@]}"; do
-    printf '%-40s %s\n' "$f" "$(count --no-default-features --features "$f")"
+    printf '%-52s %s\n' "$f" "$(count --no-default-features --features "$f")"
 done
-printf '%-40s %s\n' "default (realtime, webhook-server)" "$(count)"
-printf '%-40s %s\n' "all" "$(count --all-features)"
+printf '%-52s %s\n' "default (realtime, webhook-server, admin, metrics)" "$(count)"
+printf '%-52s %s\n' "all" "$(count --all-features)"

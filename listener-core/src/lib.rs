@@ -56,6 +56,11 @@
 //! through the pre- and post-processors registered on the listener
 //! (`ListenerBuilder::tools`, `pre_process`, `post_process`).
 //!
+//! Along the way the listener counts events, duplicates, decode failures, handler runs by
+//! outcome, their durations, reconnects and source health through the `metrics` facade
+//! ([`telemetry`] lists every metric); the `admin` feature adds an HTTP endpoint for
+//! liveness and readiness probes and, with `prometheus`, a `/metrics` scrape.
+//!
 //! # Features
 //!
 //! Each transport is a Cargo feature, so an application compiles only what it listens on.
@@ -68,15 +73,19 @@
 //! | `websocket` | `source::websocket::WebSocketSource`: one event per frame from any websocket | with `realtime` |
 //! | `composio-api` | `composio_api`: triggers, trigger types, webhook subscriptions and endpoints, tool execution; `tools`: the `Tools` extractor (tool executions as the event's user and connected account, with pre- and post-processors registered on the listener) | no: only bots that act need it |
 //! | `http-client` | `http`: the HTTP client plumbing (client settings, answers read under a size bound) the two above share | with either |
+//! | `admin` | the admin endpoint `admin` (`ListenerBuilder::admin`, `LISTENER_ADMIN_ADDR`): `/healthz`, `/readyz` and, with `prometheus`, `/metrics`; served like the webhook server (hyper, axum) | yes: beside `webhook-server` it adds no package, and nothing listens until an address is set |
+//! | `prometheus` | `telemetry::install_prometheus`: the listener's metrics in Prometheus' text format (`metrics-exporter-prometheus`), which the admin endpoint serves | no: exporters are the application's choice |
 //!
 //! With `default-features = false` the dispatcher, the event model, decoding, the
-//! `#[on_trigger]` macro and the [`Source`](source::Source) trait remain: enough for a
-//! source of your own. `Listener::from_env` refuses, with a message naming the feature, a
+//! `#[on_trigger]` macro, the [`Source`](source::Source) trait and the [`telemetry`] metrics
+//! remain: enough for a source of your own. `Listener::from_env` refuses, with a message naming the feature, a
 //! variable whose source was not compiled in.
 
 // Lets the macro's `::listener_core::…` paths resolve inside this crate's own tests.
 extern crate self as listener_core;
 
+#[cfg(feature = "admin")]
+pub mod admin;
 mod backoff;
 #[cfg(any(feature = "realtime", feature = "composio-api"))]
 pub mod composio_api;
@@ -97,7 +106,10 @@ pub mod prelude;
 pub mod preview;
 mod registry;
 mod report;
+#[cfg(any(feature = "webhook-server", feature = "admin"))]
+mod serve;
 pub mod source;
+pub mod telemetry;
 pub mod testing;
 #[cfg(any(feature = "websocket", feature = "http-client"))]
 mod tls;

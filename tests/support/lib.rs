@@ -7,6 +7,7 @@ pub mod fake_apis;
 pub mod fixtures;
 pub mod http;
 pub mod peers;
+pub mod prometheus;
 pub mod pusher;
 pub mod record;
 pub mod source;

@@ -25,15 +25,19 @@ pub fn require(what: &str, env_var: &str, default: &str) -> Option<PathBuf> {
         .or_else(|| Some(peers_dir().join(default)))
         .filter(|p| p.exists());
     if found.is_none() {
-        let msg = format!(
+        missing(&format!(
             "{what} not found (set {env_var} or run `bash scripts/install-peers.sh`, which the README's test command does)"
-        );
-        if std::env::var_os("CI").is_some() {
-            panic!("CI is set and a required peer is missing: {msg}");
-        }
-        eprintln!("\n*** SKIPPED: {msg} ***\n");
+        ));
     }
     found
+}
+
+/// A required peer is missing: skip loudly, or panic when `CI` is set.
+pub fn missing(msg: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set and a required peer is missing: {msg}");
+    }
+    eprintln!("\n*** SKIPPED: {msg} ***\n");
 }
 
 /// The Python interpreter of the peers' virtualenv (PyPI packages from `scripts/python-peers.txt`).
@@ -43,6 +47,25 @@ pub fn python_peer() -> Option<PathBuf> {
         "PEERS_PYTHON",
         "venv/bin/python",
     )
+}
+
+/// The peers' Python interpreter, if it can import `module` (a PyPI package of
+/// `scripts/python-peers.txt` that an older virtualenv may lack). Missing: skip loudly
+/// (`None`), or panic when `CI` is set.
+pub fn python_with(module: &str) -> Option<PathBuf> {
+    let python = python_peer()?;
+    let imported = std::process::Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !imported {
+        missing(&format!(
+            "the Python peers' virtualenv ({}) cannot import `{module}` (run `bash scripts/install-peers.sh`, which the README's test command does)",
+            python.display()
+        ));
+        return None;
+    }
+    Some(python)
 }
 
 /// The `sockudo` binary (a Pusher-protocol server from crates.io).

@@ -1,6 +1,6 @@
 //! A scripted websocket server on 127.0.0.1: each accepted connection is handed to the
 //! test as a channel of connections, so the test decides what to send, when to drop it,
-//! and whether to stay silent.
+//! and whether to stay silent. It can be stopped and started again on the same address.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -8,6 +8,7 @@ use std::time::Instant;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -39,16 +40,22 @@ pub struct WsServer {
     pub addr: SocketAddr,
     pub conns: mpsc::UnboundedReceiver<Conn>,
     pub tcp_accepts: mpsc::UnboundedReceiver<()>,
+    accepting: JoinHandle<()>,
 }
 
 impl WsServer {
     /// Starts the server on an ephemeral port.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::start_on("127.0.0.1:0".parse().expect("address")).await
+    }
+
+    /// Starts the server on `addr` (the address of a server stopped before, say).
+    pub async fn start_on(addr: SocketAddr) -> Self {
+        let listener = TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, conns) = mpsc::unbounded_channel();
         let (accept_tx, tcp_accepts) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
+        let accepting = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let accepted_at = Instant::now();
                 let _ = accept_tx.send(());
@@ -64,7 +71,16 @@ impl WsServer {
             addr,
             conns,
             tcp_accepts,
+            accepting,
         }
+    }
+
+    /// Stops listening: once this returns, connecting to [`addr`](Self::addr) is refused.
+    /// Connections already handed to the test stay open until the test drops them.
+    pub async fn stop(self) -> SocketAddr {
+        self.accepting.abort();
+        let _ = self.accepting.await;
+        self.addr
     }
 
     /// `ws://127.0.0.1:PORT/`.

@@ -33,6 +33,7 @@ use crate::handler::FailureKind;
 use crate::layer::{self, Layer, Run, RunResult};
 use crate::registry::Registry;
 use crate::report::{DispatchReport, ErrorHook, Failure, HandlerFailure, HandlerOutcome};
+use crate::telemetry::HandlerMetrics;
 use lanes::{Lanes, Place};
 
 /// The default bound on handler runs in flight at once.
@@ -114,6 +115,7 @@ struct Slot {
     limit: Option<Arc<Semaphore>>,
     /// `sequential_by`.
     lanes: Option<Arc<Lanes>>,
+    metrics: HandlerMetrics,
 }
 
 struct Inner {
@@ -184,6 +186,7 @@ impl Dispatcher {
                 backoff: policy.retry_backoff,
                 limit: policy.concurrency.map(|n| Arc::new(Semaphore::new(n))),
                 lanes: policy.sequential_by.clone().map(Lanes::new),
+                metrics: HandlerMetrics::new(h.name_arc()),
             });
         }
         Ok(Dispatcher {
@@ -301,13 +304,15 @@ impl Dispatcher {
                 Arc::clone(&name),
             );
             // Take the run's place in its key's lane now, in dispatch order.
-            let place = inner.slots[index].lanes.as_ref().map(|l| l.enter(&event));
+            let held = Held {
+                permit,
+                place: inner.slots[index].lanes.as_ref().map(|l| l.enter(&event)),
+            };
             let run = run_one(
                 Arc::clone(inner),
                 index,
                 cx,
-                permit,
-                place,
+                held,
                 layers.clone(),
                 Arc::clone(&label),
                 Arc::clone(&name),
@@ -332,7 +337,7 @@ impl Dispatcher {
                     Ok(Poll::Pending) => Started::Spawned(name, inner.tracker.spawn(run)),
                     Err(panic) => {
                         drop(run); // frees its permit
-                        Started::Finished(self.run_panicked(&event, &label, name, &*panic))
+                        Started::Finished(self.run_panicked(index, &event, &label, name, &*panic))
                     }
                 }
             } else {
@@ -348,6 +353,7 @@ impl Dispatcher {
     /// The outcome of a run that panicked outside its handler's own panic guard.
     fn run_panicked(
         &self,
+        index: usize,
         event: &TriggerEvent,
         label: &str,
         name: Arc<str>,
@@ -355,6 +361,7 @@ impl Dispatcher {
     ) -> HandlerOutcome {
         let kind = FailureKind::panicked(panic);
         tracing::error!(handler = %name, event_id = %label, error = %kind, "handler run failed");
+        self.inner.slots[index].metrics.panicked();
         record_failure(&self.inner, event, label, &name, &kind, 1, Vec::new());
         HandlerOutcome::abnormal(name, kind)
     }
@@ -425,6 +432,14 @@ impl Dispatcher {
     }
 }
 
+/// What a run holds until it ends: its in-flight permit, and its place in its key's lane.
+struct Held {
+    /// Held for its drop, which frees the slot.
+    #[allow(dead_code)]
+    permit: OwnedSemaphorePermit,
+    place: Option<Place>,
+}
+
 /// A handler run as [`Dispatcher::dispatch_inner`] left it.
 enum Started {
     /// It finished when first polled (eager start).
@@ -449,15 +464,14 @@ async fn run_one(
     inner: Arc<Inner>,
     index: usize,
     cx: EventContext,
-    permit: OwnedSemaphorePermit,
-    mut place: Option<Place>,
+    mut held: Held,
     layers: Option<Arc<[Arc<dyn Layer>]>>,
     label: Arc<str>,
     name: Arc<str>,
 ) -> HandlerOutcome {
     let slot = &inner.slots[index];
     let func = inner.registry.handlers()[index].erased();
-    if let Some(place) = place.as_mut() {
+    if let Some(place) = held.place.as_mut() {
         place.wait_turn().await;
     }
     let started = Instant::now();
@@ -485,8 +499,13 @@ async fn run_one(
             Some(limit) => Arc::clone(limit).acquire_owned().await.ok(),
             None => None,
         };
-        let (result, skipped) =
-            attempt_once(func, this, slot.timeout, layers.as_deref(), &name).await;
+        let attempt_started = Instant::now();
+        let (result, skipped) = {
+            let _in_flight = slot.metrics.in_flight();
+            attempt_once(func, this, slot.timeout, layers.as_deref(), &name).await
+        };
+        slot.metrics
+            .attempt_finished(&result, skipped.is_some(), attempt_started.elapsed());
         drop(limit);
         match result {
             Err(kind)
@@ -502,14 +521,14 @@ async fn run_one(
                     "handler attempt failed, retrying"
                 );
                 earlier.push(kind);
+                slot.metrics.retry_scheduled();
                 tokio::time::sleep(delay).await;
                 attempt += 1;
             }
             result => break (result, skipped),
         }
     };
-    drop(place);
-    drop(permit);
+    drop(held);
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     match (&result, &skipped) {
         (Ok(()), Some(reason)) => {

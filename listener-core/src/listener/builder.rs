@@ -1,5 +1,7 @@
 //! Building a listener: sources, handlers, state, limits, hooks; or all from the environment.
 
+#[cfg(feature = "admin")]
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +31,11 @@ pub struct ListenerBuilder {
     drain_timeout: Duration,
     hook: Option<ErrorHook>,
     layers: layer::Stack,
+    /// Where the admin endpoint listens, and the setting that said so (for errors).
+    #[cfg(feature = "admin")]
+    admin: Option<(SocketAddr, &'static str)>,
+    #[cfg(feature = "admin")]
+    prometheus: GivenPrometheus,
 }
 
 impl Default for ListenerBuilder {
@@ -42,6 +49,10 @@ impl Default for ListenerBuilder {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             hook: None,
             layers: layer::Stack::default(),
+            #[cfg(feature = "admin")]
+            admin: None,
+            #[cfg(feature = "admin")]
+            prometheus: Default::default(),
         }
     }
 }
@@ -58,7 +69,7 @@ impl std::fmt::Debug for ListenerBuilder {
             .field("dispatch", &self.dispatch)
             .field("drain_timeout", &self.drain_timeout)
             .field("layers", &self.layers.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -190,6 +201,34 @@ impl ListenerBuilder {
         self
     }
 
+    /// Serves the admin endpoint on `addr` (feature `admin`; port 0 picks a free port, see
+    /// [`Listener::admin_addr`]): `GET /healthz` (200 while the process serves), `GET
+    /// /readyz` (200 when every source is connected — a webhook source: listening —, 503
+    /// otherwise and during shutdown, with a JSON body naming each source's health) and,
+    /// with the `prometheus` feature, `GET /metrics` (the Prometheus text format). The
+    /// address is bound by [`build`](Self::build), which fails with [`Error::Config`] if it
+    /// cannot be; the endpoint stops once the listener has drained.
+    ///
+    /// With the `prometheus` feature, `build` also installs the Prometheus recorder
+    /// (`telemetry::install_prometheus`) unless a handle was given with `prometheus_handle`;
+    /// if another `metrics` recorder is installed already, `/metrics` answers 404 and a
+    /// warning says why. The same as `LISTENER_ADMIN_ADDR`.
+    #[cfg(feature = "admin")]
+    pub fn admin(mut self, addr: SocketAddr) -> Self {
+        self.admin = Some((addr, "admin"));
+        self
+    }
+
+    /// The Prometheus recorder whose metrics the admin endpoint serves at `/metrics`, for an
+    /// application that installed its own (built from
+    /// [`telemetry::prometheus_builder`](crate::telemetry::prometheus_builder), say). Without
+    /// it, [`build`](Self::build) installs one when the admin endpoint is on.
+    #[cfg(all(feature = "admin", feature = "prometheus"))]
+    pub fn prometheus_handle(mut self, handle: crate::telemetry::PrometheusHandle) -> Self {
+        self.prometheus = Some(handle);
+        self
+    }
+
     /// Applies the environment's settings (see [`Listener::from_env`]) through `lookup`.
     pub fn configure_from(mut self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
         let set = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
@@ -201,6 +240,9 @@ impl ListenerBuilder {
         }
         if set("COMPOSIO_WEBHOOK_SECRET").is_some() {
             self = self.boxed_source(webhook_source(lookup)?);
+        }
+        if let Some(addr) = set("LISTENER_ADMIN_ADDR") {
+            self = admin_from_env(self, &addr)?;
         }
         if let Some(n) =
             parse_var::<usize>(lookup, "LISTENER_MAX_IN_FLIGHT", "a positive whole number")?
@@ -258,6 +300,17 @@ impl ListenerBuilder {
             Registered::Only(names) => select_registered(&names)?,
         };
         handlers.extend(self.handlers);
+        // The recorder first (with `prometheus`, the admin endpoint installs it): the
+        // dispatcher takes its handler metrics' handles from the recorder installed then.
+        #[cfg(feature = "admin")]
+        let admin = match self.admin {
+            Some((addr, key)) => {
+                let admin = crate::admin::Admin::bind(addr, key)?;
+                Some(admin.metrics(metrics_export(self.prometheus)))
+            }
+            None => None,
+        };
+        crate::telemetry::describe();
         let dispatcher = Dispatcher::new(
             Registry::new(handlers),
             self.state,
@@ -272,8 +325,62 @@ impl ListenerBuilder {
             sources: self.sources,
             dispatcher,
             drain_timeout: self.drain_timeout,
+            #[cfg(feature = "admin")]
+            admin,
         })
     }
+}
+
+/// A Prometheus handle given with `prometheus_handle` (nothing to give without the
+/// `prometheus` feature).
+#[cfg(all(feature = "admin", feature = "prometheus"))]
+type GivenPrometheus = Option<crate::telemetry::PrometheusHandle>;
+#[cfg(all(feature = "admin", not(feature = "prometheus")))]
+#[derive(Debug, Default)]
+struct GivenPrometheus;
+
+/// What the admin endpoint's `/metrics` serves: the given Prometheus handle, else the
+/// recorder `install_prometheus` installs (or why there is none).
+#[cfg(all(feature = "admin", feature = "prometheus"))]
+fn metrics_export(given: GivenPrometheus) -> crate::admin::MetricsExport {
+    use crate::admin::MetricsExport;
+    match given.map_or_else(crate::telemetry::install_prometheus, Ok) {
+        Ok(handle) => MetricsExport::Prometheus(handle),
+        Err(e) => {
+            tracing::warn!(error = %e, "the admin endpoint's /metrics answers 404; give ListenerBuilder::prometheus_handle the recorder's handle");
+            MetricsExport::Unavailable(
+                "another metrics recorder is installed; give its Prometheus handle with ListenerBuilder::prometheus_handle\n",
+            )
+        }
+    }
+}
+
+#[cfg(all(feature = "admin", not(feature = "prometheus")))]
+fn metrics_export(_given: GivenPrometheus) -> crate::admin::MetricsExport {
+    crate::admin::MetricsExport::Unavailable(
+        "listener-core was built without its `prometheus` feature\n",
+    )
+}
+
+#[cfg(feature = "admin")]
+fn admin_from_env(builder: ListenerBuilder, addr: &str) -> Result<ListenerBuilder> {
+    let addr = addr.trim().parse().map_err(|_| {
+        ConfigError::new(
+            "LISTENER_ADMIN_ADDR",
+            format!(
+                "`{}` is not an address such as 127.0.0.1:9090",
+                crate::preview::truncate_chars(addr, 60)
+            ),
+        )
+    })?;
+    let mut builder = builder;
+    builder.admin = Some((addr, "LISTENER_ADMIN_ADDR"));
+    Ok(builder)
+}
+
+#[cfg(not(feature = "admin"))]
+fn admin_from_env(_builder: ListenerBuilder, _addr: &str) -> Result<ListenerBuilder> {
+    Err(not_compiled("LISTENER_ADMIN_ADDR", "admin"))
 }
 
 /// Which `#[on_trigger]` handlers a listener includes.

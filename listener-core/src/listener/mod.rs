@@ -63,6 +63,8 @@ pub struct Listener {
     sources: Vec<Box<dyn Source>>,
     dispatcher: Dispatcher,
     drain_timeout: Duration,
+    #[cfg(feature = "admin")]
+    admin: Option<crate::admin::Admin>,
 }
 
 impl std::fmt::Debug for Listener {
@@ -74,7 +76,7 @@ impl std::fmt::Debug for Listener {
             )
             .field("dispatcher", &self.dispatcher)
             .field("drain_timeout", &self.drain_timeout)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -104,6 +106,7 @@ impl Listener {
     /// | `LISTENER_HANDLER_TIMEOUT_SECS` | per-run time limit (default none) |
     /// | `LISTENER_DEDUPE_CAPACITY` | ids remembered for dedupe (default 10000; 0 disables) |
     /// | `LISTENER_DEDUPE_TTL_SECS` | how long ids are remembered (default 600) |
+    /// | `LISTENER_ADMIN_ADDR` | serve the admin endpoint (`/healthz`, `/readyz`, `/metrics`) there (feature `admin`; default off) |
     ///
     /// Fails with [`Error::Config`] on an unparsable value, or when no source is configured.
     pub fn from_env() -> Result<ListenerBuilder> {
@@ -127,6 +130,13 @@ impl Listener {
         &self.dispatcher
     }
 
+    /// Where the admin endpoint listens (bound by `build`), if it is on; see
+    /// [`ListenerBuilder::admin`].
+    #[cfg(feature = "admin")]
+    pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
+        self.admin.as_ref().map(crate::admin::Admin::local_addr)
+    }
+
     /// Runs until Ctrl-C or SIGTERM, or until every source has ended; then stops reading,
     /// waits up to the drain timeout for handlers in flight, and says why it ended.
     ///
@@ -143,12 +153,16 @@ impl Listener {
         let stop = CancellationToken::new();
         let board = Arc::new(HealthBoard::default());
         let dispatcher = self.dispatcher.clone();
+        #[cfg(feature = "admin")]
+        let admin_addr = self.admin_addr();
         let task = tokio::spawn(self.run(stop.clone(), false, Arc::clone(&board)));
         ListenerHandle {
             stop,
             task,
             board,
             dispatcher,
+            #[cfg(feature = "admin")]
+            admin_addr,
         }
     }
 
@@ -159,6 +173,10 @@ impl Listener {
         board: Arc<HealthBoard>,
     ) -> Result<Stopped> {
         let dispatcher = self.dispatcher;
+        #[cfg(feature = "admin")]
+        let admin = self
+            .admin
+            .map(|admin| admin.spawn(Arc::clone(&board), dispatcher.clone()));
         let source_stop = CancellationToken::new();
         let mut running = JoinSet::new();
         for source in self.sources {
@@ -244,6 +262,10 @@ impl Listener {
                 other => other,
             });
 
+        #[cfg(feature = "admin")]
+        if let Some(admin) = admin {
+            admin.stop().await;
+        }
         let stats = dispatcher.stats();
         tracing::info!(
             ?reason,
@@ -299,6 +321,8 @@ pub struct ListenerHandle {
     task: JoinHandle<Result<Stopped>>,
     board: Arc<HealthBoard>,
     dispatcher: Dispatcher,
+    #[cfg(feature = "admin")]
+    admin_addr: Option<std::net::SocketAddr>,
 }
 
 impl ListenerHandle {
@@ -325,6 +349,19 @@ impl ListenerHandle {
     /// Each source's last reported health.
     pub fn health(&self) -> Vec<SourceHealth> {
         self.board.snapshot()
+    }
+
+    /// Whether the listener is ready to receive: every source is connected (a webhook
+    /// source: listening; see [`Health::is_ready`]) and shutdown has not begun. What the
+    /// admin endpoint's `/readyz` answers.
+    pub fn is_ready(&self) -> bool {
+        !self.dispatcher.is_closed() && self.board.snapshot().iter().all(|s| s.health.is_ready())
+    }
+
+    /// Where the admin endpoint listens, if it is on (see [`ListenerBuilder::admin`]).
+    #[cfg(feature = "admin")]
+    pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
+        self.admin_addr
     }
 
     /// The dispatcher (counters, in-flight runs, injecting events by hand).

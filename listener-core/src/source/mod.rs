@@ -34,6 +34,7 @@ use crate::error::{Error, Result};
 use crate::event::TriggerEvent;
 use crate::report::DispatchReport;
 use crate::report::{Failure, SourceFailure};
+use crate::telemetry;
 
 /// Something that yields decoded events until it is told to stop or fails for good.
 #[async_trait]
@@ -69,6 +70,27 @@ pub enum Health {
     Stopped,
     /// Gave up for good.
     Failed(String),
+}
+
+impl Health {
+    /// The state's name: `starting`, `connected`, `reconnecting`, `stopped` or `failed`
+    /// (the `state` label of the `listener_source_health` metric, and the `health` field of
+    /// the admin endpoint's `/readyz`).
+    pub fn state(&self) -> &'static str {
+        match self {
+            Health::Starting => "starting",
+            Health::Connected => "connected",
+            Health::Reconnecting { .. } => "reconnecting",
+            Health::Stopped => "stopped",
+            Health::Failed(_) => "failed",
+        }
+    }
+
+    /// Whether the source can receive events now: it is connected (a webhook source: it is
+    /// listening).
+    pub fn is_ready(&self) -> bool {
+        matches!(self, Health::Connected)
+    }
 }
 
 impl fmt::Display for Health {
@@ -110,6 +132,7 @@ pub(crate) struct HealthBoard {
 impl HealthBoard {
     pub(crate) fn register(&self, name: String) -> usize {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        telemetry::health_changed(&name, &Health::Starting);
         entries.push(SourceHealth {
             name,
             health: Health::Starting,
@@ -120,6 +143,9 @@ impl HealthBoard {
     pub(crate) fn set(&self, index: usize, health: Health) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(entry) = entries.get_mut(index) {
+            if entry.health.state() != health.state() {
+                telemetry::health_changed(&entry.name, &health);
+            }
             entry.health = health;
         }
     }
@@ -176,13 +202,23 @@ impl SourceContext {
     /// Hands one decoded event to the dispatcher; waits while the in-flight bound is
     /// reached. [`Error::ShuttingDown`] means: stop reading.
     pub async fn deliver(&self, event: TriggerEvent) -> Result<Dispatched> {
-        self.dispatcher.dispatch(event).await
+        let received = telemetry::received(&self.name, &event);
+        let dispatched = self.dispatcher.dispatch(event).await;
+        if let Ok(Dispatched::Duplicate) = dispatched {
+            received.duplicate();
+        }
+        dispatched
     }
 
     /// Hands one event over and waits until its handlers finished (for transports that
     /// acknowledge only processed events).
     pub async fn deliver_and_wait(&self, event: TriggerEvent) -> Result<DispatchReport> {
-        self.dispatcher.dispatch_and_wait(event).await
+        let received = telemetry::received(&self.name, &event);
+        let report = self.dispatcher.dispatch_and_wait(event).await;
+        if report.as_ref().is_ok_and(|r| r.duplicate) {
+            received.duplicate();
+        }
+        report
     }
 
     /// Whether a delivery would wait for in-flight capacity right now.
@@ -204,6 +240,9 @@ impl SourceContext {
     /// itself, with whatever context (a frame preview, a peer address) it has.
     pub fn report_error(&self, error: impl Into<Error>) {
         let error = error.into();
+        if let Error::Decode(e) = &error {
+            telemetry::decode_failed(&self.name, e);
+        }
         tracing::debug!(source = %self.name, error = %error, "source error reported to the hook");
         self.dispatcher.report(Failure::Source(SourceFailure {
             source: self.name.to_string(),
@@ -223,6 +262,7 @@ impl SourceContext {
         error: Error,
     ) -> bool {
         tracing::warn!(error = %error, attempt, retry_in_ms = delay.as_millis() as u64, "{what}; retrying");
+        telemetry::reconnect(&self.name);
         self.set_health(Health::Reconnecting {
             attempt,
             retry_in: delay,

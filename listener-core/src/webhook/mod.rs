@@ -11,8 +11,6 @@ mod rejections;
 #[cfg(feature = "webhook-server")]
 mod replay;
 mod secret;
-#[cfg(feature = "webhook-server")]
-mod serve;
 mod sign;
 #[cfg(feature = "webhook-server")]
 mod source;

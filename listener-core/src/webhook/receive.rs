@@ -148,16 +148,24 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
+/// Answers one delivery, counting the answer by status
+/// (`listener_webhook_responses_total`).
 async fn receive(State(st): State<Arc<AppState>>, request: Request) -> Response {
+    let response = answer(&st, request).await;
+    crate::telemetry::webhook_response(st.cx.name(), response.status().as_u16());
+    response
+}
+
+async fn answer(st: &AppState, request: Request) -> Response {
     // Taken apart by hand: the `HeaderMap` extractor would clone every header.
     let (parts, body) = request.into_parts();
     let headers = parts.headers;
     // Refused before it counts as in flight: the drain at shutdown waits only for the
     // requests that were taken.
     if st.cx.is_shutting_down() {
-        return unavailable(&st, "shutting_down");
+        return unavailable(st, "shutting_down");
     }
-    let _in_flight = InFlight::enter(&st);
+    let _in_flight = InFlight::enter(st);
     if !is_json(&headers) {
         return st.refuse(
             Reason::MediaType,
@@ -227,11 +235,11 @@ async fn receive(State(st): State<Arc<AppState>>, request: Request) -> Response 
         }
         Admission::InProgress => {
             tracing::info!(webhook_id = %verified.id, "a delivery of this id is still being handled; retry later");
-            return unavailable(&st, "in_progress");
+            return unavailable(st, "in_progress");
         }
     };
     if st.cx.is_saturated() {
-        return unavailable(&st, "saturated");
+        return unavailable(st, "saturated");
     }
     tracing::debug!(webhook_id = %verified.id, trigger_slug = %verified.event.trigger_slug, "webhook delivery accepted");
     claim.hand_over(&st.cx);
@@ -241,7 +249,7 @@ async fn receive(State(st): State<Arc<AppState>>, request: Request) -> Response 
                 claim.keep();
                 status(StatusCode::OK, "accepted")
             }
-            Err(_) => unavailable(&st, "shutting_down"),
+            Err(_) => unavailable(st, "shutting_down"),
         },
         AckPolicy::AfterHandlers => match st.cx.deliver_and_wait(verified.event).await {
             Ok(report) if report.all_ok() => {
@@ -249,7 +257,7 @@ async fn receive(State(st): State<Arc<AppState>>, request: Request) -> Response 
                 status(StatusCode::OK, "processed")
             }
             Ok(_) => status(StatusCode::INTERNAL_SERVER_ERROR, "handler_failed"),
-            Err(_) => unavailable(&st, "shutting_down"),
+            Err(_) => unavailable(st, "shutting_down"),
         },
     }
 }

@@ -10,8 +10,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use super::VerifyError;
 
 /// Why a request was refused before anything was dispatched.
@@ -130,58 +128,9 @@ impl Rejections {
     }
 }
 
-/// Allows one event per interval and counts the ones it held back.
-#[derive(Debug)]
-pub(crate) struct Throttle {
-    interval: Duration,
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl Throttle {
-    pub(crate) fn new(interval: Duration) -> Self {
-        Throttle {
-            interval,
-            last: None,
-            suppressed: 0,
-        }
-    }
-
-    /// Whether to let this one through (the first, then one per interval).
-    pub(crate) fn allow(&mut self) -> bool {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|at| now.duration_since(at) < self.interval)
-        {
-            self.suppressed += 1;
-            return false;
-        }
-        self.last = Some(now);
-        true
-    }
-
-    /// How many were held back since the last one let through.
-    pub(crate) fn take_suppressed(&mut self) -> u64 {
-        std::mem::take(&mut self.suppressed)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn the_throttle_lets_one_through_per_interval() {
-        let mut t = Throttle::new(Duration::from_secs(10));
-        assert!(t.allow());
-        assert!(!t.allow());
-        assert!(!t.allow());
-        tokio::time::advance(Duration::from_secs(10)).await;
-        assert!(t.allow());
-        assert_eq!(t.take_suppressed(), 2);
-        assert_eq!(t.take_suppressed(), 0);
-    }
 
     #[test]
     fn counts_start_again_after_each_summary() {

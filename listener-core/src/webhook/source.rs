@@ -23,10 +23,10 @@ use async_trait::async_trait;
 
 use super::receive::{router, summarize, AckPolicy, Answering, AppState};
 use super::replay::Replay;
-use super::serve::{serve, ConnectionLimits};
 use super::{WebhookSecret, DEFAULT_TOLERANCE};
 use crate::error::{ConfigError, Error, Result};
 use crate::preview::truncate_chars;
+use crate::serve::{serve, ConnectionLimits};
 use crate::source::{Health, Source, SourceContext};
 
 /// Where the source listens unless told otherwise.
@@ -88,6 +88,7 @@ impl WebhookSource {
                 retry_after_secs: 1,
             },
             connections: ConnectionLimits {
+                server: "webhook",
                 max_connections: DEFAULT_MAX_CONNECTIONS,
                 header_timeout: DEFAULT_HEADER_TIMEOUT,
                 idle_timeout: DEFAULT_IDLE_TIMEOUT,

@@ -1,6 +1,6 @@
-//! The HTTP/1 server under the webhook source: an accept loop that bounds the connections it
-//! serves, closes the ones that idle or send their headers too slowly, survives running out
-//! of file descriptors, and closes gracefully.
+//! The HTTP/1 server under the webhook source and the admin endpoint: an accept loop that
+//! bounds the connections it serves, closes the ones that idle or send their headers too
+//! slowly, survives running out of file descriptors, and closes gracefully.
 //!
 //! A connection is *busy* from the moment a request's header block is complete until its
 //! answer has been handed to the connection (the answer's body is dropped), and *waiting*
@@ -35,11 +35,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
-use super::rejections::Throttle;
-
-/// The bounds of the connections one webhook server keeps.
+/// The bounds of the connections one server keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConnectionLimits {
+    /// What the server is, for its log lines (`webhook`, `admin`).
+    pub server: &'static str,
     /// Most connections served at once.
     pub max_connections: usize,
     /// How long a request's header block may take to arrive, from its first byte.
@@ -275,7 +275,8 @@ pub(crate) async fn serve(
                 tracing::warn!(
                     max_connections = max,
                     suppressed = pressure.take_suppressed(),
-                    "webhook connection limit reached: every connection has a request in progress; new ones wait"
+                    "{} connection limit reached: every connection has a request in progress; new ones wait",
+                    limits.server
                 );
             }
             tokio::select! {
@@ -295,11 +296,11 @@ pub(crate) async fn serve(
                     // Free a descriptor if a waiting connection holds one.
                     let evicted = registry.evict_oldest_waiting();
                     if pressure.allow() {
-                        tracing::warn!(error = %e, open = registry.len(), evicted, suppressed = pressure.take_suppressed(), "webhook server cannot accept: out of file descriptors or memory");
+                        tracing::warn!(error = %e, open = registry.len(), evicted, suppressed = pressure.take_suppressed(), "{} server cannot accept: out of file descriptors or memory", limits.server);
                     }
                 } else {
                     // A connection that failed before we took it (reset, aborted): not ours.
-                    tracing::debug!(error = %e, "webhook accept failed");
+                    tracing::debug!(error = %e, "{} accept failed", limits.server);
                 }
                 // Pause so that a lasting condition cannot spin the loop.
                 let pause = if exhausted {
@@ -319,7 +320,8 @@ pub(crate) async fn serve(
             tracing::warn!(
                 max_connections = max,
                 suppressed = pressure.take_suppressed(),
-                "webhook connection limit reached: closing the oldest idle connection to make room"
+                "{} connection limit reached: closing the oldest idle connection to make room",
+                limits.server
             );
         }
         if let Err(e) = tcp.set_nodelay(true) {
@@ -388,9 +390,9 @@ async fn serve_connection(
         }
     };
     tokio::select! {
-        result = connection.as_mut() => finished(result),
+        result = connection.as_mut() => finished(limits.server, result),
         why = watchdog(&conn, &limits) => {
-            tracing::debug!(reason = why, "webhook connection closed");
+            tracing::debug!(server = limits.server, reason = why, "connection closed");
         }
         _ = closing => {
             if conn.busy.load(Ordering::Acquire) || stop.is_cancelled() {
@@ -398,9 +400,9 @@ async fn serve_connection(
                 // close; the watchdog still bounds a peer that stalls.
                 connection.as_mut().graceful_shutdown();
                 tokio::select! {
-                    result = connection.as_mut() => finished(result),
+                    result = connection.as_mut() => finished(limits.server, result),
                     why = watchdog(&conn, &limits) => {
-                        tracing::debug!(reason = why, "webhook connection closed");
+                        tracing::debug!(server = limits.server, reason = why, "connection closed");
                     }
                 }
             }
@@ -427,9 +429,9 @@ async fn watchdog(conn: &Conn, limits: &ConnectionLimits) -> &'static str {
     }
 }
 
-fn finished(result: hyper::Result<()>) {
+fn finished(server: &'static str, result: hyper::Result<()>) {
     if let Err(e) = result {
-        tracing::debug!(error = %e, "webhook connection closed with an error");
+        tracing::debug!(server, error = %e, "connection closed with an error");
     }
 }
 
@@ -526,5 +528,59 @@ impl AsyncWrite for Watched {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+/// Allows one event per interval and counts the ones it held back.
+#[derive(Debug)]
+pub(crate) struct Throttle {
+    interval: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl Throttle {
+    pub(crate) fn new(interval: Duration) -> Self {
+        Throttle {
+            interval,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// Whether to let this one through (the first, then one per interval).
+    pub(crate) fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|at| now.duration_since(at) < self.interval)
+        {
+            self.suppressed += 1;
+            return false;
+        }
+        self.last = Some(now);
+        true
+    }
+
+    /// How many were held back since the last one let through.
+    pub(crate) fn take_suppressed(&mut self) -> u64 {
+        std::mem::take(&mut self.suppressed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_throttle_lets_one_through_per_interval() {
+        let mut t = Throttle::new(Duration::from_secs(10));
+        assert!(t.allow());
+        assert!(!t.allow());
+        assert!(!t.allow());
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(t.allow());
+        assert_eq!(t.take_suppressed(), 2);
+        assert_eq!(t.take_suppressed(), 0);
     }
 }
