@@ -292,8 +292,13 @@ pub enum RunStatus {
 impl RunStatus {
     /// The status of `result` for `run`.
     pub fn of(run: &Run, result: &RunResult) -> Self {
+        Self::from_result(result, run.skipped().is_some())
+    }
+
+    /// The status of `result`, of an attempt a layer skipped or not.
+    pub fn from_result(result: &RunResult, skipped: bool) -> Self {
         match result {
-            Ok(()) if run.skipped().is_some() => RunStatus::Skipped,
+            Ok(()) if skipped => RunStatus::Skipped,
             Ok(()) => RunStatus::Ok,
             Err(FailureKind::Error(_)) => RunStatus::Error,
             Err(FailureKind::Panic(_)) => RunStatus::Panic,

@@ -102,32 +102,6 @@ pub fn outcome(result: &Result<(), FailureKind>) -> &'static str {
     }
 }
 
-/// The `outcome` of an attempt, in the order of the label values.
-#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-#[derive(Clone, Copy)]
-enum Outcome {
-    Ok,
-    Skipped,
-    Error,
-    Panic,
-    Extract,
-    TimedOut,
-}
-
-#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-impl Outcome {
-    fn of(result: &Result<(), FailureKind>, skipped: bool) -> Self {
-        match result {
-            Ok(()) if skipped => Outcome::Skipped,
-            Ok(()) => Outcome::Ok,
-            Err(FailureKind::Error(_)) => Outcome::Error,
-            Err(FailureKind::Panic(_)) => Outcome::Panic,
-            Err(FailureKind::Extract(_)) => Outcome::Extract,
-            Err(FailureKind::TimedOut(_)) => Outcome::TimedOut,
-        }
-    }
-}
-
 /// The `error` label of a decode failure.
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 fn decode_error_label(error: &DecodeError) -> &'static str {
@@ -152,6 +126,7 @@ mod record {
 
     use super::*;
     use crate::event::TriggerEvent;
+    use crate::layer::RunStatus;
     use crate::source::Health;
 
     /// Registers the descriptions (`# HELP` lines) and units of the listener's metrics with the
@@ -200,8 +175,16 @@ mod record {
         );
     }
 
-    /// The `outcome` labels of [`HANDLER_RUNS`], in [`Outcome`]'s order.
-    const OUTCOMES: [&str; 6] = ["ok", "skipped", "error", "panic", "extract", "timeout"];
+    /// The attempt statuses, in the order of their variants: one `outcome` label of
+    /// [`HANDLER_RUNS`] each.
+    const OUTCOMES: [RunStatus; 6] = [
+        RunStatus::Ok,
+        RunStatus::Skipped,
+        RunStatus::Error,
+        RunStatus::Panic,
+        RunStatus::Extract,
+        RunStatus::TimedOut,
+    ];
 
     /// One handler's metrics, registered with the recorder installed when the listener
     /// was built.
@@ -219,7 +202,7 @@ mod record {
             let label = || SharedString::from(Arc::clone(handler));
             HandlerMetrics {
                 outcomes: OUTCOMES.map(
-                    |outcome| counter!(HANDLER_RUNS, "handler" => label(), "outcome" => outcome),
+                    |status| counter!(HANDLER_RUNS, "handler" => label(), "outcome" => status.as_str()),
                 ),
                 retries: counter!(HANDLER_RETRIES, "handler" => label()),
                 duration: histogram!(HANDLER_DURATION, "handler" => label()),
@@ -234,14 +217,14 @@ mod record {
             skipped: bool,
             elapsed: Duration,
         ) {
-            self.outcomes[Outcome::of(result, skipped) as usize].increment(1);
+            self.outcomes[RunStatus::from_result(result, skipped) as usize].increment(1);
             self.duration.record(elapsed.as_secs_f64());
         }
 
         /// Records a run that panicked outside its handler's own guard (in a tracing layer,
         /// say), when how long it took is not known: counted as `panic`, not timed.
         pub(crate) fn panicked(&self) {
-            self.outcomes[Outcome::Panic as usize].increment(1);
+            self.outcomes[RunStatus::Panic as usize].increment(1);
         }
 
         /// Records that a failed attempt is run again.

@@ -32,18 +32,6 @@ pub(super) fn take_opt_str(map: &mut Map<String, Value>, key: &str) -> Option<St
     }
 }
 
-/// The JSON type name of a value, for error messages.
-pub(super) fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// A bounded, comma-separated list of an object's keys, for error messages.
 pub(super) fn key_list(map: &Map<String, Value>) -> String {
     const MAX_KEYS: usize = 12;

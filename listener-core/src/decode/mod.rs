@@ -149,7 +149,7 @@ fn into_object(value: Value) -> Result<Map<String, Value>> {
     match value {
         Value::Object(map) => Ok(map),
         other => Err(DecodeError::NotAnObject {
-            found: fields::type_name(&other),
+            found: crate::preview::json_type(&other),
         }),
     }
 }

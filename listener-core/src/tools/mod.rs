@@ -197,17 +197,6 @@ pub enum ToolError {
     },
 }
 
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 impl Tools {
     /// Tools for `event` through `client`, with `processors` (a [`ToolProcessors`] or a
     /// shared one): for code outside a listener's handlers, such as tests.
@@ -268,7 +257,7 @@ impl Tools {
         if !arguments.is_object() {
             return Err(ToolError::InvalidArguments {
                 tool: tool.to_owned(),
-                found: kind_of(&arguments),
+                found: crate::preview::json_type(&arguments),
             });
         }
         let user_id = self.user_id();
