@@ -132,7 +132,7 @@ pub(crate) struct HealthBoard {
 impl HealthBoard {
     pub(crate) fn register(&self, name: String) -> usize {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        telemetry::health_changed(&name, &Health::Starting);
+        telemetry::health_changed(&name, Health::Starting.state());
         entries.push(SourceHealth {
             name,
             health: Health::Starting,
@@ -144,7 +144,7 @@ impl HealthBoard {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(entry) = entries.get_mut(index) {
             if entry.health.state() != health.state() {
-                telemetry::health_changed(&entry.name, &health);
+                telemetry::health_changed(&entry.name, health.state());
             }
             entry.health = health;
         }
@@ -288,5 +288,30 @@ impl SourceContext {
     /// The shutdown token, for sources that hand it to servers or subtasks.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Health;
+
+    /// The health gauge's `state` labels are `Health::state`'s values, in order.
+    #[test]
+    fn health_states_are_the_metric_labels() {
+        let all = [
+            Health::Starting,
+            Health::Connected,
+            Health::Reconnecting {
+                attempt: 1,
+                retry_in: Duration::from_secs(1),
+                error: "x".into(),
+            },
+            Health::Stopped,
+            Health::Failed("x".into()),
+        ];
+        let states: Vec<_> = all.iter().map(Health::state).collect();
+        assert_eq!(states, crate::telemetry::HEALTH_STATES);
     }
 }
