@@ -2,19 +2,22 @@
 //!
 //! Runs a local hub (Composio's realtime protocol and webhook subscriptions, offline),
 //! publishes and replays events into it, tails them as a listener would see them, forwards
-//! them to a local webhook server, shows the tool calls bots made through it, and signs and
-//! verifies webhook requests. Every command
+//! them to a local webhook server, shows the tool calls bots made through it, listens to
+//! Composio itself through a temporary trigger (`listen`), generates payload types from
+//! trigger type schemas (`types`), and signs and verifies webhook requests. Every command
 //! has `--help`; an error is one line on stderr and a non-zero exit status (2 for a usage
 //! error, 1 otherwise).
 
 mod forward;
 mod http;
 mod hub;
+mod listen;
 mod replay;
 mod send;
 mod sign;
 mod tail;
 mod tool_calls;
+mod types;
 mod verify;
 
 use std::process::ExitCode;
@@ -30,8 +33,10 @@ const SUBCOMMANDS: &[&str] = &[
     "send",
     "replay",
     "tail",
+    "listen",
     "forward",
     "tool-calls",
+    "types",
     "sign",
     "verify",
 ];
@@ -54,8 +59,10 @@ enum Command {
     Send(send::Args),
     Replay(replay::Args),
     Tail(tail::Args),
+    Listen(listen::Args),
     Forward(forward::Args),
     ToolCalls(tool_calls::Args),
+    Types(types::Args),
     Sign(sign::Args),
     Verify(verify::Args),
 }
@@ -79,8 +86,10 @@ fn main() -> ExitCode {
             Command::Send(args) => send::run(args).await,
             Command::Replay(args) => replay::run(args).await,
             Command::Tail(args) => tail::run(args).await,
+            Command::Listen(args) => listen::run(args).await,
             Command::Forward(args) => forward::run(args).await,
             Command::ToolCalls(args) => tool_calls::run(args).await,
+            Command::Types(args) => types::run(args).await,
             Command::Sign(args) => sign::run(args),
             Command::Verify(args) => verify::run(args),
         }

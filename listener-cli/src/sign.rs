@@ -104,7 +104,7 @@ fn now() -> i64 {
 }
 
 /// `msg_` + 24 hex digits from the standard library's per-process random hasher keys.
-fn fresh_id() -> String {
+pub fn fresh_id() -> String {
     let word = || {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u128(

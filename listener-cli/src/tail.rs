@@ -29,6 +29,13 @@ pub struct Args {
     /// Exit after this many events.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// The event filters of `tail` and `listen`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FilterArgs {
     /// Only events with this trigger slug or lifecycle type (case-insensitive).
     #[arg(long, value_name = "SLUG")]
     pub name: Option<String>,
@@ -40,22 +47,30 @@ pub struct Args {
     pub user: Option<String>,
 }
 
+impl FilterArgs {
+    /// The listener filter these flags describe.
+    pub fn filter(&self) -> Filter {
+        let mut filter = Filter::new();
+        if let Some(name) = &self.name {
+            filter = filter.name(name);
+        }
+        if let Some(toolkit) = &self.toolkit {
+            filter = filter.toolkit(toolkit);
+        }
+        if let Some(user) = &self.user {
+            filter = filter.user_id(user);
+        }
+        filter
+    }
+}
+
 /// Listens until Ctrl-C, `--count` events, or the source failing for good.
 pub async fn run(args: Args) -> Result<()> {
     if args.count == Some(0) {
         return Ok(());
     }
     let builder = source(&args).await?;
-    let mut filter = Filter::new();
-    if let Some(name) = &args.name {
-        filter = filter.name(name);
-    }
-    if let Some(toolkit) = &args.toolkit {
-        filter = filter.toolkit(toolkit);
-    }
-    if let Some(user) = &args.user {
-        filter = filter.user_id(user);
-    }
+    let filter = args.filter.filter();
     // Handlers run concurrently; printing happens here, one event at a time. The bounded
     // queue makes a slow terminal hold the listener back instead of buffering without end.
     let (tx, mut rx) = mpsc::channel::<Arc<TriggerEvent>>(256);
@@ -132,7 +147,7 @@ async fn source(args: &Args) -> Result<ListenerBuilder> {
 
 /// A `ComposioSource` for the hub at `base`, as `RunningHub::composio_source` builds one:
 /// API at `base`, websocket on the same host and port, TLS only for https.
-fn hub_source(base: &str, api_key: &str) -> Result<ComposioSource> {
+pub fn hub_source(base: &str, api_key: &str) -> Result<ComposioSource> {
     let url = http::parse_url(base)?;
     let host = url
         .host_str()
@@ -152,7 +167,7 @@ fn hub_source(base: &str, api_key: &str) -> Result<ComposioSource> {
 
 /// Fails fast, with one clear line, when the hub is not there or refuses the key (the
 /// listener itself would keep retrying).
-async fn check_hub(base: &str, api_key: &str) -> Result<()> {
+pub async fn check_hub(base: &str, api_key: &str) -> Result<()> {
     let client = http::client()?;
     let response = client
         .get(format!("{base}/api/v3/internal/sdk/realtime/credentials"))
@@ -177,7 +192,8 @@ async fn check_hub(base: &str, api_key: &str) -> Result<()> {
     )
 }
 
-fn print_event(event: &TriggerEvent, json: bool) -> Result<()> {
+/// Prints one event on standard output: pretty, or one JSON line.
+pub fn print_event(event: &TriggerEvent, json: bool) -> Result<()> {
     use std::io::Write;
     let text = if json {
         serde_json::to_string(event).context("cannot encode the event")?
