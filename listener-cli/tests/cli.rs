@@ -1003,3 +1003,148 @@ fn verify_checks_what_sign_signed() {
         .assert()
         .success();
 }
+
+/// `listen --max-events 2 --record FILE --json` against the hub: prints both events, stops
+/// by itself, and the recording, replayed, delivers the same events again.
+#[test]
+fn listen_stops_after_max_events_and_its_recording_replays() {
+    let hub = TestHub::start();
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("events.jsonl");
+    let listen = spawn(
+        &[
+            "listen",
+            "--hub",
+            &hub.url(),
+            "--max-events",
+            "2",
+            "--json",
+            "--record",
+            record.to_str().unwrap(),
+        ],
+        &[],
+    );
+    hub.wait_for_subscribers(1);
+    let first = hub
+        .hub()
+        .publish_payload("SLACK_RECEIVE_MESSAGE", json!({"text": "one"}))
+        .unwrap();
+    let second = hub
+        .hub()
+        .publish_payload("GITHUB_STAR_ADDED_EVENT", json!({"repo": "two"}))
+        .unwrap();
+    let (ok, out, err) = listen.finish();
+    assert!(ok, "listen exits 0 after --max-events: {err:?}");
+    let printed: Vec<Value> = out
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let ids: Vec<&str> = printed
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [first.id.as_str(), second.id.as_str()]);
+
+    let recorded = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(recorded.lines().count(), 2, "{recorded}");
+    let (_listener, mut rx) = hub.listen();
+    cli()
+        .args(["replay", record.to_str().unwrap(), "--hub", &hub.url()])
+        .assert()
+        .success();
+    let again: Vec<(String, Value)> = (0..2)
+        .map(|_| {
+            let e = hub.next_event(&mut rx);
+            (e.trigger_slug.clone(), e.payload.clone())
+        })
+        .collect();
+    assert_eq!(
+        again,
+        [
+            ("SLACK_RECEIVE_MESSAGE".to_owned(), json!({"text": "one"})),
+            ("GITHUB_STAR_ADDED_EVENT".to_owned(), json!({"repo": "two"})),
+        ]
+    );
+}
+
+/// `listen --forward-to` signs each event like Composio and POSTs it to our own webhook
+/// source, which verifies it and dispatches it to its handler; stderr shows the status.
+#[test]
+fn listen_forwards_signed_events_that_our_webhook_source_verifies_and_dispatches() {
+    use listener_core::webhook::WebhookSource;
+    const SECRET: &str = "listen-forward-secret";
+    let hub = TestHub::start();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let webhook = {
+        let _guard = hub.rt.enter();
+        let source = WebhookSource::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            vec![listener_core::webhook::WebhookSecret::composio(SECRET)],
+        )
+        .unwrap();
+        let url = format!("http://{}/webhook", source.local_addr());
+        let handle = Listener::builder()
+            .without_registered_handlers()
+            .source(source)
+            .handler(Handler::new(
+                "forwarded",
+                Filter::new(),
+                move |event: Arc<TriggerEvent>| {
+                    let tx = tx.clone();
+                    async move {
+                        let _ = tx.send(event);
+                    }
+                },
+            ))
+            .build()
+            .unwrap()
+            .spawn();
+        (url, handle)
+    };
+    let listen = spawn(
+        &[
+            "listen",
+            "--hub",
+            &hub.url(),
+            "--max-events",
+            "1",
+            "--forward-to",
+            &webhook.0,
+            "--secret",
+            SECRET,
+        ],
+        &[],
+    );
+    hub.wait_for_subscribers(1);
+    let published = hub
+        .hub()
+        .publish_payload("SLACK_RECEIVE_MESSAGE", json!({"text": "forward me"}))
+        .unwrap();
+    let got = hub.next_event(&mut rx);
+    assert_eq!(got.event_id, published.id);
+    assert_eq!(got.payload, json!({"text": "forward me"}));
+    assert_eq!(got.trigger_slug, "SLACK_RECEIVE_MESSAGE");
+    let (ok, _out, err) = listen.finish();
+    assert!(ok, "{err:?}");
+    let line = err
+        .iter()
+        .find(|l| l.contains("forwarded"))
+        .unwrap_or_else(|| panic!("the forward is reported: {err:?}"));
+    assert!(
+        line.contains(&published.id) && line.contains(" 200 in "),
+        "{line}"
+    );
+}
+
+/// `listen --timeout` ends by itself with status 0.
+#[test]
+fn listen_stops_at_its_timeout() {
+    let hub = TestHub::start();
+    let listen = spawn(&["listen", "--hub", &hub.url(), "--timeout", "300ms"], &[]);
+    let (ok, _out, err) = listen.finish();
+    assert!(ok, "{err:?}");
+    assert!(
+        err.iter().any(|l| l.contains("--timeout reached")),
+        "{err:?}"
+    );
+}
