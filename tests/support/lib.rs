@@ -8,6 +8,7 @@ pub mod fixtures;
 pub mod http;
 pub mod peers;
 pub mod prometheus;
+pub mod proxy;
 pub mod pusher;
 pub mod record;
 pub mod source;
