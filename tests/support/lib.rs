@@ -9,6 +9,7 @@ pub mod http;
 pub mod peers;
 pub mod prometheus;
 pub mod pusher;
+pub mod receiver;
 pub mod record;
 pub mod source;
 pub mod wait;
