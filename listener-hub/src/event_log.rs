@@ -218,46 +218,35 @@ impl EventSend {
     }
 
     /// Adds a delivery record: `queued` once per delivery, then each attempt (the first
-    /// replaces `queued`).
+    /// replaces `queued`, as `dropped` does); returns how much the send's cost changed.
     fn record(&mut self, attempt: &DeliveryAttempt) -> isize {
+        let before = self.cost();
+        self.apply(attempt);
+        self.status = self.compute_status();
+        self.cost() as isize - before as isize
+    }
+
+    fn apply(&mut self, attempt: &DeliveryAttempt) {
         let same = |a: &DeliveryAttempt| a.webhook_id == attempt.webhook_id;
-        let queued = self.webhooks.iter().position(|a| same(a) && a.attempt == 0);
-        let before = attempt_cost(attempt) as isize;
-        if attempt.attempt == 0 {
-            // `queued`, or `dropped` replacing it.
-            match queued {
-                Some(i) => {
-                    let old = attempt_cost(&self.webhooks[i]) as isize;
-                    self.webhooks[i] = attempt.clone();
-                    self.status = self.compute_status();
-                    return before - old;
-                }
-                None if self.webhooks.iter().any(same) => return 0,
-                None => {}
-            }
-        } else if let Some(i) = queued {
-            let old = attempt_cost(&self.webhooks[i]) as isize;
+        if let Some(i) = self.webhooks.iter().position(|a| same(a) && a.attempt == 0) {
             self.webhooks[i] = attempt.clone();
-            self.status = self.compute_status();
-            return before - old;
+            return;
         }
-        let mut delta = before;
+        if attempt.attempt == 0 && self.webhooks.iter().any(same) {
+            // A late `queued` of a delivery already attempted.
+            return;
+        }
         if self.webhooks.len() >= MAX_ATTEMPTS_KEPT {
+            // Full: keep only the latest attempt of this delivery, or drop the record.
+            self.attempts_dropped += 1;
             match self.webhooks.iter().rposition(same) {
                 Some(i) => {
-                    delta -= attempt_cost(&self.webhooks[i]) as isize;
                     self.webhooks.remove(i);
                 }
-                None => {
-                    self.attempts_dropped += 1;
-                    return 0;
-                }
+                None => return,
             }
-            self.attempts_dropped += 1;
         }
         self.webhooks.push(attempt.clone());
-        self.status = self.compute_status();
-        delta
     }
 
     fn cost(&self) -> usize {
@@ -1078,6 +1067,37 @@ mod tests {
         );
         assert_eq!(rec.sends[1].webhooks.len(), 1);
         assert_eq!(log.all().len(), 1);
+    }
+
+    #[test]
+    fn attempt_records_are_bounded_per_send() {
+        let log = EventLog::new(EventLogConfig::default(), feed());
+        let text = v3("evt_1", "A_B", "u");
+        let seq = log.record(
+            &text,
+            "evt_1",
+            "composio.trigger.message",
+            &Origin::New,
+            &[],
+        );
+        for n in 0..MAX_ATTEMPTS_KEPT + 10 {
+            log.attempt(seq, &attempt(&format!("msg_{n}"), 0, "queued"));
+        }
+        // A delivery kept: its attempts replace its records; one not kept is counted.
+        log.attempt(seq, &attempt("msg_0", 1, "retrying"));
+        log.attempt(seq, &attempt("msg_0", 2, "delivered"));
+        let send = &log.get("evt_1").unwrap().sends[0];
+        assert_eq!(send.webhooks.len(), MAX_ATTEMPTS_KEPT);
+        assert_eq!(send.attempts_dropped, 11);
+        let last = send.webhooks.last().unwrap();
+        assert_eq!((last.webhook_id.as_str(), last.attempt), ("msg_0", 2));
+        assert_eq!(
+            send.webhooks
+                .iter()
+                .filter(|a| a.webhook_id == "msg_0")
+                .count(),
+            1
+        );
     }
 
     #[test]

@@ -318,9 +318,10 @@ async function loadSubscriptions() {
 }
 
 function triggerEnabled(t) {
-  if (t.disabled_at) return false;
-  const s = String(t.status || t.state || "").toLowerCase();
-  return s !== "disabled" && s !== "disable";
+  if (t.disabled_at || t.disabledAt) return false;
+  // `status` or `state` may be a word (`state` may also be an object: ignored then).
+  const word = [t.status, t.state].find((v) => typeof v === "string") || "";
+  return !["disabled", "disable", "inactive"].includes(word.toLowerCase());
 }
 
 async function loadTriggers() {
