@@ -65,9 +65,14 @@ impl Feed {
         }
     }
 
+    /// Whether a client listens.
+    pub(crate) fn listening(&self) -> bool {
+        self.tx.receiver_count() > 0
+    }
+
     /// Announces a change of `kind`; `data` is only called when a client listens.
     pub(crate) fn send(&self, kind: &'static str, data: impl FnOnce() -> String) {
-        if self.tx.receiver_count() > 0 {
+        if self.listening() {
             let _ = self.tx.send(FeedItem {
                 kind,
                 data: Arc::from(data()),
