@@ -49,3 +49,12 @@ if [ -f "$REQS" ]; then
   fi
   echo "PEERS_PYTHON=$VENV/bin/python"
 fi
+
+# --- Chromium and its WebDriver (the dashboard's browser test) -----------------------------
+# Debian's packages, installed system-wide (apt, first run only).
+if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
+  log "installing Debian's chromium and chromium-driver (first run only, a minute or two)"
+  apt_install --no-install-recommends chromium chromium-driver
+fi
+echo "CHROMEDRIVER_BIN=$(command -v chromedriver)"
+echo "CHROMIUM_BIN=$(command -v chromium)"

@@ -52,7 +52,11 @@ fn banner(hub: &RunningHub) -> String {
     let base = hub.base_url();
     let mut out = String::new();
     out.push_str(&format!("hub listening on {base}\n"));
+    out.push_str(&format!("  dashboard:     {}\n", hub.dashboard_url()));
     out.push_str(&format!("  ingest:        POST {base}/hub/events\n"));
+    out.push_str(&format!(
+        "  event log:     GET  {base}/hub/events, POST {base}/hub/events/{{id}}/resend\n"
+    ));
     out.push_str(&format!("  deliveries:    GET  {base}/hub/deliveries\n"));
     out.push_str(&format!(
         "  subscriptions: {base}/api/v3.1/webhook_subscriptions\n"

@@ -3,7 +3,7 @@
 //! after a back-off) instead of stalling the others.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc;
@@ -15,6 +15,15 @@ pub(crate) struct Subscriber {
     pub tx: mpsc::Sender<Utf8Bytes>,
     /// Cancelled to disconnect a subscriber that cannot keep up.
     pub kick: CancellationToken,
+    /// The connection's Pusher socket id.
+    pub socket_id: Arc<str>,
+}
+
+/// A connection that was sent an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Recipient {
+    pub connection: u64,
+    pub socket_id: Arc<str>,
 }
 
 #[derive(Default)]
@@ -48,14 +57,14 @@ impl Channels {
         });
     }
 
-    /// Sends every frame to every subscriber of `channel`, in order; returns how many
-    /// subscribers got them. A full queue disconnects its subscriber.
-    pub(crate) fn publish(&self, channel: &str, frames: &[Utf8Bytes]) -> usize {
+    /// Sends every frame to every subscriber of `channel`, in order; returns the subscribers
+    /// that got them. A full queue disconnects its subscriber.
+    pub(crate) fn publish(&self, channel: &str, frames: &[Utf8Bytes]) -> Vec<Recipient> {
         let subs: Vec<(u64, Subscriber)> = match self.lock().get(channel) {
             Some(subs) => subs.iter().map(|(id, s)| (*id, s.clone())).collect(),
-            None => return 0,
+            None => return Vec::new(),
         };
-        let mut delivered = 0;
+        let mut delivered = Vec::with_capacity(subs.len());
         for (conn, sub) in subs {
             let mut ok = true;
             for frame in frames {
@@ -65,7 +74,10 @@ impl Channels {
                 }
             }
             if ok {
-                delivered += 1;
+                delivered.push(Recipient {
+                    connection: conn,
+                    socket_id: sub.socket_id,
+                });
             } else {
                 tracing::warn!(connection = conn, %channel, "subscriber cannot keep up; disconnecting it");
                 sub.kick.cancel();

@@ -8,6 +8,11 @@
 //! [`ComposioSource`] pointed at it runs exactly the production code path, and so does a
 //! [`ComposioClient`] (the `Tools` extractor's) from [`RunningHub::composio_client`].
 //!
+//! Every event it publishes goes into a bounded event log with where it went
+//! ([`HubConfig::event_log`]; `GET /hub/events`, `GET /hub/events/{id}`,
+//! `POST /hub/events/{id}/resend`, [`RunningHub::events`]), and a dashboard at `/hub/ui`
+//! shows it live with the subscriptions, connected listeners and trigger instances.
+//!
 //! ```no_run
 //! use listener_hub::Hub;
 //! use listener_core::prelude::*;
@@ -19,6 +24,9 @@
 //! # Ok(()) }
 //! ```
 
+mod connections;
+mod dashboard;
+mod event_log;
 mod fanout;
 mod ids;
 mod ingest;
@@ -40,9 +48,17 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use connections::ListenerConnection;
+pub use dashboard::{FEED_CAPACITY, MAX_FEED_CLIENTS};
+pub use event_log::{
+    EventLogConfig, EventRecord, EventSend, EventStatus, EventSummary, RealtimeDelivery,
+    ResendError, Resent, WebhookCounts, DEFAULT_EVENT_LOG, DEFAULT_EVENT_LOG_BYTES,
+    MAX_ATTEMPTS_KEPT, MAX_RECIPIENTS_KEPT, MAX_SENDS_KEPT,
+};
 pub use ingest::{BareEvent, Published};
 pub use subscriptions::{
-    DeliveryAttempt, DeliveryConfig, SubscriptionRecord, MAX_RECEIVER_ANSWER_BYTES,
+    DeliveryAttempt, DeliveryConfig, SubscriptionRecord, ANSWER_PREVIEW_CHARS,
+    MAX_RECEIVER_ANSWER_BYTES,
 };
 pub use tools_api::{ToolCallRecord, DEFAULT_TOOL_CALL_LOG};
 
@@ -90,6 +106,9 @@ pub struct HubConfig {
     /// [`DEFAULT_TOOL_CALL_LOG`] (1,000). Each entry keeps the call's arguments, so the log
     /// holds at most this many request bodies of at most [`max_body_bytes`](Self::max_body_bytes).
     pub tool_call_log: usize,
+    /// Bounds of the event log (`GET /hub/events`, the dashboard): 1,000 events and 64 MiB
+    /// by default, the oldest dropped first.
+    pub event_log: EventLogConfig,
 }
 
 impl Default for HubConfig {
@@ -108,6 +127,7 @@ impl Default for HubConfig {
             max_body_bytes: 16 << 20,
             delivery: DeliveryConfig::default(),
             tool_call_log: DEFAULT_TOOL_CALL_LOG,
+            event_log: EventLogConfig::default(),
         }
     }
 }
@@ -126,6 +146,9 @@ pub(crate) struct HubState {
     pub(crate) shutdown: CancellationToken,
     pub(crate) webhooks: subscriptions::Webhooks,
     pub(crate) tool_calls: tools_api::ToolCalls,
+    pub(crate) events: Arc<event_log::EventLog>,
+    pub(crate) listeners: connections::Connections,
+    pub(crate) feed: dashboard::Feed,
     /// `private-{project_id}_triggers`, fixed at start.
     channel: String,
 }
@@ -163,6 +186,17 @@ impl HubState {
         id: String,
         event_type: String,
     ) -> Published {
+        self.publish_as(text, id, event_type, &event_log::Origin::New)
+    }
+
+    /// Publishes an envelope and records it in the event log as `origin` says.
+    pub(crate) fn publish_as(
+        &self,
+        text: String,
+        id: String,
+        event_type: String,
+        origin: &event_log::Origin,
+    ) -> Published {
         let channel = self.channel();
         let frames: Vec<Utf8Bytes> = if text.len() <= self.config.chunk_size {
             vec![channel_event(channel, TRIGGER_EVENT, &text).into()]
@@ -179,8 +213,12 @@ impl HubState {
                 })
                 .collect()
         };
-        let subscribers = self.channels.publish(channel, &frames);
-        let webhooks = self.webhooks.enqueue(&id, &event_type, &text);
+        let recipients = self.channels.publish(channel, &frames);
+        let subscribers = recipients.len();
+        let log_ref = self
+            .events
+            .record(&text, &id, &event_type, origin, &recipients);
+        let webhooks = self.webhooks.enqueue(&id, &event_type, &text, log_ref);
         tracing::debug!(event_id = %id, %event_type, subscribers, webhooks, frames = frames.len(), "hub: event published");
         Published {
             id,
@@ -245,6 +283,12 @@ impl Hub {
         self
     }
 
+    /// Bounds of the event log (default 1,000 events, 64 MiB).
+    pub fn event_log(mut self, bounds: EventLogConfig) -> Self {
+        self.config.event_log = bounds;
+        self
+    }
+
     /// Binds and starts serving in the background.
     pub async fn start(self) -> Result<RunningHub> {
         let config = self.config;
@@ -262,13 +306,26 @@ impl Hub {
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
-        let webhooks =
-            subscriptions::Webhooks::new(config.delivery, sign_delivery, shutdown.clone())?;
+        let feed = dashboard::Feed::new(dashboard::FEED_CAPACITY);
+        let events = Arc::new(event_log::EventLog::new(config.event_log, feed.clone()));
+        let observer: subscriptions::Observer = {
+            let events = Arc::clone(&events);
+            Arc::new(move |log_ref, attempt| events.attempt(log_ref, attempt))
+        };
+        let webhooks = subscriptions::Webhooks::new(
+            config.delivery,
+            sign_delivery,
+            observer,
+            shutdown.clone(),
+        )?;
         let channel = format!("private-{}_triggers", config.project_id);
         let tool_calls = tools_api::ToolCalls::new(config.tool_call_log);
         let state = Arc::new(HubState {
             channel,
             tool_calls,
+            events,
+            listeners: connections::Connections::new(feed.clone()),
+            feed,
             config,
             channels: fanout::Channels::default(),
             connections: AtomicUsize::new(0),
@@ -330,6 +387,8 @@ fn router(state: Arc<HubState>) -> Router {
         .route("/hub/tool-calls", get(tools_api::list))
         .route("/healthz", get(|| async { "ok" }))
         .route("/hub/status", get(status))
+        .merge(event_log::routes())
+        .merge(dashboard::routes())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -454,6 +513,34 @@ impl RunningHub {
     /// The delivery log (oldest first), as `GET /hub/deliveries` returns it.
     pub fn deliveries(&self) -> Vec<DeliveryAttempt> {
         self.state.webhooks.log()
+    }
+
+    /// The event log's entries (oldest first); `GET /hub/events` filters them, newest first.
+    pub fn events(&self) -> Vec<EventSummary> {
+        self.state.events.all()
+    }
+
+    /// One entry of the event log with its sends and deliveries, as `GET /hub/events/{id}`
+    /// returns it.
+    pub fn event(&self, id: &str) -> Option<EventRecord> {
+        self.state.events.get(id)
+    }
+
+    /// Publishes the event log's entry `id` again, as `POST /hub/events/{id}/resend` does:
+    /// with the same id (a second send of the entry, which listeners drop as a duplicate),
+    /// or with a fresh one (a new entry, which runs).
+    pub fn resend(&self, id: &str, fresh: bool) -> std::result::Result<Resent, ResendError> {
+        self.state.resend(id, fresh)
+    }
+
+    /// The open websocket connections (oldest first), as `GET /hub/connections` returns them.
+    pub fn connections(&self) -> Vec<ListenerConnection> {
+        self.state.listeners.list()
+    }
+
+    /// The dashboard's URL, `http://ADDR/hub/ui`.
+    pub fn dashboard_url(&self) -> String {
+        format!("{}/hub/ui", self.base_url())
     }
 
     /// The tool-call log (oldest first), as `GET /hub/tool-calls` returns it.

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
+use axum::http::header::USER_AGENT;
+use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
@@ -34,11 +36,16 @@ pub(crate) async fn upgrade(
     ws: WebSocketUpgrade,
     Path(key): Path<String>,
     State(hub): State<Arc<HubState>>,
+    headers: HeaderMap,
 ) -> Response {
     let max = hub.config.max_frame_bytes;
+    let user_agent = headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     ws.max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| serve(socket, key, hub))
+        .on_upgrade(move |socket| serve(socket, key, hub, user_agent))
 }
 
 fn error_frame(code: u16, message: &str) -> Message {
@@ -66,7 +73,7 @@ struct SubscribeData {
     auth: Option<String>,
 }
 
-async fn serve(socket: WebSocket, key: String, hub: Arc<HubState>) {
+async fn serve(socket: WebSocket, key: String, hub: Arc<HubState>, user_agent: Option<String>) {
     if key != hub.config.app_key {
         return refuse(
             socket,
@@ -81,7 +88,9 @@ async fn serve(socket: WebSocket, key: String, hub: Arc<HubState>) {
         return refuse(socket, 4100, "Over connection quota").await;
     }
     let conn = hub.next_connection.fetch_add(1, Ordering::Relaxed);
-    let socket_id = ids::socket_id();
+    let socket_id: Arc<str> = Arc::from(ids::socket_id());
+    hub.listeners
+        .opened(conn, &socket_id, user_agent.as_deref());
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(hub.config.subscriber_queue);
     let kick = CancellationToken::new();
     let (mut sink, mut stream) = socket.split();
@@ -139,6 +148,7 @@ async fn serve(socket: WebSocket, key: String, hub: Arc<HubState>) {
         }
     }
     hub.channels.remove_connection(conn);
+    hub.listeners.closed(conn);
     hub.connections.fetch_sub(1, Ordering::SeqCst);
     tracing::debug!(connection = conn, "hub: client disconnected");
 }
@@ -147,7 +157,7 @@ async fn serve(socket: WebSocket, key: String, hub: Arc<HubState>) {
 fn client_frame(
     hub: &HubState,
     conn: u64,
-    socket_id: &str,
+    socket_id: &Arc<str>,
     text: &str,
     tx: &mpsc::Sender<Utf8Bytes>,
     kick: &CancellationToken,
@@ -200,8 +210,10 @@ fn client_frame(
                 Subscriber {
                     tx: tx.clone(),
                     kick: kick.clone(),
+                    socket_id: Arc::clone(socket_id),
                 },
             );
+            hub.listeners.subscribed(conn, &channel, true);
             tracing::debug!(connection = conn, %channel, "hub: subscribed");
             let reply = json!({"event": "pusher_internal:subscription_succeeded", "channel": channel, "data": "{}"});
             channels.insert(channel);
@@ -210,6 +222,7 @@ fn client_frame(
         "pusher:unsubscribe" => {
             if let Ok(data) = frame.data_as::<SubscribeData>() {
                 hub.channels.unsubscribe(&data.channel, conn);
+                hub.listeners.subscribed(conn, &data.channel, false);
                 channels.remove(&data.channel);
             }
             return None;

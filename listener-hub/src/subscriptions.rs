@@ -3,7 +3,8 @@
 //! subscription with its own bounded queue, so a slow endpoint never stalls the others. Each
 //! event is POSTed signed (`webhook-id`, `webhook-timestamp`, `webhook-signature`) and retried
 //! with exponential back-off on failure or timeout, a bounded number of times; every attempt
-//! goes into a bounded, queryable delivery log.
+//! goes into a bounded, queryable delivery log, and to the observer given at start (the
+//! hub's event log), with its latency and a bounded preview of the receiver's answer.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -21,12 +22,16 @@ use listener_core::Backoff;
 /// connection can be reused; a longer one is abandoned (the status still counts).
 pub const MAX_RECEIVER_ANSWER_BYTES: usize = 64 << 10;
 
+/// The most of a receiver's answer kept as [`DeliveryAttempt::answer`], in characters.
+pub const ANSWER_PREVIEW_CHARS: usize = 512;
+
 /// How long the hub waits for a receiver's answer body once its status arrived (at most the
 /// attempt's timeout).
 const RECEIVER_ANSWER_WAIT: Duration = Duration::from_secs(1);
 
 /// How the hub delivers webhooks. A receiver's answer body is read up to
-/// [`MAX_RECEIVER_ANSWER_BYTES`] and discarded; only its status decides.
+/// [`MAX_RECEIVER_ANSWER_BYTES`]; only its status decides, and a preview of it is kept in
+/// the attempt ([`ANSWER_PREVIEW_CHARS`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DeliveryConfig {
     /// Attempts per event, the first included (default 5).
@@ -89,19 +94,33 @@ pub struct DeliveryAttempt {
     pub status: Option<u16>,
     /// The transport error, if any.
     pub error: Option<String>,
-    /// `delivered`, `retrying`, `failed` (attempts exhausted) or `dropped` (queue full).
+    /// `delivered`, `retrying`, `failed` (attempts exhausted) or `dropped` (queue full);
+    /// in the event log also `queued` (attempt 0: waiting for its first attempt).
     pub outcome: String,
     /// When the attempt finished (ISO 8601).
     pub at: String,
+    /// How long the attempt took, from sending the request to its answer's status (or the
+    /// transport error), in milliseconds.
+    #[serde(default)]
+    pub latency_ms: Option<u64>,
+    /// The start of the receiver's answer body, at most [`ANSWER_PREVIEW_CHARS`] characters
+    /// (control characters escaped, cut marked with the total size).
+    #[serde(default)]
+    pub answer: Option<String>,
 }
 
 /// Computes the three signature headers for a delivery; provided by the webhook signer.
 pub(crate) type SignFn = fn(secret: &str, id: &str, timestamp: i64, body: &str) -> String;
 
+/// Hears of every delivery as it is queued (outcome `queued`) and of every attempt, with the
+/// `log_ref` the event was queued with ([`Webhooks::enqueue`]).
+pub(crate) type Observer = Arc<dyn Fn(u64, &DeliveryAttempt) + Send + Sync>;
+
 struct Delivery {
     webhook_id: String,
     event_id: String,
     body: Arc<str>,
+    log_ref: u64,
 }
 
 struct Entry {
@@ -127,6 +146,7 @@ pub(crate) struct Webhooks {
     sign: SignFn,
     subs: Mutex<BTreeMap<String, Entry>>,
     log: Arc<Mutex<VecDeque<DeliveryAttempt>>>,
+    observer: Observer,
     shutdown: CancellationToken,
 }
 
@@ -138,6 +158,7 @@ impl Webhooks {
     pub(crate) fn new(
         config: DeliveryConfig,
         sign: SignFn,
+        observer: Observer,
         shutdown: CancellationToken,
     ) -> listener_core::Result<Self> {
         let http = listener_core::http::ClientOptions {
@@ -153,6 +174,7 @@ impl Webhooks {
             sign,
             subs: Mutex::new(BTreeMap::new()),
             log: Arc::new(Mutex::new(VecDeque::new())),
+            observer,
             shutdown,
         })
     }
@@ -178,6 +200,7 @@ impl Webhooks {
             config: self.config,
             sign: self.sign,
             log: Arc::clone(&self.log),
+            observer: Arc::clone(&self.observer),
             stop: stop.clone(),
         };
         tokio::spawn(worker.run(rx));
@@ -237,8 +260,15 @@ impl Webhooks {
         }
     }
 
-    /// Queues the event for every subscription enabled for its type; returns how many.
-    pub(crate) fn enqueue(&self, event_id: &str, event_type: &str, body: &str) -> usize {
+    /// Queues the event for every subscription enabled for its type; returns how many. The
+    /// observer hears of each delivery, and later of its attempts, with `log_ref`.
+    pub(crate) fn enqueue(
+        &self,
+        event_id: &str,
+        event_type: &str,
+        body: &str,
+        log_ref: u64,
+    ) -> usize {
         let body: Arc<str> = Arc::from(body);
         let mut queued = 0;
         for entry in lock(&self.subs).values() {
@@ -250,26 +280,31 @@ impl Webhooks {
                 webhook_id: ids::fresh("msg_"),
                 event_id: event_id.to_owned(),
                 body: Arc::clone(&body),
+                log_ref,
             };
+            let mut record = DeliveryAttempt {
+                subscription_id: sub.id,
+                webhook_url: sub.webhook_url,
+                webhook_id: delivery.webhook_id.clone(),
+                event_id: event_id.to_owned(),
+                attempt: 0,
+                status: None,
+                error: None,
+                outcome: "queued".into(),
+                at: ids::now_rfc3339(),
+                latency_ms: None,
+                answer: None,
+            };
+            // Heard before the worker can take it, so the first attempt comes after.
+            (self.observer)(log_ref, &record);
             match entry.queue.try_send(delivery) {
                 Ok(()) => queued += 1,
                 Err(_) => {
-                    tracing::warn!(subscription = %sub.id, "hub: webhook queue full; event dropped for this subscription");
-                    push_log(
-                        &self.log,
-                        self.config.log_size,
-                        DeliveryAttempt {
-                            subscription_id: sub.id,
-                            webhook_url: sub.webhook_url,
-                            webhook_id: String::new(),
-                            event_id: event_id.to_owned(),
-                            attempt: 0,
-                            status: None,
-                            error: Some("queue full".into()),
-                            outcome: "dropped".into(),
-                            at: ids::now_rfc3339(),
-                        },
-                    );
+                    tracing::warn!(subscription = %record.subscription_id, "hub: webhook queue full; event dropped for this subscription");
+                    record.error = Some("queue full".into());
+                    record.outcome = "dropped".into();
+                    (self.observer)(log_ref, &record);
+                    push_log(&self.log, self.config.log_size, record);
                 }
             }
         }
@@ -295,6 +330,7 @@ struct Worker {
     config: DeliveryConfig,
     sign: SignFn,
     log: Arc<Mutex<VecDeque<DeliveryAttempt>>>,
+    observer: Observer,
     stop: CancellationToken,
 }
 
@@ -309,8 +345,9 @@ impl Worker {
         }
     }
 
-    /// Reads and discards a receiver's answer, bounded in size and time.
-    async fn drain_answer(&self, subscription: &str, answer: reqwest::Response) {
+    /// Reads a receiver's answer, bounded in size and time, and returns a preview of it
+    /// (`None` when it was empty or abandoned).
+    async fn drain_answer(&self, subscription: &str, answer: reqwest::Response) -> Option<String> {
         let wait = RECEIVER_ANSWER_WAIT.min(self.config.timeout);
         let read = tokio::time::timeout(
             wait,
@@ -318,12 +355,15 @@ impl Worker {
         )
         .await;
         match read {
-            Ok(Ok(_)) => {}
+            Ok(Ok(body)) if body.is_empty() => None,
+            Ok(Ok(body)) => Some(listener_core::preview::preview(&body, ANSWER_PREVIEW_CHARS)),
             Ok(Err(e)) => {
-                tracing::debug!(%subscription, error = %e, "hub: webhook receiver's answer abandoned")
+                tracing::debug!(%subscription, error = %e, "hub: webhook receiver's answer abandoned");
+                None
             }
             Err(_) => {
-                tracing::debug!(%subscription, ?wait, "hub: webhook receiver's answer body too slow; abandoned")
+                tracing::debug!(%subscription, ?wait, "hub: webhook receiver's answer body too slow; abandoned");
+                None
             }
         }
     }
@@ -336,6 +376,7 @@ impl Worker {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |t| t.as_secs() as i64);
             let signature = (self.sign)(&sub.secret, &d.webhook_id, timestamp, &d.body);
+            let started = std::time::Instant::now();
             let sent = self
                 .http
                 .post(&sub.webhook_url)
@@ -348,13 +389,14 @@ impl Worker {
                 .body(d.body.to_string())
                 .send()
                 .await;
-            let (status, error) = match sent {
+            let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let (status, error, answer) = match sent {
                 Ok(r) => {
                     let status = r.status().as_u16();
-                    self.drain_answer(&sub.id, r).await;
-                    (Some(status), None)
+                    let answer = self.drain_answer(&sub.id, r).await;
+                    (Some(status), None, answer)
                 }
-                Err(e) => (None, Some(listener_core::http::describe(&e))),
+                Err(e) => (None, Some(listener_core::http::describe(&e)), None),
             };
             let delivered = status.is_some_and(|s| (200..300).contains(&s));
             let last = attempt >= self.config.max_attempts.max(1);
@@ -366,21 +408,21 @@ impl Worker {
                 "retrying"
             };
             tracing::info!(subscription = %sub.id, webhook_id = %d.webhook_id, attempt, ?status, outcome, "hub: webhook delivery");
-            push_log(
-                &self.log,
-                self.config.log_size,
-                DeliveryAttempt {
-                    subscription_id: sub.id.clone(),
-                    webhook_url: sub.webhook_url.clone(),
-                    webhook_id: d.webhook_id.clone(),
-                    event_id: d.event_id.clone(),
-                    attempt,
-                    status,
-                    error,
-                    outcome: outcome.into(),
-                    at: ids::now_rfc3339(),
-                },
-            );
+            let record = DeliveryAttempt {
+                subscription_id: sub.id.clone(),
+                webhook_url: sub.webhook_url.clone(),
+                webhook_id: d.webhook_id.clone(),
+                event_id: d.event_id.clone(),
+                attempt,
+                status,
+                error,
+                outcome: outcome.into(),
+                at: ids::now_rfc3339(),
+                latency_ms: Some(latency_ms),
+                answer,
+            };
+            (self.observer)(d.log_ref, &record);
+            push_log(&self.log, self.config.log_size, record);
             if delivered || last {
                 return;
             }

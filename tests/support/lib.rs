@@ -10,6 +10,7 @@ pub mod peers;
 pub mod prometheus;
 pub mod proxy;
 pub mod pusher;
+pub mod receiver;
 pub mod record;
 pub mod source;
 pub mod wait;

@@ -17,7 +17,8 @@ pub fn peers_dir() -> PathBuf {
     home.join(".cache").join("listener-peers")
 }
 
-/// Finds a peer through `env_var`, else at `default` under the peers dir. Missing: skip
+/// Finds a peer through `env_var`, else at `default` under the peers dir (an absolute
+/// `default` is taken as it is). Missing: skip
 /// loudly (returns `None`), or panic when `CI` is set.
 pub fn require(what: &str, env_var: &str, default: &str) -> Option<PathBuf> {
     let found = std::env::var_os(env_var)
@@ -71,4 +72,22 @@ pub fn python_with(module: &str) -> Option<PathBuf> {
 /// The `sockudo` binary (a Pusher-protocol server from crates.io).
 pub fn sockudo() -> Option<PathBuf> {
     require("the sockudo server", "SOCKUDO_BIN", "sockudo/bin/sockudo")
+}
+
+/// Debian's `chromedriver` (package `chromium-driver`), for the dashboard's browser test.
+pub fn chromedriver() -> Option<PathBuf> {
+    require(
+        "chromedriver (Debian's chromium-driver)",
+        "CHROMEDRIVER_BIN",
+        "/usr/bin/chromedriver",
+    )
+}
+
+/// Debian's `chromium`, driven headless by [`chromedriver`].
+pub fn chromium() -> Option<PathBuf> {
+    require(
+        "chromium (Debian's chromium)",
+        "CHROMIUM_BIN",
+        "/usr/bin/chromium",
+    )
 }
