@@ -610,6 +610,30 @@ mod tests {
     }
 
     #[test]
+    fn odd_schemas_are_taken_or_refused_never_a_panic() {
+        let odd = [
+            json!({"$schema": "http://example.invalid/unknown-draft"}),
+            json!({"$schema": 5}),
+            json!({"$ref": "#/definitions/missing"}),
+            json!({"$ref": "#"}),
+            json!({"$id": "not a uri ::", "type": "object"}),
+            json!({"type": "object", "properties": {"x": {"pattern": "("}}}),
+            json!({"type": "object", "properties": {"x": {"format": "no-such-format"}}}),
+            json!({"type": "object", "required": [1, 2]}),
+            json!({"type": "object", "properties": 7}),
+            json!({"allOf": [{"$ref": "#/allOf/0"}]}),
+        ];
+        for schema in odd {
+            let item =
+                json!({"slug": "ODD_ONE", "config": schema.clone(), "payload": schema.clone()});
+            if let Ok(entry) = entry(item) {
+                let _ = entry.check_config(&Map::new());
+                let _ = entry.check_config(json!({"x": "(", "y": [1]}).as_object().unwrap());
+            }
+        }
+    }
+
+    #[test]
     fn a_file_replaces_bundled_types_and_bad_files_are_refused_clearly() {
         let dir = tempfile::tempdir().unwrap();
         let path = temp(
