@@ -256,7 +256,17 @@ fn every_command_has_help_naming_its_options() {
                 "verify",
             ],
         ),
-        (&["hub"], &["--addr", "--api-key", "--chunk-size"]),
+        (
+            &["hub"],
+            &[
+                "--addr",
+                "--api-key",
+                "--chunk-size",
+                "--catalog",
+                "--strict-triggers",
+                "--max-trigger-instances",
+            ],
+        ),
         (
             &["send"],
             &["SLUG", "--payload", "--user", "--json", "--hub"],
@@ -611,6 +621,48 @@ fn errors_are_one_line_on_stderr_with_a_failure_status() {
         let line = one_error_line(&output);
         assert!(line.ends_with("--help`)"), "{args:?}: {line}");
     }
+}
+
+/// `hub --catalog FILE` serves the file's trigger types; a bad file stops the hub with one
+/// error line naming the file and the entry.
+#[test]
+fn the_hub_command_loads_a_catalog_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("catalog.json");
+    std::fs::write(
+        &good,
+        r#"{"slug": "ACME_ORDER_PLACED", "config": {"type": "object", "required": ["store"], "properties": {"store": {"type": "string"}}}}"#,
+    )
+    .unwrap();
+    let good = good.display().to_string();
+    let hub = spawn(
+        &[
+            "hub",
+            "--addr",
+            "127.0.0.1:0",
+            "--catalog",
+            &good,
+            "--strict-triggers",
+        ],
+        &[],
+    );
+    let (line, _) = hub.stdout_line("the triggers line", |l| l.contains("triggers_types"));
+    assert!(line.contains("(4 types)"), "{line}");
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"[{"slug": "ACME_X", "type": "push"}]"#).unwrap();
+    let bad = bad.display().to_string();
+    let output = cli()
+        .args(["hub", "--addr", "127.0.0.1:0", "--catalog", &bad])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let line = one_error_line(&output);
+    assert!(
+        line.contains(&bad) && line.contains("#1 (`ACME_X`)") && line.contains("`type` must be"),
+        "{line}"
+    );
 }
 
 /// A webhook endpoint that answers 200 and hands each request's headers and body over.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::realtime_api::api_error;
+use super::trigger_instances::{is_not_active, TriggerInstances};
 use super::{ids, HubState};
 use listener_core::decode::DecodeError;
 use listener_core::ConfigError;
@@ -27,22 +28,24 @@ pub struct BareEvent {
     /// The trigger payload (`data` of the envelope).
     #[serde(default)]
     pub payload: Value,
-    /// The user id (default `default`).
+    /// The user id (when absent: the matching trigger instance's, else `default`).
     #[serde(default)]
     pub user_id: Option<String>,
-    /// The trigger instance id (fresh when absent).
+    /// The trigger instance id (when absent: the matching active instance's, else fresh).
     #[serde(default)]
     pub trigger_id: Option<String>,
-    /// The connected account id (fresh when absent).
+    /// The connected account id (when absent: the matching instance's, else fresh).
     #[serde(default)]
     pub connected_account_id: Option<String>,
-    /// The auth config id (fresh when absent).
+    /// The auth config id (when absent: the matching instance's, else fresh).
     #[serde(default)]
     pub auth_config_id: Option<String>,
 }
 
 impl BareEvent {
-    /// The V3 envelope for this payload, with a fresh event id, log id and timestamp.
+    /// The V3 envelope for this payload, with a fresh event id, log id and timestamp (and
+    /// fresh ids for what the event leaves out: publishing a bare event through the hub
+    /// fills them from the matching trigger instance first).
     pub fn into_envelope(self) -> Value {
         json!({
             "id": ids::fresh("evt_"),
@@ -77,21 +80,40 @@ pub struct Published {
 }
 
 /// Turns an ingest body into the envelope to send: envelopes are kept as they are (their
-/// exact bytes), bare payloads are wrapped.
-pub(crate) fn prepare(body: &[u8]) -> Result<(String, String, String)> {
+/// exact bytes), bare payloads are wrapped. A trigger message gets the id of the trigger
+/// instance it matches (see [`TriggerInstances`]); a strict hub refuses one that matches none.
+pub(crate) fn prepare(
+    body: &[u8],
+    triggers: &TriggerInstances,
+) -> Result<(String, String, String)> {
     let value = decode::parse(body)?;
-    prepare_value(value, Some(body))
+    prepare_value(value, Some(body), triggers)
 }
 
 /// [`prepare`] for an already parsed event; `raw` is its exact text when there is one (an
-/// envelope is then sent byte for byte), else the value is serialized once.
-pub(crate) fn prepare_value(value: Value, raw: Option<&[u8]>) -> Result<(String, String, String)> {
-    let Value::Object(map) = value else {
+/// envelope is then sent byte for byte unless a trigger instance's ids were written in),
+/// else the value is serialized once.
+pub(crate) fn prepare_value(
+    value: Value,
+    mut raw: Option<&[u8]>,
+    triggers: &TriggerInstances,
+) -> Result<(String, String, String)> {
+    let Value::Object(mut map) = value else {
         return Err(Error::Decode(DecodeError::NotAnObject {
             found: "a non-object",
         }));
     };
     if let Some(envelope) = decode::detect(&map) {
+        match envelope {
+            listener_core::Envelope::V3 => {
+                let message = map.get("type").and_then(Value::as_str) == Some(V3_TRIGGER_MESSAGE);
+                if message && triggers.attach_v3(&mut map)? {
+                    raw = None;
+                }
+            }
+            listener_core::Envelope::Admin => {}
+            _ => triggers.check_other(&map)?,
+        }
         let (id, event_type) = identity(&map, envelope);
         let text = match raw {
             Some(body) => String::from_utf8_lossy(body).into_owned(),
@@ -106,15 +128,7 @@ pub(crate) fn prepare_value(value: Value, raw: Option<&[u8]>) -> Result<(String,
                 message: format!("not a bare event ({{trigger_slug, payload, user_id?}}): {e}"),
             })
         })?;
-        if bare.trigger_slug.trim().is_empty() {
-            return Err(Error::Config(ConfigError {
-                key: "trigger_slug".into(),
-                message: "must not be empty".into(),
-            }));
-        }
-        let envelope = bare.into_envelope();
-        let id = envelope["id"].as_str().unwrap_or_default().to_owned();
-        return Ok((envelope.to_string(), id, V3_TRIGGER_MESSAGE.to_owned()));
+        return prepare_bare(bare, triggers);
     }
     // Neither: let the decoder name the problem.
     Err(decode::decode_value(Value::Object(map))
@@ -124,6 +138,24 @@ pub(crate) fn prepare_value(value: Value, raw: Option<&[u8]>) -> Result<(String,
             keys: String::new(),
         })
         .into())
+}
+
+/// Wraps a bare event into a V3 trigger message, with the ids of the trigger instance it
+/// matches where it names none.
+pub(crate) fn prepare_bare(
+    mut bare: BareEvent,
+    triggers: &TriggerInstances,
+) -> Result<(String, String, String)> {
+    if bare.trigger_slug.trim().is_empty() {
+        return Err(Error::Config(ConfigError {
+            key: "trigger_slug".into(),
+            message: "must not be empty".into(),
+        }));
+    }
+    triggers.attach_bare(&mut bare)?;
+    let envelope = bare.into_envelope();
+    let id = envelope["id"].as_str().unwrap_or_default().to_owned();
+    Ok((envelope.to_string(), id, V3_TRIGGER_MESSAGE.to_owned()))
 }
 
 fn identity(map: &Map<String, Value>, envelope: listener_core::Envelope) -> (String, String) {
@@ -156,7 +188,7 @@ pub(crate) async fn ingest(
     if !ndjson {
         return match hub.publish_bytes(&body) {
             Ok(published) => (StatusCode::ACCEPTED, Json(json!(published))),
-            Err(e) => api_error(StatusCode::BAD_REQUEST, &e.to_string()),
+            Err(e) => api_error(refusal_status(&e), &e.to_string()),
         };
     }
     // One event per line; every line is checked before any is published.
@@ -165,9 +197,9 @@ pub(crate) async fn ingest(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match prepare(line) {
+        match prepare(line, &hub.triggers.instances) {
             Ok(p) => prepared.push(p),
-            Err(e) => return api_error(StatusCode::BAD_REQUEST, &format!("line {}: {e}", n + 1)),
+            Err(e) => return api_error(refusal_status(&e), &format!("line {}: {e}", n + 1)),
         }
     }
     let published: Vec<Published> = prepared
@@ -178,6 +210,15 @@ pub(crate) async fn ingest(
         StatusCode::ACCEPTED,
         Json(json!({"published": published.len(), "items": published})),
     )
+}
+
+/// 409 for a strict hub's refusal of an event of a trigger that is not active, else 400.
+fn refusal_status(e: &Error) -> StatusCode {
+    if is_not_active(e) {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::BAD_REQUEST
+    }
 }
 
 /// Splits `body` into pieces of at most `size` bytes, never inside a character.
@@ -211,6 +252,10 @@ mod tests {
             assert_eq!(parts.concat(), s);
         }
         assert_eq!(split("abc", 10), vec!["abc"]);
+    }
+
+    fn prepare(body: &[u8]) -> Result<(String, String, String)> {
+        super::prepare(body, &TriggerInstances::new(0, false))
     }
 
     #[test]

@@ -2,11 +2,17 @@
 //! trigger handlers offline: Composio's realtime endpoints (credentials, channel auth), a
 //! Pusher-protocol websocket endpoint, an ingest API (`POST /hub/events`: one JSON event, or
 //! many as `application/x-ndjson`) that fans events out to every subscriber, webhook
-//! subscriptions delivering signed POSTs, and Composio's tool execution endpoint
+//! subscriptions delivering signed POSTs, Composio's tool execution endpoint
 //! (`POST /api/v3.1/tools/execute/{tool_slug}`), which runs nothing but records every call
-//! ([`RunningHub::tool_calls`], `GET /hub/tool-calls`) and answers as the tool would. A
-//! [`ComposioSource`] pointed at it runs exactly the production code path, and so does a
-//! [`ComposioClient`] (the `Tools` extractor's) from [`RunningHub::composio_client`].
+//! ([`RunningHub::tool_calls`], `GET /hub/tool-calls`) and answers as the tool would, and
+//! Composio's triggers API: trigger types from a [`catalog`] (bundled, plus
+//! [`HubConfig::catalog_files`]), trigger instances whose configuration is validated against
+//! the type's schema ([`trigger_instances`]; disabling one publishes
+//! `composio.trigger.disabled`), and webhook endpoints. A published trigger message carries
+//! the id of the active instance it matches; a strict hub ([`HubConfig::strict_triggers`])
+//! refuses one that matches none. A [`ComposioSource`] pointed at it runs exactly the
+//! production code path, and so does a [`ComposioClient`] (the `Tools` extractor's, and the
+//! trigger management calls) from [`RunningHub::composio_client`].
 //!
 //! Every event it publishes goes into a bounded event log with where it went
 //! ([`HubConfig::event_log`]; `GET /hub/events`, `GET /hub/events/{id}`,
@@ -27,6 +33,7 @@
 mod connections;
 mod dashboard;
 mod event_log;
+pub mod catalog;
 mod fanout;
 mod ids;
 mod ingest;
@@ -35,8 +42,12 @@ mod realtime_api;
 mod subscriptions;
 mod subscriptions_api;
 mod tools_api;
+pub mod trigger_instances;
+mod triggers_api;
+mod webhook_endpoints;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
@@ -61,6 +72,8 @@ pub use subscriptions::{
     MAX_RECEIVER_ANSWER_BYTES,
 };
 pub use tools_api::{ToolCallRecord, DEFAULT_TOOL_CALL_LOG};
+pub use trigger_instances::{TriggerInstanceRecord, DEFAULT_MAX_TRIGGER_INSTANCES};
+pub use webhook_endpoints::{WebhookEndpointRecord, MAX_WEBHOOK_ENDPOINTS};
 
 use listener_core::composio_api::{ApiResult, ComposioClient};
 
@@ -109,6 +122,20 @@ pub struct HubConfig {
     /// Bounds of the event log (`GET /hub/events`, the dashboard): 1,000 events and 64 MiB
     /// by default, the oldest dropped first.
     pub event_log: EventLogConfig,
+    /// Files of trigger types served besides the bundled ones (see [`catalog`] for their
+    /// shape); a file's type replaces a bundled one of the same slug. Read at
+    /// [`Hub::start`], which fails naming the file and the entry when one is unreadable or
+    /// invalid. Default: none.
+    pub catalog_files: Vec<PathBuf>,
+    /// Most trigger instances kept (default [`DEFAULT_MAX_TRIGGER_INSTANCES`], 10,000): an
+    /// upsert that would create one more is answered 409 until some are deleted.
+    pub max_trigger_instances: usize,
+    /// Strict mode: a trigger message that matches no enabled trigger instance (see
+    /// [`trigger_instances`]) is refused instead of published: `POST /hub/events` answers
+    /// 409, [`RunningHub::publish`] and its kin return an error whose [`ConfigError`] key is
+    /// [`trigger_instances::NOT_ACTIVE`]. Lifecycle and admin events are never refused.
+    /// Default `false`: such an event is published as it is.
+    pub strict_triggers: bool,
 }
 
 impl Default for HubConfig {
@@ -128,6 +155,9 @@ impl Default for HubConfig {
             delivery: DeliveryConfig::default(),
             tool_call_log: DEFAULT_TOOL_CALL_LOG,
             event_log: EventLogConfig::default(),
+            catalog_files: Vec::new(),
+            max_trigger_instances: DEFAULT_MAX_TRIGGER_INSTANCES,
+            strict_triggers: false,
         }
     }
 }
@@ -149,6 +179,7 @@ pub(crate) struct HubState {
     pub(crate) events: Arc<event_log::EventLog>,
     pub(crate) listeners: connections::Connections,
     pub(crate) feed: dashboard::Feed,
+    pub(crate) triggers: triggers_api::Triggers,
     /// `private-{project_id}_triggers`, fixed at start.
     channel: String,
 }
@@ -170,13 +201,13 @@ impl HubState {
 
     /// Publishes an already parsed envelope or bare event, serializing it once.
     pub(crate) fn publish_value(&self, event: Value) -> Result<Published> {
-        let (text, id, event_type) = ingest::prepare_value(event, None)?;
+        let (text, id, event_type) = ingest::prepare_value(event, None, &self.triggers.instances)?;
         Ok(self.publish_envelope(text, id, event_type))
     }
 
     /// Publishes an ingest body (an envelope or a bare event).
     pub(crate) fn publish_bytes(&self, body: &[u8]) -> Result<Published> {
-        let (text, id, event_type) = ingest::prepare(body)?;
+        let (text, id, event_type) = ingest::prepare(body, &self.triggers.instances)?;
         Ok(self.publish_envelope(text, id, event_type))
     }
 
@@ -289,6 +320,25 @@ impl Hub {
         self
     }
 
+    /// Also serves the trigger types of this file ([`HubConfig::catalog_files`]).
+    pub fn catalog_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.catalog_files.push(path.into());
+        self
+    }
+
+    /// Most trigger instances kept (default 10,000).
+    pub fn max_trigger_instances(mut self, instances: usize) -> Self {
+        self.config.max_trigger_instances = instances;
+        self
+    }
+
+    /// Refuses trigger messages that match no enabled trigger instance
+    /// ([`HubConfig::strict_triggers`]).
+    pub fn strict_triggers(mut self, strict: bool) -> Self {
+        self.config.strict_triggers = strict;
+        self
+    }
+
     /// Binds and starts serving in the background.
     pub async fn start(self) -> Result<RunningHub> {
         let config = self.config;
@@ -303,6 +353,8 @@ impl Hub {
                 message: "letters, digits, `_` and `-` only".into(),
             }));
         }
+        let catalog = catalog::Catalog::load(&config.catalog_files)
+            .map_err(|e| Error::Config(ConfigError::new("hub catalog", e.to_string())))?;
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
@@ -320,12 +372,22 @@ impl Hub {
         )?;
         let channel = format!("private-{}_triggers", config.project_id);
         let tool_calls = tools_api::ToolCalls::new(config.tool_call_log);
+        let triggers = triggers_api::Triggers {
+            catalog,
+            instances: trigger_instances::TriggerInstances::new(
+                config.max_trigger_instances,
+                config.strict_triggers,
+            ),
+            endpoints: webhook_endpoints::Endpoints::default(),
+            base_url: format!("http://{addr}"),
+        };
         let state = Arc::new(HubState {
             channel,
             tool_calls,
             events,
             listeners: connections::Connections::new(feed.clone()),
             feed,
+            triggers,
             config,
             channels: fanout::Channels::default(),
             connections: AtomicUsize::new(0),
@@ -385,6 +447,7 @@ fn router(state: Arc<HubState>) -> Router {
             post(tools_api::execute),
         )
         .route("/hub/tool-calls", get(tools_api::list))
+        .merge(triggers_api::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/hub/status", get(status))
         .merge(event_log::routes())
@@ -487,15 +550,17 @@ impl RunningHub {
         self.state.publish_bytes(body)
     }
 
-    /// Wraps `payload` into a fresh V3 trigger message for `trigger_slug` and publishes it.
+    /// Wraps `payload` into a fresh V3 trigger message for `trigger_slug` and publishes it,
+    /// with the ids of the active trigger instance of that slug when there is one (a
+    /// strict hub refuses it when there is none).
     pub fn publish_payload(&self, trigger_slug: &str, payload: Value) -> Result<Published> {
-        let envelope = BareEvent {
+        let bare = BareEvent {
             trigger_slug: trigger_slug.to_owned(),
             payload,
             ..BareEvent::default()
-        }
-        .into_envelope();
-        self.state.publish_value(envelope)
+        };
+        let (text, id, event_type) = ingest::prepare_bare(bare, &self.state.triggers.instances)?;
+        Ok(self.state.publish_envelope(text, id, event_type))
     }
 
     /// Creates a webhook subscription (as `POST /api/v3.1/webhook_subscriptions` does);
@@ -553,6 +618,27 @@ impl RunningHub {
     /// (`RecvError::Lagged`); the log keeps them.
     pub fn watch_tool_calls(&self) -> tokio::sync::broadcast::Receiver<ToolCallRecord> {
         self.state.tool_calls.watch()
+    }
+
+    /// The hub's trigger instances, oldest first, disabled ones included.
+    pub fn trigger_instances(&self) -> Vec<TriggerInstanceRecord> {
+        self.state.triggers.instances.all()
+    }
+
+    /// The trigger types the hub serves (bundled and loaded), by slug, as
+    /// `GET /api/v3.1/triggers_types/{slug}` answers them.
+    pub fn trigger_types(&self) -> Vec<Value> {
+        self.state
+            .triggers
+            .catalog
+            .iter()
+            .map(|e| e.answer.clone())
+            .collect()
+    }
+
+    /// The hub's webhook endpoints (`POST /api/v3/webhook_endpoints`), oldest first.
+    pub fn webhook_endpoints(&self) -> Vec<WebhookEndpointRecord> {
+        self.state.triggers.endpoints.all()
     }
 
     /// A management API client for this hub (its base URL and API key): tool executions
