@@ -1200,3 +1200,156 @@ fn listen_stops_at_its_timeout() {
         "{err:?}"
     );
 }
+
+/// `types --bundled` regenerates `tests/generated/payloads.rs` exactly: the checked-in
+/// types (compiled and used by the end-to-end tests) are what the command prints.
+#[test]
+fn types_from_the_bundled_catalog_are_the_checked_in_ones() {
+    let checked_in =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/generated/payloads.rs");
+    let output = cli()
+        .args([
+            "types",
+            "SLACK_RECEIVE_MESSAGE",
+            "GITHUB_STAR_ADDED_EVENT",
+            "GMAIL_NEW_GMAIL_MESSAGE",
+            "--bundled",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let want = std::fs::read_to_string(&checked_in).unwrap();
+    assert!(
+        String::from_utf8_lossy(&output.stdout) == want,
+        "tests/generated/payloads.rs is stale: regenerate it with `trigger-hub types \
+         SLACK_RECEIVE_MESSAGE GITHUB_STAR_ADDED_EVENT GMAIL_NEW_GMAIL_MESSAGE --bundled -o \
+         tests/generated/payloads.rs`"
+    );
+    // A slug the catalog does not have is one clear line.
+    let output = cli()
+        .args(["types", "NO_SUCH_TRIGGER", "--bundled"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(one_error_line(&output).contains("has no trigger type NO_SUCH_TRIGGER"));
+}
+
+/// The hub's active trigger instances of `slug`, enabled or not, as (id, enabled).
+fn instances(hub: &TestHub, slug: &str) -> Vec<(String, bool)> {
+    use listener_core::composio_api::ActiveTriggersQuery;
+    let client = hub.hub().composio_client().unwrap();
+    let mut query = ActiveTriggersQuery::default();
+    query.trigger_names.push(slug.to_owned());
+    query.show_disabled = Some(true);
+    let page = hub
+        .rt
+        .block_on(client.list_active_triggers(&query))
+        .unwrap();
+    page.items
+        .iter()
+        .map(|t| (t.id.clone(), t.is_enabled()))
+        .collect()
+}
+
+/// `listen --trigger` upserts a temporary trigger on the hub, receives its events, and
+/// disables it on the way out: after --max-events, and after SIGINT.
+#[test]
+fn listen_creates_a_temporary_trigger_and_disables_it_on_exit_and_on_sigint() {
+    let hub = TestHub::start();
+    let slug = "GITHUB_STAR_ADDED_EVENT";
+    let config = r#"{"owner": "composiohq", "repo": "composio"}"#;
+    let listen = spawn(
+        &[
+            "listen",
+            "--hub",
+            &hub.url(),
+            "--trigger",
+            slug,
+            "--config",
+            config,
+            "--user-id",
+            "alice",
+            "--max-events",
+            "1",
+            "--json",
+        ],
+        &[],
+    );
+    hub.wait_for_subscribers(1);
+    let created = instances(&hub, slug);
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert!(created[0].1, "enabled while listening");
+    let published = hub
+        .hub()
+        .publish_payload(slug, json!({"starred_by": "octocat"}))
+        .unwrap();
+    let (ok, out, err) = listen.finish();
+    assert!(ok, "{err:?}");
+    let event: Value = serde_json::from_str(&out[0]).unwrap();
+    assert_eq!(event["event_id"], published.id.as_str());
+    assert_eq!(
+        event["id"],
+        created[0].0.as_str(),
+        "the event carries the instance's id"
+    );
+    assert!(
+        err.iter().any(|l| l.contains("created: disabled on exit")),
+        "{err:?}"
+    );
+    assert_eq!(instances(&hub, slug), [(created[0].0.clone(), false)]);
+
+    // Again, stopped by SIGINT while waiting: the (same, re-enabled) trigger is disabled.
+    let listen = spawn(
+        &[
+            "listen",
+            "--hub",
+            &hub.url(),
+            "--trigger",
+            slug,
+            "--config",
+            config,
+            "--user-id",
+            "alice",
+        ],
+        &[],
+    );
+    hub.wait_for_subscribers(1);
+    until("the trigger to be enabled again", || {
+        instances(&hub, slug).iter().any(|(_, on)| *on)
+    });
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &listen.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (ok, _out, err) = listen.finish();
+    assert!(ok, "SIGINT ends listen with status 0: {err:?}");
+    assert!(err.iter().any(|l| l.contains("disabled")), "{err:?}");
+    assert!(instances(&hub, slug).iter().all(|(_, on)| !*on));
+
+    // A config the trigger type refuses is one clear line naming the field.
+    let output = cli()
+        .args([
+            "listen",
+            "--hub",
+            &hub.url(),
+            "--trigger",
+            slug,
+            "--config",
+            r#"{"owner": 5}"#,
+            "--max-events",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let line = one_error_line(&output);
+    assert!(
+        line.contains("cannot create the trigger") && line.contains("owner"),
+        "{line}"
+    );
+}

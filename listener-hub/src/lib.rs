@@ -30,10 +30,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod catalog;
 mod connections;
 mod dashboard;
 mod event_log;
-pub mod catalog;
 mod fanout;
 mod ids;
 mod ingest;

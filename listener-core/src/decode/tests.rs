@@ -8,12 +8,7 @@ use crate::event::V3_TRIGGER_MESSAGE;
 
 fn fixture_dirs() -> Vec<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs = vec![root.join("../tests/fixtures")];
-    let shared = root.join("../../shared/fixtures");
-    if shared.is_dir() {
-        dirs.push(shared);
-    }
-    dirs
+    vec![root.join("../tests/fixtures")]
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -132,27 +127,6 @@ fn every_fixture_decodes_or_fails_with_a_typed_error() {
         }
     }
     assert!(seen >= 5, "expected the fixtures, found {seen}");
-}
-
-#[test]
-fn vendored_fixtures_match_the_shared_ones() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let shared = root.join("../../shared/fixtures");
-    if !shared.is_dir() {
-        eprintln!("shared fixtures not beside the checkout; nothing to compare");
-        return;
-    }
-    for entry in std::fs::read_dir(&shared).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap();
-        let ours = root.join("../tests/fixtures").join(name);
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            std::fs::read(&ours).unwrap_or_default(),
-            "tests/fixtures/{} differs from the shared fixture: copy it again",
-            name.to_string_lossy()
-        );
-    }
 }
 
 #[test]
