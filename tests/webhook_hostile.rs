@@ -48,7 +48,16 @@ fn addr_of(server: &Server) -> SocketAddr {
 /// Reads until the server closes the connection; returns what it sent and how long that
 /// took. Panics if it is still open after `limit`.
 async fn until_closed(tcp: &mut TcpStream, limit: Duration) -> (Vec<u8>, Duration) {
-    let started = Instant::now();
+    until_closed_since(tcp, limit, Instant::now()).await
+}
+
+/// [`until_closed`], timed from `started` (taken before the server could have started its
+/// own clock, so a lower bound on the time is one the server's timer must satisfy too).
+async fn until_closed_since(
+    tcp: &mut TcpStream,
+    limit: Duration,
+    started: Instant,
+) -> (Vec<u8>, Duration) {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -72,22 +81,26 @@ async fn idle_connections_are_closed_within_the_idle_timeout() {
     });
     let addr = addr_of(&server);
 
-    // Never sends a byte.
+    // Never sends a byte. Timed from before the connect: the server's idle clock starts at
+    // its accept, later.
+    let started = Instant::now();
     let mut silent = TcpStream::connect(addr).await.unwrap();
-    let (sent, took) = until_closed(&mut silent, Duration::from_secs(10)).await;
+    let (sent, took) = until_closed_since(&mut silent, Duration::from_secs(10), started).await;
     assert!(sent.is_empty());
     assert!(
         took >= idle,
         "closed after {took:?}, before the idle timeout"
     );
 
-    // Keep-alive: one request served, then silence.
+    // Keep-alive: one request served, then silence. Timed from before the request: the
+    // server's idle clock starts once its answer is out, later.
     let mut kept = TcpStream::connect(addr).await.unwrap();
+    let started = Instant::now();
     kept.write_all(&signed_request("msg_idle_1")).await.unwrap();
     let mut head = [0u8; 12];
     kept.read_exact(&mut head).await.unwrap();
     assert_eq!(&head, b"HTTP/1.1 200");
-    let (_, took) = until_closed(&mut kept, Duration::from_secs(5)).await;
+    let (_, took) = until_closed_since(&mut kept, Duration::from_secs(5), started).await;
     assert!(
         took >= idle,
         "closed after {took:?}, before the idle timeout"
@@ -144,13 +157,14 @@ async fn slowloris_headers_are_cut_off_at_the_header_timeout() {
     });
     let addr = addr_of(&server);
 
+    // Timed from before the first header byte, where the server's header clock starts.
+    let started = Instant::now();
     let mut slow = Vec::new();
     for _ in 0..20 {
         let mut tcp = TcpStream::connect(addr).await.unwrap();
         tcp.write_all(b"POST /webhook HTTP/1.1\r\n").await.unwrap();
         slow.push(tcp);
     }
-    let started = Instant::now();
     // One header byte per connection every 50 ms, as a slowloris sender does.
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     let mut open: Vec<Option<TcpStream>> = slow.into_iter().map(Some).collect();
