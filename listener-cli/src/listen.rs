@@ -15,7 +15,7 @@ use listener_core::source::Health;
 use listener_core::webhook::{signed_headers, WebhookSecret};
 use listener_core::{Handler, Listener, TriggerEvent, V3_TRIGGER_MESSAGE};
 use serde_json::{json, Map, Value};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::http::{self, ApiKeyArg};
 use crate::tail::{self, FilterArgs};
@@ -228,12 +228,26 @@ pub async fn run(args: Args) -> Result<()> {
                 .with_context(|| format!("cannot open {} for --record", path.display()))?,
         ),
     };
+    // Ctrl-C / SIGTERM from here on ends the listen and still disables the trigger, even
+    // while it is being created.
+    let (stopped, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        crate::stop_signal().await;
+        let _ = stopped.send(true);
+    });
     let service = service(&args).await?;
     let temporary = match &args.trigger {
         Some(slug) => Some(upsert(&args, slug, &service.client).await?),
         None => None,
     };
-    let outcome = listen(&args, service.source, forward.as_ref(), record.as_mut()).await;
+    let outcome = listen(
+        &args,
+        service.source,
+        forward.as_ref(),
+        record.as_mut(),
+        stop,
+    )
+    .await;
     if let Some(t) = temporary.filter(|t| !t.existed) {
         match service.client.disable_trigger(&t.id).await {
             Ok(_) => eprintln!("{}: trigger {} disabled", crate::PROG, t.id),
@@ -264,7 +278,11 @@ async fn listen(
     source: ComposioSource,
     forward: Option<&Forwarder>,
     mut record: Option<&mut std::fs::File>,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<End> {
+    if *stop.borrow() {
+        return Ok(End::Signal);
+    }
     if args.max_events == Some(0) {
         return Ok(End::MaxEvents);
     }
@@ -296,8 +314,6 @@ async fn listen(
         }
     };
     tokio::pin!(timeout);
-    let stop = crate::stop_signal();
-    tokio::pin!(stop);
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     let mut announced = false;
     let mut seen = 0u64;
@@ -330,7 +346,7 @@ async fn listen(
                 }
             }
             _ = &mut timeout => break End::Timeout,
-            _ = &mut stop => break End::Signal,
+            _ = stop.wait_for(|stopped| *stopped) => break End::Signal,
         }
     };
     handle.shutdown().await.context("the listener stopped")?;
