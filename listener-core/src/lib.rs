@@ -64,6 +64,7 @@
 //! | `websocket` | `source::websocket::WebSocketSource`: one event per frame from any websocket | with `realtime` |
 //! | `composio-api` | `composio_api`: triggers, trigger types, webhook subscriptions and endpoints, tool execution | no: only bots that act need it |
 //! | `http-client` | `http`: the HTTP client plumbing (client settings, answers read under a size bound) the two above share | with either |
+//! | `fuzzing` | internal and unstable: a hidden module the fuzz targets (`fuzz/` in the repository) drive the decode paths and the chunk reassembler through; not for applications | no |
 //!
 //! With `default-features = false` the dispatcher, the event model, decoding, the
 //! `#[on_trigger]` macro and the [`Source`](source::Source) trait remain: enough for a
@@ -73,6 +74,10 @@
 // Lets the macro's `::listener_core::…` paths resolve inside this crate's own tests.
 extern crate self as listener_core;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzzing.rs"]
+pub mod __fuzz;
 mod backoff;
 #[cfg(any(feature = "realtime", feature = "composio-api"))]
 pub mod composio_api;

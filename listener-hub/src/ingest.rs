@@ -159,17 +159,10 @@ pub(crate) async fn ingest(
             Err(e) => api_error(StatusCode::BAD_REQUEST, &e.to_string()),
         };
     }
-    // One event per line; every line is checked before any is published.
-    let mut prepared = Vec::new();
-    for (n, line) in body.split(|b| *b == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match prepare(line) {
-            Ok(p) => prepared.push(p),
-            Err(e) => return api_error(StatusCode::BAD_REQUEST, &format!("line {}: {e}", n + 1)),
-        }
-    }
+    let prepared = match prepare_ndjson(&body) {
+        Ok(prepared) => prepared,
+        Err(message) => return api_error(StatusCode::BAD_REQUEST, &message),
+    };
     let published: Vec<Published> = prepared
         .into_iter()
         .map(|(text, id, event_type)| hub.publish_envelope(text, id, event_type))
@@ -178,6 +171,25 @@ pub(crate) async fn ingest(
         StatusCode::ACCEPTED,
         Json(json!({"published": published.len(), "items": published})),
     )
+}
+
+/// One event per line of an NDJSON body (blank lines skipped), every line checked before
+/// any is published: each line prepared as [`prepare`] does, or the first bad line's error
+/// (`line N: …`).
+pub(crate) fn prepare_ndjson(
+    body: &[u8],
+) -> std::result::Result<Vec<(String, String, String)>, String> {
+    let mut prepared = Vec::new();
+    for (n, line) in body.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match prepare(line) {
+            Ok(p) => prepared.push(p),
+            Err(e) => return Err(format!("line {}: {e}", n + 1)),
+        }
+    }
+    Ok(prepared)
 }
 
 /// Splits `body` into pieces of at most `size` bytes, never inside a character.

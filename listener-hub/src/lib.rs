@@ -36,6 +36,23 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use ingest::{BareEvent, Published};
+
+/// What the fuzz targets (`fuzz/` in the repository) drive directly. Compiled only with the
+/// `fuzzing` feature; not a public API: unstable, it changes without notice.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod __fuzz {
+    /// The NDJSON ingest of `POST /hub/events` without the publishing: each non-blank line
+    /// prepared as `(text sent, event id, event type)`, or the first bad line's error.
+    pub fn prepare_ndjson(body: &[u8]) -> Result<Vec<(String, String, String)>, String> {
+        crate::ingest::prepare_ndjson(body)
+    }
+
+    /// How the hub cuts an event longer than its chunk size into chunk texts.
+    pub fn split(body: &str, size: usize) -> Vec<&str> {
+        crate::ingest::split(body, size)
+    }
+}
 pub use subscriptions::{
     DeliveryAttempt, DeliveryConfig, SubscriptionRecord, MAX_RECEIVER_ANSWER_BYTES,
 };

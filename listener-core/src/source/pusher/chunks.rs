@@ -104,15 +104,30 @@ impl Assembler {
         }
     }
 
-    #[cfg(test)]
+    /// Ids being reassembled.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn open_ids(&self) -> usize {
         self.open.len()
     }
 
     /// Bytes buffered across all open ids, as counted against `max_total_bytes`.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn buffered_bytes(&self) -> usize {
         self.buffered
+    }
+
+    /// The chunks buffered for `id` (index and text, in index order), `None` if `id` is not
+    /// open: what the fuzz target compares with its model.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn buffered_chunks(&self, id: &str) -> Option<Vec<(u32, &str)>> {
+        let partial = self.open.get(id)?;
+        Some(
+            partial
+                .chunks
+                .iter()
+                .map(|(index, text)| (*index, text.as_str()))
+                .collect(),
+        )
     }
 
     /// Removes `id`'s buffer, keeping the count right and giving memory back when the map
