@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-features=(websocket realtime webhook webhook-server composio-api http-client admin metrics prometheus)
+# `fuzzing` is internal (the fuzz targets' hidden module), checked like the others.
+features=(websocket realtime webhook webhook-server composio-api http-client admin metrics prometheus fuzzing)
 
 # Warnings fail the check (without RUSTFLAGS, which would rebuild every dependency).
 check() {

@@ -34,6 +34,16 @@ if [ ! -x "$PEERS_DIR/sockudo/bin/sockudo" ]; then
 fi
 echo "SOCKUDO_BIN=$PEERS_DIR/sockudo/bin/sockudo"
 
+# --- cargo-fuzz: the libFuzzer driver scripts/fuzz.sh runs (crates.io) ----------------------
+CARGO_FUZZ_VERSION="${CARGO_FUZZ_VERSION:-0.13.2}"
+if [ ! -x "$PEERS_DIR/cargo-fuzz/bin/cargo-fuzz" ]; then
+  log "building cargo-fuzz $CARGO_FUZZ_VERSION from crates.io (first run only, ~2 minutes on 2 cores)"
+  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked \
+    --root "$PEERS_DIR/cargo-fuzz" --target-dir "$PEERS_DIR/cargo-fuzz-build" -q
+  rm -rf "$PEERS_DIR/cargo-fuzz-build"
+fi
+echo "CARGO_FUZZ_BIN=$PEERS_DIR/cargo-fuzz/bin/cargo-fuzz"
+
 # --- Python peers (webhook signing cross-checks, Composio's SDK) ----------------------------
 # One virtualenv in the cache; requirements are pinned in scripts/python-peers.txt.
 VENV="$PEERS_DIR/venv"

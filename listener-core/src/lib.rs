@@ -75,6 +75,7 @@
 //! | `http-client` | `http`: the HTTP client plumbing (client settings, answers read under a size bound) the two above share | with either |
 //! | `admin` | the admin endpoint `admin` (`ListenerBuilder::admin`, `LISTENER_ADMIN_ADDR`): `/healthz`, `/readyz` and, with `prometheus`, `/metrics`; served like the webhook server (hyper, axum) | yes: beside `webhook-server` it adds no package, and nothing listens until an address is set |
 //! | `prometheus` | `telemetry::install_prometheus`: the listener's metrics in Prometheus' text format (`metrics-exporter-prometheus`), which the admin endpoint serves | no: exporters are the application's choice |
+//! | `fuzzing` | internal and unstable: a hidden module the fuzz targets (`fuzz/` in the repository) drive the decode paths and the chunk reassembler through; not for applications | no |
 //!
 //! With `default-features = false` the dispatcher, the event model, decoding, the
 //! `#[on_trigger]` macro, the [`Source`](source::Source) trait and the [`telemetry`] metrics
@@ -84,6 +85,10 @@
 // Lets the macro's `::listener_core::…` paths resolve inside this crate's own tests.
 extern crate self as listener_core;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzzing.rs"]
+pub mod __fuzz;
 #[cfg(feature = "admin")]
 pub mod admin;
 mod backoff;

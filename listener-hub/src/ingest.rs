@@ -191,17 +191,10 @@ pub(crate) async fn ingest(
             Err(e) => api_error(refusal_status(&e), &e.to_string()),
         };
     }
-    // One event per line; every line is checked before any is published.
-    let mut prepared = Vec::new();
-    for (n, line) in body.split(|b| *b == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match prepare(line, &hub.triggers.instances) {
-            Ok(p) => prepared.push(p),
-            Err(e) => return api_error(refusal_status(&e), &format!("line {}: {e}", n + 1)),
-        }
-    }
+    let prepared = match prepare_ndjson(&body, &hub.triggers.instances) {
+        Ok(prepared) => prepared,
+        Err((status, message)) => return api_error(status, &message),
+    };
     let published: Vec<Published> = prepared
         .into_iter()
         .map(|(text, id, event_type)| hub.publish_envelope(text, id, event_type))
@@ -219,6 +212,29 @@ fn refusal_status(e: &Error) -> StatusCode {
     } else {
         StatusCode::BAD_REQUEST
     }
+}
+
+/// An event ready to publish: `(text sent, event id, event type)`, as [`prepare`] gives it.
+pub(crate) type Prepared = (String, String, String);
+
+/// One event per line of an NDJSON body (blank lines skipped), every line checked before
+/// any is published: each line prepared as [`prepare`] does, or the first bad line's
+/// status and error (`line N: …`).
+pub(crate) fn prepare_ndjson(
+    body: &[u8],
+    triggers: &TriggerInstances,
+) -> std::result::Result<Vec<Prepared>, (StatusCode, String)> {
+    let mut prepared = Vec::new();
+    for (n, line) in body.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match prepare(line, triggers) {
+            Ok(p) => prepared.push(p),
+            Err(e) => return Err((refusal_status(&e), format!("line {}: {e}", n + 1))),
+        }
+    }
+    Ok(prepared)
 }
 
 /// Splits `body` into pieces of at most `size` bytes, never inside a character.

@@ -67,6 +67,24 @@ pub use event_log::{
     MAX_ATTEMPTS_KEPT, MAX_RECIPIENTS_KEPT, MAX_SENDS_KEPT,
 };
 pub use ingest::{BareEvent, Published};
+
+/// What the fuzz targets (`fuzz/` in the repository) drive directly. Compiled only with the
+/// `fuzzing` feature; not a public API: unstable, it changes without notice.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod __fuzz {
+    /// The NDJSON ingest of `POST /hub/events` without the publishing: each non-blank line
+    /// prepared as `(text sent, event id, event type)`, or the first bad line's error.
+    pub fn prepare_ndjson(body: &[u8]) -> Result<Vec<(String, String, String)>, String> {
+        let triggers = crate::trigger_instances::TriggerInstances::new(0, false);
+        crate::ingest::prepare_ndjson(body, &triggers).map_err(|(_, message)| message)
+    }
+
+    /// How the hub cuts an event longer than its chunk size into chunk texts.
+    pub fn split(body: &str, size: usize) -> Vec<&str> {
+        crate::ingest::split(body, size)
+    }
+}
 pub use subscriptions::{
     DeliveryAttempt, DeliveryConfig, SubscriptionRecord, ANSWER_PREVIEW_CHARS,
     MAX_RECEIVER_ANSWER_BYTES,

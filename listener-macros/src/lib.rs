@@ -149,10 +149,36 @@ fn expand(
     output
 }
 
+/// The `macro_args` fuzz target's property, over this crate's modules.
+#[cfg(test)]
+#[path = "../../fuzz/props/macro_args.rs"]
+mod fuzz_props;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use quote::quote;
+
+    /// The fuzz target's committed finds (`tests/fuzz-regressions/macro_args/`) and seeds
+    /// (`fuzz/seeds/macro_args/`) still hold its property, without cargo-fuzz.
+    #[test]
+    fn fuzz_inputs_hold() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = Vec::new();
+        for dir in ["tests/fuzz-regressions/macro_args", "fuzz/seeds/macro_args"] {
+            if let Ok(entries) = std::fs::read_dir(root.join(dir)) {
+                files.extend(entries.map(|e| e.unwrap().path()));
+            }
+        }
+        files.sort();
+        assert!(!files.is_empty());
+        for file in &files {
+            let data = std::fs::read(file).unwrap();
+            if std::panic::catch_unwind(|| fuzz_props::check(&data)).is_err() {
+                panic!("{} violates the property", file.display());
+            }
+        }
+    }
 
     #[test]
     fn function_is_kept_and_registration_follows() {

@@ -62,6 +62,18 @@ fn decode_general(bytes: &[u8]) -> Result<TriggerEvent> {
     decode_value(parse_json(bytes)?)
 }
 
+/// The fast path alone, for the fuzz targets (`crate::__fuzz`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_fast(bytes: &[u8]) -> Option<TriggerEvent> {
+    v3::decode_trigger_message(without_bom(bytes))
+}
+
+/// The general path alone, for the fuzz targets (`crate::__fuzz`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_general(bytes: &[u8]) -> Result<TriggerEvent> {
+    decode_general(without_bom(bytes))
+}
+
 /// The body without a leading UTF-8 byte order mark.
 fn without_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)

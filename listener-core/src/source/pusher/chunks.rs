@@ -31,7 +31,8 @@ pub struct ChunkLimits {
     /// 64 bytes a chunk); when a chunk would pass it, the oldest other events are
     /// evicted (and reported) until it fits. Default 8 MiB.
     pub max_total_bytes: usize,
-    /// Most events being reassembled at once; a new one evicts the oldest. Default 100.
+    /// Most events being reassembled at once; a new one evicts the oldest (0 refuses every
+    /// chunked event). Default 100.
     pub max_open: usize,
     /// An incomplete event older than this is dropped. Default 60 s.
     pub max_age: Duration,
@@ -104,15 +105,30 @@ impl Assembler {
         }
     }
 
-    #[cfg(test)]
+    /// Ids being reassembled.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn open_ids(&self) -> usize {
         self.open.len()
     }
 
     /// Bytes buffered across all open ids, as counted against `max_total_bytes`.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn buffered_bytes(&self) -> usize {
         self.buffered
+    }
+
+    /// The chunks buffered for `id` (index and text, in index order), `None` if `id` is not
+    /// open: what the fuzz target compares with its model.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn buffered_chunks(&self, id: &str) -> Option<Vec<(u32, &str)>> {
+        let partial = self.open.get(id)?;
+        Some(
+            partial
+                .chunks
+                .iter()
+                .map(|(index, text)| (*index, text.as_str()))
+                .collect(),
+        )
     }
 
     /// Removes `id`'s buffer, keeping the count right and giving memory back when the map
@@ -219,6 +235,13 @@ impl Assembler {
             }
         }
         if !self.open.contains_key(&id) && self.open.len() >= self.limits.max_open {
+            // A bound of 0 leaves no room even after evicting: nothing may be reassembled.
+            if self.limits.max_open == 0 {
+                return Err(format!(
+                    "`{}`: no chunked event may be reassembled (the bound on open events is 0); dropped",
+                    short(&id)
+                ));
+            }
             let why = format!(
                 "more than {} chunked events in progress",
                 self.limits.max_open
@@ -534,6 +557,21 @@ mod tests {
             .unwrap_err();
         assert!(err.contains("1000-byte bound"), "{err}");
         assert_eq!(a.open_ids(), 1, "nothing else was evicted for it");
+    }
+
+    /// Found by the `pusher_frames` fuzz target: with `max_open` 0 the first chunk of an
+    /// event was kept anyway (one event open, over the bound).
+    #[test]
+    fn a_bound_of_zero_open_events_holds_none() {
+        let mut a = Assembler::new(ChunkLimits {
+            max_open: 0,
+            ..limits()
+        });
+        let t = Instant::now();
+        let err = a.push(&frame("z", 0, "a", false), t).unwrap_err();
+        assert!(err.contains("bound on open events is 0"), "{err}");
+        assert!(a.push(&frame("z", 0, "{}", true), t).is_err());
+        assert_eq!((a.open_ids(), a.buffered_bytes()), (0, 0));
     }
 
     #[test]

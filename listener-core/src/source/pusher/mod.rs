@@ -15,7 +15,7 @@
 //! `session`; this module holds the reconnect loop between connections.
 
 mod auth;
-mod chunks;
+pub(crate) mod chunks;
 mod config;
 pub mod protocol;
 mod session;
