@@ -133,6 +133,10 @@ fn arbitrary_headers(
                 assert_eq!((&a.id, a.timestamp), (&b.id, b.timestamp));
                 assert_eq!(a.event, b.event, "the header sources verify differently");
             }
+            // The two calls may straddle a second: a too old or too new delivery's age may
+            // differ by one.
+            (Err(VerifyError::TooOld { .. }), Err(VerifyError::TooOld { .. }))
+            | (Err(VerifyError::TooNew { .. }), Err(VerifyError::TooNew { .. })) => {}
             (Err(a), Err(b)) => assert_eq!(
                 a.to_string(),
                 b.to_string(),

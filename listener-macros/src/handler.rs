@@ -50,22 +50,43 @@ impl HandlerFn {
 
 /// The deepest nesting of a handler's signature the macro parses (delimiters and generic
 /// `<…>` together): far beyond any real signature, and shallow enough for `syn`'s recursive
-/// parser on the compiler's 8 MiB stack even unoptimized (measured: 127 levels fit, 255 do
-/// not). Found by the `macro_args` fuzz target: a parameter type nested 1,600 generics deep
-/// overflowed the stack, which crashes the compiler.
+/// parser on the compiler's 8 MiB stack even unoptimized (measured: 127 levels of generics
+/// fit, 255 do not). Found by the `macro_args` fuzz target: a parameter type nested 1,600
+/// generics deep overflowed the stack, which crashes the compiler.
 pub(crate) const MAX_NESTING: usize = 64;
+
+/// The most tokens a handler's signature may have (its body and doc comments not counted).
+/// `syn` recurses once per token of a chain such as `&&&…u8` or `fn() -> fn() -> …` without
+/// any nesting; unoptimized on an 8 MiB stack, 320 `&` fit and 384 do not (found by the
+/// fuzz target too). A real signature, eight parameters with long paths included, has
+/// fewer than 150.
+pub(crate) const MAX_SIGNATURE_TOKENS: usize = 192;
 
 /// Parses and validates the annotated item, reporting every problem found.
 pub(crate) fn parse(item: TokenStream) -> syn::Result<HandlerFn> {
     let item = without_body(item);
-    if let Some(span) = nested_too_deep(item.clone()) {
-        return Err(syn::Error::new(
-            span,
-            format!(
-                "`#[on_trigger]`: this function's signature nests deeper than {MAX_NESTING} \
-                 levels of brackets and generics; name a nested type with a `type` alias"
-            ),
-        ));
+    match too_big(item.clone()) {
+        Some((span, TooBig::Deep)) => {
+            return Err(syn::Error::new(
+                span,
+                format!(
+                    "`#[on_trigger]`: this function's signature nests deeper than \
+                     {MAX_NESTING} levels of brackets and generics; name a nested type with \
+                     a `type` alias"
+                ),
+            ))
+        }
+        Some((span, TooBig::Long)) => {
+            return Err(syn::Error::new(
+                span,
+                format!(
+                    "`#[on_trigger]`: this function's signature has more than \
+                     {MAX_SIGNATURE_TOKENS} tokens (doc comments not counted), more than the \
+                     macro reads; name long types with `type` aliases"
+                ),
+            ))
+        }
+        None => {}
     }
     let item: Item = syn::parse2(item).map_err(|error| {
         syn::Error::new(
@@ -98,42 +119,68 @@ fn without_body(item: TokenStream) -> TokenStream {
     tokens.into_iter().collect()
 }
 
+/// How a signature is too big to parse.
+#[derive(Debug, PartialEq, Eq)]
+enum TooBig {
+    /// Nested deeper than [`MAX_NESTING`].
+    Deep,
+    /// Longer than [`MAX_SIGNATURE_TOKENS`].
+    Long,
+}
+
 /// Where `tokens` first nest deeper than [`MAX_NESTING`] (delimited groups and unclosed `<`
-/// together), if they do. Iterative, so that it cannot overflow the stack itself.
-fn nested_too_deep(tokens: TokenStream) -> Option<Span> {
+/// together) or pass [`MAX_SIGNATURE_TOKENS`] (doc attributes not counted), if they do.
+/// Iterative, so that it cannot overflow the stack itself.
+fn too_big(tokens: TokenStream) -> Option<(Span, TooBig)> {
     // Each open group: its remaining tokens, its depth, and the `<` open in it.
     let mut stack = vec![(tokens.into_iter(), 0usize, 0usize)];
-    // Whether the previous token was a `-` or `=` joined to the next (`->`, `=>`).
-    let mut arrow = false;
+    let mut count = 0;
+    // The previous token: a `-` or `=` joined to the next (`->`, `=>`), or a `#`.
+    let (mut arrow, mut hash) = (false, false);
     while let Some((tokens, depth, angles)) = stack.last_mut() {
         let Some(token) = tokens.next() else {
             stack.pop();
             continue;
         };
-        let joined = matches!(&token, TokenTree::Punct(p)
+        count += 1;
+        if count > MAX_SIGNATURE_TOKENS {
+            return Some((token.span(), TooBig::Long));
+        }
+        let (was_arrow, was_hash) = (arrow, hash);
+        arrow = matches!(&token, TokenTree::Punct(p)
             if matches!(p.as_char(), '-' | '=') && p.spacing() == Spacing::Joint);
+        hash = matches!(&token, TokenTree::Punct(p) if p.as_char() == '#');
         match &token {
+            // A doc comment: neither it nor its `#` counts.
+            TokenTree::Group(group) if was_hash && is_doc(group) => count -= 2,
             TokenTree::Group(group) => {
                 let inner = *depth + *angles + 1;
                 if inner > MAX_NESTING {
-                    return Some(group.span());
+                    return Some((group.span(), TooBig::Deep));
                 }
                 stack.push((group.stream().into_iter(), inner, 0));
             }
             TokenTree::Punct(p) if p.as_char() == '<' => {
                 *angles += 1;
                 if *depth + *angles > MAX_NESTING {
-                    return Some(p.span());
+                    return Some((p.span(), TooBig::Deep));
                 }
             }
-            TokenTree::Punct(p) if p.as_char() == '>' && !arrow => {
+            TokenTree::Punct(p) if p.as_char() == '>' && !was_arrow => {
                 *angles = angles.saturating_sub(1);
             }
             _ => {}
         }
-        arrow = joined;
     }
     None
+}
+
+/// Whether an attribute's `[…]` is a doc comment: `doc = "…"`.
+fn is_doc(group: &Group) -> bool {
+    let tokens: Vec<TokenTree> = group.stream().into_iter().take(4).collect();
+    group.delimiter() == Delimiter::Bracket
+        && matches!(tokens.as_slice(), [TokenTree::Ident(doc), TokenTree::Punct(eq), TokenTree::Literal(_)]
+            if doc == "doc" && eq.as_char() == '=')
 }
 
 /// Checks a function's signature and extracts what code generation needs.
@@ -345,7 +392,10 @@ mod tests {
             );
         }
         // At the bound (the parameter list is one level): parsed. `->` closes nothing.
-        let item = format!("fn h(a: {}) -> Result<(), E> {{}}", nested(MAX_NESTING - 1));
+        let parens = |n: usize| format!("{}u8{}", "(".repeat(n), ")".repeat(n));
+        let item = format!("fn h(a: {}) -> Vec<u8> {{}}", parens(MAX_NESTING - 1));
+        parse(TokenStream::from_str(&item).unwrap()).unwrap();
+        let item = format!("fn h(a: {}) -> Result<(), E> {{}}", nested(40));
         parse(TokenStream::from_str(&item).unwrap()).unwrap();
         // Twice the bound still fits the stack: the margin.
         let deep = format!("fn h(a: {}) {{}}", nested(2 * MAX_NESTING - 1));
@@ -354,6 +404,15 @@ mod tests {
         // Parentheses count as well.
         let parens = format!("fn h({}a{}: u8) {{}}", "(".repeat(200), ")".repeat(200));
         assert!(messages(TokenStream::from_str(&parens).unwrap())[0].contains("nests deeper"));
+        // A chain without nesting is bounded by the signature's length (the fuzz target
+        // overflowed the stack with thousands of `&`); doc comments are not counted.
+        let refs = format!("fn h(a: {}u8) {{}}", "&".repeat(4_000));
+        let errors = messages(TokenStream::from_str(&refs).unwrap());
+        assert!(errors[0].contains("more than 192 tokens"), "{errors:?}");
+        let docs = format!("{}fn h(a: u8) {{}}", "/// Docs.\n".repeat(500));
+        parse(TokenStream::from_str(&docs).unwrap()).unwrap();
+        let long = format!("fn h(a: {}u8) {{}}", "&".repeat(MAX_SIGNATURE_TOKENS - 10));
+        parse(TokenStream::from_str(&long).unwrap()).unwrap();
         // The body is the compiler's: however deep it nests, only the signature is read.
         let body = format!("fn h() {{ {}1{} }}", "(".repeat(2_000), ")".repeat(2_000));
         let handler = parse(TokenStream::from_str(&body).unwrap()).unwrap();

@@ -68,7 +68,10 @@
 //! - an item that is not a free function, and methods (a `self` parameter);
 //! - generic functions (type, lifetime or const parameters, a `where` clause, `impl Trait`
 //!   parameters), `unsafe fn`, `extern` functions and variadic functions;
-//! - more parameters than the runtime supports (eight).
+//! - more parameters than the runtime supports (eight);
+//! - a signature nesting deeper than 64 levels of brackets and generics, or longer than 192
+//!   tokens (doc comments not counted): past that the parser could overflow the compiler's
+//!   stack. Only the signature is parsed, never the body.
 //!
 //! The compiler itself reports parameters that are not extractors and return types that are
 //! not handler outputs, at the offending type (and once more at the attribute, where the
