@@ -344,14 +344,28 @@ pub(crate) async fn serve(
                 continue;
             }
         };
-        // At the cap: the newcomer takes the place of the oldest waiting connection.
-        if registry.len() >= max && registry.evict_oldest_waiting() && pressure.allow() {
-            tracing::warn!(
-                max_connections = max,
-                suppressed = pressure.take_suppressed(),
-                "{} connection limit reached: closing the oldest idle connection to make room",
-                limits.server
-            );
+        // At the cap: the newcomer takes the place of the oldest waiting connection. If none
+        // is waiting any more (they became busy since the check above), the newcomer waits
+        // for a slot like the backlog does: it is not served beyond the cap.
+        while registry.len() >= max {
+            let freed = slot_freed.notified();
+            let mut freed = std::pin::pin!(freed);
+            freed.as_mut().enable();
+            if registry.evict_oldest_waiting() {
+                if pressure.allow() {
+                    tracing::warn!(
+                        max_connections = max,
+                        suppressed = pressure.take_suppressed(),
+                        "{} connection limit reached: closing the oldest idle connection to make room",
+                        limits.server
+                    );
+                }
+                break;
+            }
+            tokio::select! {
+                _ = freed => {}
+                _ = shutdown.as_mut() => return close(registry, tasks, stop).await,
+            }
         }
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
