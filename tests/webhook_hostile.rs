@@ -598,3 +598,98 @@ async fn a_byte_order_mark_is_accepted_and_a_huge_number_refused_with_a_reason()
     // Nothing was dispatched for it.
     assert!(rec.rx.try_recv().is_err());
 }
+
+/// The child half of the slow-body test: a webhook server with a cap of 8 connections and a
+/// body timeout far beyond the test. Run by the parent only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the child process of evicted_connections_never_outlive_the_cap_with_a_slow_body"]
+async fn capped_slow_body_server() {
+    let rec = Recorder::new();
+    let server = server_with(&rec, |s| {
+        s.max_connections(8)
+            .body_timeout(Duration::from_secs(120))
+            .idle_timeout(Duration::from_secs(120))
+    });
+    println!("LISTENING {}", addr_of(&server));
+    std::io::stdout().flush().unwrap();
+    let mut stdin = tokio::io::stdin();
+    let mut sink = Vec::new();
+    let _ = stdin.read_to_end(&mut sink).await;
+}
+
+/// A burst of connections each sending a complete header block and then a body that never
+/// ends: a connection chosen for eviction (at the cap) while its header block was still
+/// unread used to start its request anyway and stay open, uncounted, for the body timeout,
+/// so the server held one descriptor per attacker whatever the cap. Now it comes back to
+/// the cap (plus the listening socket and its own few descriptors) once the burst is over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evicted_connections_never_outlive_the_cap_with_a_slow_body() {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = tokio::process::Command::new(&exe)
+        .args([
+            "--ignored",
+            "--exact",
+            "capped_slow_body_server",
+            "--nocapture",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr: SocketAddr = within("the child server's address", async {
+        loop {
+            let line = stdout.next_line().await.unwrap().expect("the child exited");
+            if let Some(addr) = line.strip_prefix("LISTENING ") {
+                return addr.parse().unwrap();
+            }
+        }
+    })
+    .await;
+    let fds = || std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+    let before = fds();
+    let head = b"POST /webhook HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{";
+    let attackers: Vec<_> = (0..200)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut tcp = TcpStream::connect(addr).await.unwrap();
+                let _ = tcp.write_all(head).await;
+                tcp
+            })
+        })
+        .collect();
+    let mut held = Vec::new();
+    for a in attackers {
+        held.push(within("a connection", a).await.unwrap());
+    }
+    // Evicted sockets are dropped by their tasks a moment after they stop counting, so the
+    // count may pass the cap briefly during the burst; it must then come back to the cap
+    // (escaped connections used to stay for the 120 s body timeout).
+    let bound = before + 8 + 2;
+    within("the server's descriptors back at the cap", async {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        while fds() > bound {
+            tick.tick().await;
+        }
+    })
+    .await;
+    // And they stay there: the rest wait in the backlog while the 8 bodies are read.
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    for _ in 0..25 {
+        tick.tick().await;
+        let n = fds();
+        assert!(
+            n <= bound,
+            "the server held {} connection descriptors at a cap of 8",
+            n - before
+        );
+    }
+    drop(held);
+    drop(child.stdin.take());
+    let out = within("the child to stop", child.wait_with_output())
+        .await
+        .unwrap();
+    assert!(out.status.success());
+}

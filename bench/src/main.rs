@@ -3,9 +3,12 @@
 //!
 //! `bash scripts/bench.sh` runs every benchmark (each in a fresh process) and prints the tables.
 
+mod attack;
 mod hub_proc;
 mod memory;
+mod procstat;
 mod realtime;
+mod soak;
 mod sockudo;
 mod stats;
 mod webhook;
@@ -29,6 +32,16 @@ enum Command {
     /// Webhook throughput under wrk (floor, ours, FastAPI + uvicorn with Composio's SDK) and
     /// latency at half of ours' peak rate.
     Webhook(webhook::Args),
+    /// Resource bounds under attack: a chunk flood, or hostile webhook clients, against the
+    /// listener in a child process (RSS, descriptors and CPU from /proc).
+    #[command(subcommand)]
+    Attack(attack::Attack),
+    /// Long runs over the realtime or webhook path, sampling RSS, descriptors and p99.
+    #[command(subcommand)]
+    Soak(soak::Soak),
+    /// (internal) The listener under the chunk flood.
+    #[command(hide = true)]
+    ServeChunkListener(attack::ChunkListenerArgs),
     /// (internal) Serve a hub for the benchmarks and print its address.
     #[command(hide = true)]
     ServeHub(hub_proc::ServeArgs),
@@ -51,6 +64,9 @@ fn main() -> anyhow::Result<()> {
             Command::Realtime(args) => realtime::run(args).await.map(|t| println!("{t}")),
             Command::Memory(args) => memory::run(args).await.map(|t| println!("{t}")),
             Command::Webhook(args) => webhook::run(args).await.map(|t| println!("{t}")),
+            Command::Attack(a) => attack::run(a).await.map(|t| println!("{t}")),
+            Command::Soak(s) => soak::run(s).await.map(|t| println!("{t}")),
+            Command::ServeChunkListener(args) => attack::serve_chunk_listener(args).await,
             Command::ServeHub(args) => hub_proc::serve(args).await,
             Command::ServeWebhook(args) => webhook::serve_ours(args).await,
             Command::ServeFloor => webhook::serve_floor().await,

@@ -35,10 +35,10 @@ const FIXTURE: &str = include_str!("../../tests/fixtures/v3_slack_receive_messag
 
 /// The secret every server verifies with, used the way Composio's SDK uses it (its UTF-8
 /// bytes are the HMAC key).
-const SECRET: &str = "whsec_bGlzdGVuZXItYmVuY2gtd2ViaG9vaw";
+pub(crate) const SECRET: &str = "whsec_bGlzdGVuZXItYmVuY2gtd2ViaG9vaw";
 
 /// Where deliveries are POSTed on every server.
-const PATH: &str = "/webhook";
+pub(crate) const PATH: &str = "/webhook";
 
 /// Webhook benchmark settings.
 #[derive(clap::Args)]
@@ -87,6 +87,15 @@ pub struct ServeOursArgs {
     /// The webhook secret (Composio's scheme).
     #[arg(long, default_value = SECRET)]
     secret: String,
+    /// `WebhookSource::max_connections` (default: the library's).
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// `WebhookSource::body_timeout` in seconds (default: the library's).
+    #[arg(long)]
+    body_timeout_secs: Option<u64>,
+    /// `WebhookSource::header_timeout` in seconds (default: the library's).
+    #[arg(long)]
+    header_timeout_secs: Option<u64>,
 }
 
 // ------------------------------------------------------------------------------------------
@@ -97,11 +106,20 @@ pub struct ServeOursArgs {
 /// and prints `count <handler runs> <events dispatched> <duplicates>`; stdin closed: stops.
 pub async fn serve_ours(args: ServeOursArgs) -> anyhow::Result<()> {
     let runs = Arc::new(AtomicU64::new(0));
-    let source = WebhookSource::bind(
+    let mut source = WebhookSource::bind(
         "127.0.0.1:0".parse()?,
         vec![WebhookSecret::composio(args.secret)],
     )?
     .path(PATH)?;
+    if let Some(n) = args.max_connections {
+        source = source.max_connections(n);
+    }
+    if let Some(s) = args.body_timeout_secs {
+        source = source.body_timeout(Duration::from_secs(s));
+    }
+    if let Some(s) = args.header_timeout_secs {
+        source = source.header_timeout(Duration::from_secs(s));
+    }
     let addr = source.local_addr();
     let counter = Arc::clone(&runs);
     let handle = Listener::builder()
@@ -195,12 +213,12 @@ pub async fn serve_floor() -> anyhow::Result<()> {
 // Server processes, seen from the harness.
 
 /// A server under test in its own process: stdin open while it should run, stdout lines.
-struct ServerProc {
+pub(crate) struct ServerProc {
     name: &'static str,
-    child: Child,
+    pub(crate) child: Child,
     stdin: Option<ChildStdin>,
     stdout: Lines<BufReader<ChildStdout>>,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl ServerProc {
@@ -262,7 +280,7 @@ impl ServerProc {
     }
 
     /// Ours only: handler runs, events and duplicates so far, once no run is in flight.
-    async fn count(&mut self) -> anyhow::Result<(u64, u64, u64)> {
+    pub(crate) async fn count(&mut self) -> anyhow::Result<(u64, u64, u64)> {
         let stdin = self.stdin.as_mut().context("stdin closed")?;
         stdin.write_all(b"count\n").await?;
         stdin.flush().await?;
@@ -283,7 +301,7 @@ impl ServerProc {
     }
 
     /// Closes stdin (the server's signal to stop) and waits for the process to end.
-    async fn stop(mut self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(mut self) -> anyhow::Result<()> {
         drop(self.stdin.take());
         match tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await {
             Ok(status) => {
@@ -625,8 +643,13 @@ fn cores() -> usize {
 
 /// Starts ours (`serve-webhook`) in its own process.
 async fn start_ours() -> anyhow::Result<ServerProc> {
+    start_ours_with(&[]).await
+}
+
+/// Starts ours with extra `serve-webhook` arguments.
+pub(crate) async fn start_ours_with(extra: &[String]) -> anyhow::Result<ServerProc> {
     let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.arg("serve-webhook");
+    cmd.arg("serve-webhook").args(extra);
     ServerProc::start("ours", cmd, Duration::from_secs(10)).await
 }
 

@@ -11,14 +11,17 @@
 //!
 //! When a new connection arrives with the cap reached, the oldest waiting connection is
 //! closed to make room (for a moment the count is one over the cap): a busy connection is
-//! never cut for that. If every connection is busy, new ones wait in the listen backlog
+//! never cut for that. Choosing a connection for eviction and a request starting on it are
+//! exclusive: a request whose header block completes on a connection already chosen is not
+//! served (the connection closes), so an evicted connection can never stay open, uncounted,
+//! for as long as its body takes. If every connection is busy, new ones wait in the listen backlog
 //! until one is done.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -67,10 +70,17 @@ struct Times {
 }
 
 /// One served connection, as the accept loop, its task and its socket share it.
+/// [`Conn::state`]: waiting (idle, or a header block arriving).
+const WAITING: u8 = 0;
+/// [`Conn::state`]: a request is being handled or answered.
+const BUSY: u8 = 1;
+/// [`Conn::state`]: chosen for eviction while waiting; no request may start on it.
+const EVICTED: u8 = 2;
+
 #[derive(Debug)]
 struct Conn {
-    /// A request is being handled or answered.
-    busy: AtomicBool,
+    /// [`WAITING`], [`BUSY`] or [`EVICTED`].
+    state: AtomicU8,
     times: Mutex<Times>,
     /// Tells the connection's watchdog that its deadline moved.
     changed: Notify,
@@ -84,7 +94,7 @@ struct Conn {
 impl Conn {
     fn new(freed: Arc<Notify>) -> Self {
         Conn {
-            busy: AtomicBool::new(false),
+            state: AtomicU8::new(WAITING),
             times: Mutex::new(Times {
                 idle_since: Instant::now(),
                 head_started: None,
@@ -103,10 +113,29 @@ impl Conn {
         self.changed.notify_one();
     }
 
-    /// A request's header block is complete: busy until its answer is handed over.
-    fn request_started(&self) {
-        self.busy.store(true, Ordering::Release);
+    fn busy(&self) -> bool {
+        self.state.load(Ordering::Acquire) == BUSY
+    }
+
+    /// A request's header block is complete: busy until its answer is handed over. `false`
+    /// if the connection was already chosen for eviction: the request must not be served.
+    fn request_started(&self) -> bool {
+        if self
+            .state
+            .compare_exchange(WAITING, BUSY, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return false;
+        }
         self.update(|t| t.head_started = None);
+        true
+    }
+
+    /// Chooses this connection for eviction if it is waiting; whether it was.
+    fn evict(&self) -> bool {
+        self.state
+            .compare_exchange(WAITING, EVICTED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 
     /// The answer was handed to the connection (its body dropped): waiting again.
@@ -115,13 +144,15 @@ impl Conn {
             t.idle_since = Instant::now();
             t.head_started = None;
         });
-        self.busy.store(false, Ordering::Release);
+        let _ = self
+            .state
+            .compare_exchange(BUSY, WAITING, Ordering::AcqRel, Ordering::Acquire);
         self.freed.notify_waiters();
     }
 
     /// Bytes arrived: while waiting, the first ones start the header timer.
     fn bytes_read(&self) {
-        if self.busy.load(Ordering::Acquire) {
+        if self.busy() {
             return;
         }
         let starts = self
@@ -155,7 +186,7 @@ impl Conn {
                 "the peer did not read its answers within the idle timeout",
             ));
         }
-        if self.busy.load(Ordering::Acquire) {
+        if self.busy() {
             return None;
         }
         Some(match times.head_started {
@@ -192,9 +223,9 @@ impl Registry {
 
     /// Whether a connection is at the cap with every one busy (none could be evicted).
     fn all_busy_at(&self, max: usize) -> bool {
-        self.open.lock().is_ok_and(|open| {
-            open.len() >= max && open.values().all(|c| c.busy.load(Ordering::Acquire))
-        })
+        self.open
+            .lock()
+            .is_ok_and(|open| open.len() >= max && open.values().all(|c| c.busy()))
     }
 
     fn insert(&self, id: u64, conn: Arc<Conn>) {
@@ -216,10 +247,8 @@ impl Registry {
         let Ok(mut open) = self.open.lock() else {
             return false;
         };
-        let oldest = open
-            .iter()
-            .find(|(_, c)| !c.busy.load(Ordering::Acquire))
-            .map(|(id, _)| *id);
+        // Chosen atomically: a request cannot start on it from here on.
+        let oldest = open.iter().find(|(_, c)| c.evict()).map(|(id, _)| *id);
         match oldest.and_then(|id| open.remove(&id)) {
             Some(conn) => {
                 conn.close.notify_one();
@@ -315,14 +344,28 @@ pub(crate) async fn serve(
                 continue;
             }
         };
-        // At the cap: the newcomer takes the place of the oldest waiting connection.
-        if registry.len() >= max && registry.evict_oldest_waiting() && pressure.allow() {
-            tracing::warn!(
-                max_connections = max,
-                suppressed = pressure.take_suppressed(),
-                "{} connection limit reached: closing the oldest idle connection to make room",
-                limits.server
-            );
+        // At the cap: the newcomer takes the place of the oldest waiting connection. If none
+        // is waiting any more (they became busy since the check above), the newcomer waits
+        // for a slot like the backlog does: it is not served beyond the cap.
+        while registry.len() >= max {
+            let freed = slot_freed.notified();
+            let mut freed = std::pin::pin!(freed);
+            freed.as_mut().enable();
+            if registry.evict_oldest_waiting() {
+                if pressure.allow() {
+                    tracing::warn!(
+                        max_connections = max,
+                        suppressed = pressure.take_suppressed(),
+                        "{} connection limit reached: closing the oldest idle connection to make room",
+                        limits.server
+                    );
+                }
+                break;
+            }
+            tokio::select! {
+                _ = freed => {}
+                _ = shutdown.as_mut() => return close(registry, tasks, stop).await,
+            }
         }
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
@@ -364,11 +407,24 @@ async fn serve_connection(
     });
     let marks = Arc::clone(&conn);
     let service = hyper::service::service_fn(move |request| {
-        marks.request_started();
-        // A `Router` is always ready.
-        let answer = app.clone().call(request);
+        // Evicted before this request's headers were complete: not served (the connection
+        // is closing; the sender retries elsewhere or later).
+        let answer = marks.request_started().then(|| app.clone().call(request));
         let marks = Arc::clone(&marks);
         async move {
+            let Some(answer) = answer else {
+                let mut refused = axum::http::Response::new(Answer {
+                    body: Body::empty(),
+                    conn: None,
+                });
+                *refused.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                refused.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+                return Ok(refused);
+            };
+            // A `Router` is always ready.
             let response = answer.await?;
             // Busy until the answer's body is handed over (dropped by the connection).
             Ok::<_, std::convert::Infallible>(response.map(|body| Answer {
@@ -395,7 +451,7 @@ async fn serve_connection(
             tracing::debug!(server = limits.server, reason = why, "connection closed");
         }
         _ = closing => {
-            if conn.busy.load(Ordering::Acquire) || stop.is_cancelled() {
+            if conn.busy() || stop.is_cancelled() {
                 // Finish the request in progress (or close at once if there is none), then
                 // close; the watchdog still bounds a peer that stalls.
                 connection.as_mut().graceful_shutdown();

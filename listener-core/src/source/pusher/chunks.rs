@@ -6,6 +6,7 @@
 //! an incomplete id. A malformed chunk drops that id's partial buffer. Buffers are freed
 //! when their id completes or is dropped, and the maps give their memory back once empty.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -63,6 +64,8 @@ struct Chunk {
 #[derive(Debug)]
 struct Partial {
     started: Instant,
+    /// Its place in [`Assembler::order`] among ids started at the same instant.
+    seq: u64,
     chunks: BTreeMap<u32, String>,
     /// The text bytes of `chunks`.
     bytes: usize,
@@ -90,6 +93,10 @@ pub(crate) enum ChunkOutcome {
 pub(crate) struct Assembler {
     limits: ChunkLimits,
     open: HashMap<String, Partial>,
+    /// The ids of `open`, oldest first, so that expiry and eviction never scan every open
+    /// id (with a large `max_open`, a scan per chunk made a flood quadratic).
+    order: BTreeMap<(Instant, u64), String>,
+    next_seq: u64,
     /// The sum of `accounted()` over `open`.
     buffered: usize,
     dropped: Vec<String>,
@@ -100,6 +107,8 @@ impl Assembler {
         Assembler {
             limits,
             open: HashMap::new(),
+            order: BTreeMap::new(),
+            next_seq: 0,
             buffered: 0,
             dropped: Vec::new(),
         }
@@ -135,6 +144,7 @@ impl Assembler {
     /// empties.
     fn remove(&mut self, id: &str) -> Option<Partial> {
         let partial = self.open.remove(id)?;
+        self.order.remove(&(partial.started, partial.seq));
         self.buffered = self.buffered.saturating_sub(partial.accounted());
         if self.open.is_empty() {
             self.open.shrink_to_fit();
@@ -249,12 +259,21 @@ impl Assembler {
             self.evict_oldest_except(&id, &why);
         }
         piece.shrink_to_fit();
-        let partial = self.open.entry(id.clone()).or_insert_with(|| Partial {
-            started: now,
-            chunks: BTreeMap::new(),
-            bytes: 0,
-            final_index: None,
-        });
+        let partial = match self.open.entry(id.clone()) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                self.order.insert((now, seq), e.key().clone());
+                e.insert(Partial {
+                    started: now,
+                    seq,
+                    chunks: BTreeMap::new(),
+                    bytes: 0,
+                    final_index: None,
+                })
+            }
+        };
         partial.bytes += piece.len();
         partial.chunks.insert(index, piece);
         if is_final {
@@ -278,34 +297,32 @@ impl Assembler {
     /// Drops incomplete events older than the age limit; returns how many.
     pub(crate) fn evict_expired(&mut self, now: Instant) -> usize {
         let max_age = self.limits.max_age;
-        let expired: Vec<String> = self
-            .open
-            .iter()
-            .filter(|(_, p)| now.duration_since(p.started) >= max_age)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in &expired {
-            if let Some(p) = self.remove(id) {
+        let mut expired = 0;
+        // Oldest first: stop at the first one still young enough.
+        while let Some((&(started, _), _)) = self.order.first_key_value() {
+            if now.duration_since(started) < max_age {
+                break;
+            }
+            let Some((_, id)) = self.order.pop_first() else {
+                break;
+            };
+            expired += 1;
+            if let Some(p) = self.remove(&id) {
                 self.dropped.push(format!(
                     "incomplete chunked event `{}` expired after {max_age:?} with {} chunk(s) (final index {}); dropped",
-                    short(id),
+                    short(&id),
                     p.chunks.len(),
                     p.final_index.map_or_else(|| "unknown".to_owned(), |f| f.to_string()),
                 ));
             }
         }
-        expired.len()
+        expired
     }
 
     /// Evicts the oldest open id other than `keep`, recording why; `false` if there is none.
     fn evict_oldest_except(&mut self, keep: &str, why: &str) -> bool {
-        let Some(oldest) = self
-            .open
-            .iter()
-            .filter(|(id, _)| id.as_str() != keep)
-            .min_by_key(|(_, p)| p.started)
-            .map(|(id, _)| id.clone())
-        else {
+        // `keep` is at most one of them: this looks at two entries at most.
+        let Some(oldest) = self.order.values().find(|id| id.as_str() != keep).cloned() else {
             return false;
         };
         if let Some(p) = self.remove(&oldest) {
@@ -572,6 +589,46 @@ mod tests {
         assert!(err.contains("bound on open events is 0"), "{err}");
         assert!(a.push(&frame("z", 0, "{}", true), t).is_err());
         assert_eq!((a.open_ids(), a.buffered_bytes()), (0, 0));
+    }
+
+    /// The attack bench's flood with the open-id bound raised: 100,000 distinct ids, never
+    /// finished. Expiry and eviction used to scan every open id on every chunk (quadratic:
+    /// minutes for this); with the age-ordered index it takes well under a second.
+    #[test]
+    fn a_flood_of_distinct_ids_under_a_large_open_bound_evicts_oldest_first() {
+        let limits = ChunkLimits {
+            max_open: 1_000_000,
+            max_total_bytes: 20_000 * (1 + CHUNK_OVERHEAD_BYTES),
+            ..ChunkLimits::default()
+        };
+        let mut a = Assembler::new(limits);
+        let t = Instant::now();
+        let mut evicted = 0;
+        for n in 0..100_000u64 {
+            let at = t + Duration::from_micros(n);
+            a.push(&frame(&format!("f{n}"), 0, "x", false), at).unwrap();
+            let dropped = a.take_dropped();
+            if n < 20_000 {
+                assert!(dropped.is_empty());
+            } else {
+                // Exactly one, the oldest still open.
+                assert_eq!(dropped.len(), 1, "at {n}");
+                assert!(
+                    dropped[0].contains(&format!("`f{}`", n - 20_000)),
+                    "{dropped:?}"
+                );
+            }
+            evicted += dropped.len();
+            assert!(a.buffered_bytes() <= limits.max_total_bytes);
+        }
+        assert_eq!(evicted, 80_000);
+        assert_eq!((a.open_ids(), a.order.len()), (20_000, 20_000));
+        // Expiry walks from the oldest and stops at the first young one.
+        let cut = t + Duration::from_micros(89_999) + limits.max_age;
+        assert_eq!(a.evict_expired(cut), 10_000);
+        assert_eq!((a.open_ids(), a.order.len()), (10_000, 10_000));
+        a.evict_expired(t + Duration::from_secs(3600));
+        assert_eq!((a.open_ids(), a.order.len(), a.buffered_bytes()), (0, 0, 0));
     }
 
     #[test]
