@@ -30,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+mod answers;
 pub mod catalog;
 mod connections;
 mod dashboard;

@@ -32,6 +32,7 @@ use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
+use super::answers::{bad_field, error, object_body, tri, Answer};
 use super::catalog::{Catalog, MAX_SLUG_CHARS};
 use super::realtime_api::authorized;
 use super::trigger_instances::{
@@ -41,8 +42,6 @@ use super::webhook_endpoints;
 use super::{ids, HubState};
 use listener_core::lifecycle::TRIGGER_DISABLED;
 use listener_core::preview::truncate_chars;
-
-pub(crate) type Answer = (StatusCode, Json<Value>);
 
 /// The organisation id the hub's lifecycle events name.
 pub(crate) const HUB_ORG_ID: &str = "ok_local";
@@ -97,49 +96,6 @@ pub(crate) fn routes() -> Router<Arc<HubState>> {
     }
     router
 }
-
-/// Composio's error object, with a slug and per-field details.
-pub(crate) fn error(
-    status: StatusCode,
-    slug: &str,
-    message: &str,
-    errors: Vec<Value>,
-    fix: Option<&str>,
-) -> Answer {
-    (
-        status,
-        Json(json!({"error": {
-            "message": message,
-            "code": status.as_u16(),
-            "slug": slug,
-            "status": status.as_u16(),
-            "request_id": ids::fresh("req_"),
-            "suggested_fix": fix,
-            "errors": errors,
-        }})),
-    )
-}
-
-/// A 400 naming one field.
-pub(crate) fn bad_field(field: &str, message: &str) -> Answer {
-    error(
-        StatusCode::BAD_REQUEST,
-        "BadRequest",
-        &format!("`{field}` {message}"),
-        vec![json!({"field": field, "message": message})],
-        None,
-    )
-}
-
-macro_rules! tri {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(e) => return e,
-        }
-    };
-}
-pub(crate) use tri;
 
 /// A query string as pairs, read leniently: lists comma-separated or repeated (`k=a&k=b`,
 /// `k[]=a`), camelCase or snake_case keys.
@@ -333,30 +289,6 @@ fn body_id(map: &Map<String, Value>, keys: &[&str]) -> Result<Option<String>, An
         }
     }
     Ok(None)
-}
-
-/// A JSON object body (an empty body is `{}`).
-pub(crate) fn object_body(body: &[u8]) -> Result<Map<String, Value>, Answer> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    match serde_json::from_slice(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "the body must be a JSON object",
-            Vec::new(),
-            None,
-        )),
-        Err(e) => Err(error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            &format!("invalid JSON body: {e}"),
-            Vec::new(),
-            None,
-        )),
-    }
 }
 
 /// `POST …/trigger_instances/{slug}/upsert`.

@@ -20,9 +20,9 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::answers::{bad_field, error, object_body, tri, Answer};
 use super::catalog::MAX_SLUG_CHARS;
 use super::realtime_api::authorized;
-use super::triggers_api::{bad_field, error, object_body, tri, Answer};
 use super::{ids, HubState};
 
 /// Most webhook endpoints a hub keeps; a request for another one is answered 409.
