@@ -10,9 +10,11 @@
 #   bash scripts/fuzz.sh 60 decode   # some targets only
 #
 # cargo-fuzz is installed by scripts/install-peers.sh (first run only). Builds go to
-# fuzz/target (FUZZ_TARGET_DIR overrides); the corpus grown by earlier runs is kept in
-# fuzz/corpus/<target>/ (not committed) and starts from fuzz/seeds/<target>/ (made from
-# tests/fixtures by fuzz/seeds.py) and the committed finds. Full logs: fuzz/logs/<target>.log.
+# fuzz-target/ in the peers' cache (~/.cache/listener-peers, outside the checkout, so that a
+# fresh clone such as CI's reuses them; FUZZ_TARGET_DIR overrides, ~1 GB). The corpus grown
+# by earlier runs is kept in fuzz/corpus/<target>/ (not committed) and starts from
+# fuzz/seeds/<target>/ (made from tests/fixtures by fuzz/seeds.py) and the committed finds.
+# Full logs: fuzz/logs/<target>.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +28,7 @@ fi
 source scripts/peers-env.sh
 export PATH="$(dirname "$CARGO_FUZZ_BIN"):$PATH"
 
-target_dir="${FUZZ_TARGET_DIR:-$PWD/fuzz/target}"
+target_dir="${FUZZ_TARGET_DIR:-${LISTENER_PEERS_DIR:-$HOME/.cache/listener-peers}/fuzz-target}"
 # No sanitizer: the code under test is safe Rust (unsafe_code is forbidden), and
 # AddressSanitizer would halve the executions on two shared cores; debug assertions and
 # overflow checks stay on.
