@@ -30,6 +30,11 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
 
+    /// Publishing to or consuming from NATS JetStream failed (feature `jetstream`).
+    #[cfg(feature = "jetstream")]
+    #[error(transparent)]
+    JetStream(#[from] crate::jetstream::JetStreamError),
+
     /// The dispatcher is shutting down and accepts no new events.
     #[error("the listener is shutting down; no new events are accepted")]
     ShuttingDown,

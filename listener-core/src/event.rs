@@ -76,6 +76,28 @@ pub struct TriggerMetadata {
     /// The webhook delivery attempt (`x-composio-delivery-attempt`, 1-based), when the
     /// event came through a webhook that said so.
     pub delivery_attempt: Option<u32>,
+    /// Where the event was read from when a JetStream worker (feature `jetstream`) took it
+    /// from the stream; `None` for events straight from a source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamDelivery>,
+}
+
+/// An event's place in a JetStream stream and how often it was delivered, as a JetStream
+/// worker (feature `jetstream`) read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StreamDelivery {
+    /// The stream's name.
+    pub stream: String,
+    /// The worker group (durable consumer) that took it.
+    pub group: String,
+    /// The message's sequence number in the stream. For a dead letter replayed into the
+    /// stream, the sequence of the message it was replayed from (what earlier runs saw).
+    pub sequence: u64,
+    /// How many times it was delivered to the group, this time included (1 the first time).
+    pub delivered: u32,
+    /// Whether it is a dead letter replayed into the stream by an operator.
+    pub replayed: bool,
 }
 
 /// One trigger event, normalized from any envelope.

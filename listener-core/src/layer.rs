@@ -66,17 +66,29 @@ pub struct Run {
     event: Arc<TriggerEvent>,
     handler: Arc<str>,
     attempt: u32,
+    handlers: usize,
     skipped: OnceLock<String>,
 }
 
 impl Run {
-    pub(crate) fn new(event: Arc<TriggerEvent>, handler: Arc<str>, attempt: u32) -> Self {
+    pub(crate) fn new(
+        event: Arc<TriggerEvent>,
+        handler: Arc<str>,
+        attempt: u32,
+        handlers: usize,
+    ) -> Self {
         Run {
             event,
             handler,
             attempt,
+            handlers,
             skipped: OnceLock::new(),
         }
+    }
+
+    /// How many handlers the event matched: this run and its siblings on the same event.
+    pub fn handlers(&self) -> usize {
+        self.handlers
     }
 
     /// The event.
@@ -168,6 +180,12 @@ pub(crate) struct Stack {
 impl Stack {
     pub(crate) fn push(&mut self, filter: Option<Filter>, layer: Arc<dyn Layer>) {
         self.layers.push(Scoped { filter, layer });
+    }
+
+    /// Adds `layer` outside every other one.
+    #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
+    pub(crate) fn push_front(&mut self, filter: Option<Filter>, layer: Arc<dyn Layer>) {
+        self.layers.insert(0, Scoped { filter, layer });
     }
 
     pub(crate) fn len(&self) -> usize {

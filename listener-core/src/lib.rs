@@ -96,6 +96,7 @@ mod backoff;
 pub mod composio_api;
 pub mod decode;
 pub mod dispatch;
+mod env;
 mod error;
 mod event;
 mod extract;
@@ -103,6 +104,8 @@ mod filter;
 mod handler;
 #[cfg(feature = "http-client")]
 pub mod http;
+#[cfg(feature = "jetstream")]
+pub mod jetstream;
 pub mod layer;
 pub mod lifecycle;
 mod listener;
@@ -126,7 +129,8 @@ pub mod webhook;
 pub use backoff::Backoff;
 pub use error::{ConfigError, Error, Result};
 pub use event::{
-    toolkit_of, ConnectedAccount, Envelope, TriggerEvent, TriggerMetadata, V3_TRIGGER_MESSAGE,
+    toolkit_of, ConnectedAccount, Envelope, StreamDelivery, TriggerEvent, TriggerMetadata,
+    V3_TRIGGER_MESSAGE,
 };
 pub use extract::{EventContext, ExtractError, FromEvent, Meta, Payload, State, StateMap};
 pub use filter::Filter;

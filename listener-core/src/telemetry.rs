@@ -19,6 +19,10 @@
 //! | `listener_source_reconnects_total` | counter | `source` | reconnects scheduled, one per failed or dropped connection |
 //! | `listener_source_health` | gauge | `source`, `state` | 1 for the source's current state, 0 for the others; `state` is `starting`, `connected` (a webhook source: listening), `reconnecting`, `stopped` or `failed` |
 //! | `listener_webhook_responses_total` | counter | `source`, `status` | answers of a webhook source to deliveries, by HTTP status (`200`, `401`, `503`, …) |
+//! | `listener_relay_published_total` | counter | `stream`, `duplicate` | events a JetStream relay published and the stream acknowledged; `duplicate="true"` when the stream had it already (another relay was first) |
+//! | `listener_relay_dropped_total` | counter | `stream` | events a relay dropped, oldest first, because its buffer was full while the stream was unreachable |
+//! | `listener_relay_buffered` | gauge | `stream` | events waiting in a relay's buffer |
+//! | `listener_worker_messages_total` | counter | `group`, `outcome` | stream messages a JetStream worker answered: `acked`, `redelivered` (a handler failed; delivered again after a back-off), `dead_lettered`, `handed_back` (at shutdown, to another worker), `other_group` (a dead letter replayed for another group) |
 //!
 //! `source` is the source's [name](crate::source::Source::name) (`websocket
 //! ws://host/path`, `webhook http://addr/path`, …: no credentials, no query). Events
@@ -71,6 +75,14 @@ pub const SOURCE_RECONNECTS: &str = "listener_source_reconnects_total";
 pub const SOURCE_HEALTH: &str = "listener_source_health";
 /// Answers of a webhook source to deliveries (labels `source`, `status`).
 pub const WEBHOOK_RESPONSES: &str = "listener_webhook_responses_total";
+/// Events a JetStream relay published (labels `stream`, `duplicate`).
+pub const RELAY_PUBLISHED: &str = "listener_relay_published_total";
+/// Events a relay dropped with its buffer full (label `stream`).
+pub const RELAY_DROPPED: &str = "listener_relay_dropped_total";
+/// Events waiting in a relay's buffer (label `stream`).
+pub const RELAY_BUFFERED: &str = "listener_relay_buffered";
+/// Stream messages a JetStream worker answered (labels `group`, `outcome`).
+pub const WORKER_MESSAGES: &str = "listener_worker_messages_total";
 
 /// The upper bounds, in seconds, of the buckets `install_prometheus` gives
 /// `listener_handler_duration_seconds`: 1 ms to 5 minutes.
@@ -172,6 +184,19 @@ mod record {
         describe_counter!(
             WEBHOOK_RESPONSES,
             "Answers of a webhook source to deliveries, by HTTP status."
+        );
+        describe_counter!(
+            RELAY_PUBLISHED,
+            "Events a JetStream relay published and the stream acknowledged."
+        );
+        describe_counter!(
+            RELAY_DROPPED,
+            "Events a relay dropped, oldest first, with its buffer full."
+        );
+        describe_gauge!(RELAY_BUFFERED, "Events waiting in a relay's buffer.");
+        describe_counter!(
+            WORKER_MESSAGES,
+            "Stream messages a JetStream worker answered, by outcome."
         );
     }
 
@@ -294,6 +319,32 @@ mod record {
         }
     }
 
+    /// Counts an event a relay published to `stream`.
+    #[cfg(feature = "jetstream")]
+    pub(crate) fn relay_published(stream: &str, duplicate: bool) {
+        let duplicate = if duplicate { "true" } else { "false" };
+        counter!(RELAY_PUBLISHED, "stream" => stream.to_owned(), "duplicate" => duplicate)
+            .increment(1);
+    }
+
+    /// Counts an event a relay dropped.
+    #[cfg(feature = "jetstream")]
+    pub(crate) fn relay_dropped(stream: &str) {
+        counter!(RELAY_DROPPED, "stream" => stream.to_owned()).increment(1);
+    }
+
+    /// Records how many events a relay's buffer holds.
+    #[cfg(feature = "jetstream")]
+    pub(crate) fn relay_buffered(stream: &str, events: usize) {
+        gauge!(RELAY_BUFFERED, "stream" => stream.to_owned()).set(events as f64);
+    }
+
+    /// Counts a stream message a worker of `group` answered.
+    #[cfg(feature = "jetstream")]
+    pub(crate) fn worker_message(group: &str, outcome: &'static str) {
+        counter!(WORKER_MESSAGES, "group" => group.to_owned(), "outcome" => outcome).increment(1);
+    }
+
     /// Counts an answer of webhook source `source` to a delivery.
     #[cfg(feature = "webhook-server")]
     pub(crate) fn webhook_response(source: &str, status: u16) {
@@ -394,11 +445,29 @@ mod record {
     #[cfg(feature = "webhook-server")]
     #[inline]
     pub(crate) fn webhook_response(_: &str, _: u16) {}
+
+    #[cfg(feature = "jetstream")]
+    #[inline]
+    pub(crate) fn relay_published(_: &str, _: bool) {}
+
+    #[cfg(feature = "jetstream")]
+    #[inline]
+    pub(crate) fn relay_dropped(_: &str) {}
+
+    #[cfg(feature = "jetstream")]
+    #[inline]
+    pub(crate) fn relay_buffered(_: &str, _: usize) {}
+
+    #[cfg(feature = "jetstream")]
+    #[inline]
+    pub(crate) fn worker_message(_: &str, _: &'static str) {}
 }
 
 pub use record::describe;
 #[cfg(feature = "webhook-server")]
 pub(crate) use record::webhook_response;
+#[cfg(feature = "jetstream")]
+pub(crate) use record::{relay_buffered, relay_dropped, relay_published, worker_message};
 pub(crate) use record::{decode_failed, health_changed, received, reconnect, HandlerMetrics};
 
 /// The handle of an installed Prometheus recorder: renders the text format

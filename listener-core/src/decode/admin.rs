@@ -57,6 +57,7 @@ pub(super) fn decode(mut map: Map<String, Value>) -> TriggerEvent {
             },
             log_id: String::new(),
             delivery_attempt: None,
+            stream: None,
         },
         envelope: Envelope::Admin,
         event_type: Some(event_type),

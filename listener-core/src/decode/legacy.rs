@@ -58,6 +58,7 @@ pub(super) fn decode(mut map: Map<String, Value>) -> TriggerEvent {
             },
             log_id: String::new(),
             delivery_attempt: None,
+            stream: None,
         },
         user_id,
         envelope: Envelope::LegacyRealtime,

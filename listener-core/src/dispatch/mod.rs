@@ -82,6 +82,9 @@ pub enum Dispatched {
     },
     /// The event id was seen within the dedupe window; nothing ran.
     Duplicate,
+    /// The event went to a JetStream relay (feature `jetstream`): stored in the stream, or
+    /// buffered for it; a worker runs its handlers.
+    Relayed,
 }
 
 /// Counters since the dispatcher was built.
@@ -218,13 +221,32 @@ impl Dispatcher {
     /// an async run is polled once here and becomes a task of its own only if it has to
     /// wait; otherwise every run is its own task. Errors only with [`Error::ShuttingDown`].
     pub async fn dispatch(&self, event: TriggerEvent) -> Result<Dispatched> {
-        self.dispatch_inner(event, None).await
+        self.dispatch_inner(event, None, true).await
     }
 
     /// Dispatches one event and waits until all its handlers finished.
     pub async fn dispatch_and_wait(&self, event: TriggerEvent) -> Result<DispatchReport> {
+        self.dispatch_and_wait_inner(event, true).await
+    }
+
+    /// Like [`dispatch_and_wait`](Self::dispatch_and_wait), without the dedupe window: for
+    /// events whose transport deduplicates and redelivers on its own (a JetStream
+    /// consumer), where a redelivery must run again.
+    #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
+    pub(crate) async fn dispatch_and_wait_undeduplicated(
+        &self,
+        event: TriggerEvent,
+    ) -> Result<DispatchReport> {
+        self.dispatch_and_wait_inner(event, false).await
+    }
+
+    async fn dispatch_and_wait_inner(
+        &self,
+        event: TriggerEvent,
+        dedupe: bool,
+    ) -> Result<DispatchReport> {
         let mut runs = Vec::new();
-        let dispatched = self.dispatch_inner(event, Some(&mut runs)).await?;
+        let dispatched = self.dispatch_inner(event, Some(&mut runs), dedupe).await?;
         let mut report = DispatchReport {
             duplicate: dispatched == Dispatched::Duplicate,
             outcomes: Vec::with_capacity(runs.len()),
@@ -251,6 +273,7 @@ impl Dispatcher {
         &self,
         event: TriggerEvent,
         mut collect: Option<&mut Vec<Started>>,
+        dedupe: bool,
     ) -> Result<Dispatched> {
         let inner = &self.inner;
         // Hold a tracker token for the whole dispatch, *then* check for shutdown: a drain
@@ -260,7 +283,7 @@ impl Dispatcher {
             return Err(Error::ShuttingDown);
         }
         inner.counters.events.fetch_add(1, Ordering::Relaxed);
-        if let (Some(window), false) = (&inner.dedupe, event.event_id.is_empty()) {
+        if let (Some(window), true, false) = (&inner.dedupe, dedupe, event.event_id.is_empty()) {
             let fresh = window
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -316,6 +339,7 @@ impl Dispatcher {
                 layers.clone(),
                 Arc::clone(&label),
                 Arc::clone(&name),
+                count,
             )
             .instrument(span);
             inner.counters.runs.fetch_add(1, Ordering::Relaxed);
@@ -468,6 +492,7 @@ async fn run_one(
     layers: Option<Arc<[Arc<dyn Layer>]>>,
     label: Arc<str>,
     name: Arc<str>,
+    matched: usize,
 ) -> HandlerOutcome {
     let slot = &inner.slots[index];
     let func = inner.registry.handlers()[index].erased();
@@ -479,6 +504,13 @@ async fn run_one(
     let mut cx = Some(cx);
     let mut earlier = Vec::new();
     let mut attempt: u32 = 1;
+    // An event redelivered by a stream counts the attempts of its earlier deliveries, each
+    // of which made `retries + 1` (a run that failed used them all).
+    let earlier_attempts = event.metadata.stream.as_ref().map_or(0, |s| {
+        s.delivered
+            .saturating_sub(1)
+            .saturating_mul(slot.retries.saturating_add(1))
+    });
     let (result, skipped) = loop {
         // The last possible attempt takes the context; earlier ones share it.
         let this = if attempt > slot.retries {
@@ -489,8 +521,8 @@ async fn run_one(
         let Some(this) = this else {
             break (Ok(()), None); // unreachable: the last attempt ends the loop
         };
-        let this = if attempt > 1 {
-            this.with_attempt(attempt)
+        let this = if attempt > 1 || earlier_attempts > 0 {
+            this.with_attempt(earlier_attempts.saturating_add(attempt))
         } else {
             this
         };
@@ -502,7 +534,7 @@ async fn run_one(
         let attempt_started = Instant::now();
         let (result, skipped) = {
             let _in_flight = slot.metrics.in_flight();
-            attempt_once(func, this, slot.timeout, layers.as_deref(), &name).await
+            attempt_once(func, this, slot.timeout, layers.as_deref(), &name, matched).await
         };
         slot.metrics
             .attempt_finished(&result, skipped.is_some(), attempt_started.elapsed());
@@ -556,11 +588,17 @@ async fn attempt_once(
     timeout: Option<Duration>,
     layers: Option<&[Arc<dyn Layer>]>,
     name: &Arc<str>,
+    matched: usize,
 ) -> (RunResult, Option<String>) {
     let Some(layers) = layers else {
         return (guarded(func, cx, timeout).await, None);
     };
-    let run = Run::new(Arc::clone(cx.event()), Arc::clone(name), cx.attempt());
+    let run = Run::new(
+        Arc::clone(cx.event()),
+        Arc::clone(name),
+        cx.attempt(),
+        matched,
+    );
     let handler =
         move || -> layer::BoxFuture<'_, RunResult> { Box::pin(guarded(func, cx.clone(), timeout)) };
     let result = AssertUnwindSafe(layer::call_through(layers, &run, &handler))

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::Listener;
 use crate::dispatch::DispatchConfig;
+use crate::env::{parse_var, seconds};
 use crate::dispatch::{DedupeConfig, Dispatcher};
 use crate::error::ConfigError;
 use crate::error::{Error, Result};
@@ -36,6 +37,8 @@ pub struct ListenerBuilder {
     admin: Option<(SocketAddr, &'static str)>,
     #[cfg(feature = "admin")]
     prometheus: GivenPrometheus,
+    #[cfg(feature = "jetstream")]
+    jetstream: Option<crate::jetstream::JetStream>,
 }
 
 impl Default for ListenerBuilder {
@@ -53,6 +56,8 @@ impl Default for ListenerBuilder {
             admin: None,
             #[cfg(feature = "admin")]
             prometheus: Default::default(),
+            #[cfg(feature = "jetstream")]
+            jetstream: None,
         }
     }
 }
@@ -74,21 +79,6 @@ impl std::fmt::Debug for ListenerBuilder {
 }
 
 /// Reads one environment variable through `lookup`, parsed; unset or empty is `None`.
-fn parse_var<T: std::str::FromStr>(
-    lookup: &dyn Fn(&str) -> Option<String>,
-    key: &str,
-    what: &str,
-) -> Result<Option<T>> {
-    match lookup(key).filter(|v| !v.trim().is_empty()) {
-        None => Ok(None),
-        Some(v) => v.trim().parse().map(Some).map_err(|_| {
-            Error::Config(ConfigError {
-                key: key.to_owned(),
-                message: format!("`{}` is not {what}", crate::preview::truncate_chars(&v, 60)),
-            })
-        }),
-    }
-}
 
 impl ListenerBuilder {
     /// Adds an event source.
@@ -232,14 +222,19 @@ impl ListenerBuilder {
     /// Applies the environment's settings (see [`Listener::from_env`]) through `lookup`.
     pub fn configure_from(mut self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
         let set = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
-        if let Some(url) = set("LISTENER_WS_URL") {
-            self = self.boxed_source(websocket_source(&url)?);
-        }
-        if set("COMPOSIO_API_KEY").is_some() {
-            self = self.boxed_source(composio_source(lookup)?);
-        }
-        if set("COMPOSIO_WEBHOOK_SECRET").is_some() {
-            self = self.boxed_source(webhook_source(lookup)?);
+        let worker_only = jetstream_from_env(&mut self, lookup)?;
+        if worker_only {
+            tracing::info!("LISTENER_NATS_ROLE=worker: events come from the stream; the source variables are not read");
+        } else {
+            if let Some(url) = set("LISTENER_WS_URL") {
+                self = self.boxed_source(websocket_source(&url)?);
+            }
+            if set("COMPOSIO_API_KEY").is_some() {
+                self = self.boxed_source(composio_source(lookup)?);
+            }
+            if set("COMPOSIO_WEBHOOK_SECRET").is_some() {
+                self = self.boxed_source(webhook_source(lookup)?);
+            }
         }
         if let Some(addr) = set("LISTENER_ADMIN_ADDR") {
             self = admin_from_env(self, &addr)?;
@@ -283,6 +278,25 @@ impl ListenerBuilder {
         self.sources.len()
     }
 
+    /// Whether the listener will get events: it has a source, or it is a JetStream worker.
+    pub(crate) fn has_events(&self) -> bool {
+        #[cfg(feature = "jetstream")]
+        if self.jetstream.as_ref().is_some_and(|js| js.current_role().works()) {
+            return true;
+        }
+        !self.sources.is_empty()
+    }
+
+    /// Runs the listener with NATS JetStream between its sources and its handlers (feature
+    /// `jetstream`): as a relay (its sources publish to the stream), a worker (its handlers
+    /// take from the stream, no source needed) or both; see [`crate::jetstream`]. Replaces
+    /// what `LISTENER_NATS_URL` set.
+    #[cfg(feature = "jetstream")]
+    pub fn jetstream(mut self, jetstream: crate::jetstream::JetStream) -> Self {
+        self.jetstream = Some(jetstream);
+        self
+    }
+
     /// The state given so far, for settings kept there by other modules (the `tools`,
     /// `pre_process` and `post_process` methods of `crate::tools`).
     #[cfg_attr(not(feature = "composio-api"), allow(dead_code))]
@@ -311,14 +325,37 @@ impl ListenerBuilder {
             None => None,
         };
         crate::telemetry::describe();
+        #[allow(unused_mut)]
+        let mut layers = self.layers;
+        #[cfg(feature = "jetstream")]
+        let stream = match self.jetstream {
+            Some(js) => Some(super::streamed::Streamed::new(
+                js,
+                &self.sources,
+                &self.dispatch,
+                self.drain_timeout,
+                &mut layers,
+            )?),
+            None => None,
+        };
+        let relays = {
+            #[cfg(feature = "jetstream")]
+            {
+                stream.as_ref().is_some_and(|s| s.relay.is_some())
+            }
+            #[cfg(not(feature = "jetstream"))]
+            {
+                false
+            }
+        };
         let dispatcher = Dispatcher::new(
             Registry::new(handlers),
             self.state,
             self.dispatch,
             self.hook,
-            self.layers,
+            layers,
         )?;
-        if dispatcher.registry().is_empty() {
+        if dispatcher.registry().is_empty() && !relays {
             tracing::warn!("the listener has no handlers: events will be received and dropped");
         }
         Ok(Listener {
@@ -327,6 +364,8 @@ impl ListenerBuilder {
             drain_timeout: self.drain_timeout,
             #[cfg(feature = "admin")]
             admin,
+            #[cfg(feature = "jetstream")]
+            stream,
         })
     }
 }
@@ -406,14 +445,6 @@ fn select_registered(names: &[String]) -> Result<Vec<Handler>> {
         .collect())
 }
 
-fn seconds(key: &str, secs: f64) -> Result<Duration> {
-    Duration::try_from_secs_f64(secs).map_err(|_| {
-        Error::Config(ConfigError {
-            key: key.to_owned(),
-            message: format!("{secs} is not a non-negative number of seconds"),
-        })
-    })
-}
 
 /// The error for a variable whose source this build does not have.
 #[allow(dead_code)] // unused when every source feature is on
@@ -423,6 +454,33 @@ fn not_compiled(key: &str, feature: &str) -> Error {
         format!("is set, but listener-core was built without its `{feature}` feature"),
     )
     .into()
+}
+
+/// Reads `LISTENER_NATS_*` into the builder; whether the process is a worker only.
+#[cfg(feature = "jetstream")]
+fn jetstream_from_env(
+    builder: &mut ListenerBuilder,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<bool> {
+    match crate::jetstream::JetStream::from_lookup(lookup)? {
+        Some(js) => {
+            let worker_only = js.current_role() == crate::jetstream::Role::Worker;
+            builder.jetstream = Some(js);
+            Ok(worker_only)
+        }
+        None => Ok(false),
+    }
+}
+
+#[cfg(not(feature = "jetstream"))]
+fn jetstream_from_env(
+    _builder: &mut ListenerBuilder,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<bool> {
+    match lookup("LISTENER_NATS_URL").filter(|v| !v.trim().is_empty()) {
+        Some(_) => Err(not_compiled("LISTENER_NATS_URL", "jetstream")),
+        None => Ok(false),
+    }
 }
 
 #[cfg(feature = "websocket")]

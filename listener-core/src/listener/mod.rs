@@ -2,6 +2,8 @@
 
 mod builder;
 mod signal;
+#[cfg(feature = "jetstream")]
+mod streamed;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,6 +67,8 @@ pub struct Listener {
     drain_timeout: Duration,
     #[cfg(feature = "admin")]
     admin: Option<crate::admin::Admin>,
+    #[cfg(feature = "jetstream")]
+    stream: Option<streamed::Streamed>,
 }
 
 impl std::fmt::Debug for Listener {
@@ -116,7 +120,7 @@ impl Listener {
     /// [`from_env`](Self::from_env) with another variable lookup (for tests and config files).
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<ListenerBuilder> {
         let builder = ListenerBuilder::default().configure_from(lookup)?;
-        if builder.source_count() == 0 {
+        if !builder.has_events() {
             return Err(Error::Config(ConfigError {
                 key: "COMPOSIO_API_KEY".into(),
                 message: "no event source configured: set COMPOSIO_API_KEY (Composio realtime), COMPOSIO_WEBHOOK_SECRET (signed webhooks) or LISTENER_WS_URL (a websocket)".into(),
@@ -179,26 +183,39 @@ impl Listener {
             .map(|admin| admin.spawn(Arc::clone(&board), dispatcher.clone()));
         let source_stop = CancellationToken::new();
         let mut running = JoinSet::new();
+        #[cfg(feature = "jetstream")]
+        let (relay, stream_sources) = match self.stream {
+            Some(stream) => (stream.relay.clone(), stream.into_sources()),
+            None => (None, Vec::new()),
+        };
         for source in self.sources {
-            let name = source.name();
             let cx = SourceContext::new(
-                name.clone(),
+                source.name(),
                 dispatcher.clone(),
                 Arc::clone(&board),
                 source_stop.clone(),
             );
-            let span = tracing::info_span!("source", name = %name);
-            running.spawn(
-                async move {
-                    let result = source.run(cx.clone()).await;
-                    cx.set_health(match &result {
-                        Ok(()) => Health::Stopped,
-                        Err(e) => Health::Failed(e.to_string()),
-                    });
-                    (name, result)
-                }
-                .instrument(span),
+            // Behind a relay, the source's events go to the stream; the relay keeps
+            // publishing at shutdown while the source still runs.
+            #[cfg(feature = "jetstream")]
+            let (cx, feeder) = match &relay {
+                Some(relay) => (cx.with_relay(Arc::clone(relay)), Some(relay.attach())),
+                None => (cx, None),
+            };
+            #[cfg(not(feature = "jetstream"))]
+            let feeder = ();
+            spawn_source(&mut running, source, cx, feeder);
+        }
+        // The relay's publisher and the worker run as sources of their own.
+        #[cfg(feature = "jetstream")]
+        for source in stream_sources {
+            let cx = SourceContext::new(
+                source.name(),
+                dispatcher.clone(),
+                Arc::clone(&board),
+                source_stop.clone(),
             );
+            spawn_source(&mut running, source, cx, ());
         }
         tracing::info!(
             sources = running.len(),
@@ -283,6 +300,32 @@ impl Listener {
 }
 
 /// Logs and reports a source's end; returns its error if it failed.
+type Running = JoinSet<(String, Result<()>)>;
+
+/// Runs `source` with `cx` as a task of `running`, recording its health when it ends;
+/// `guard` lives as long as the source runs.
+fn spawn_source<G: Send + 'static>(
+    running: &mut Running,
+    source: Box<dyn Source>,
+    cx: SourceContext,
+    guard: G,
+) {
+    let name = source.name();
+    let span = tracing::info_span!("source", name = %name);
+    running.spawn(
+        async move {
+            let result = source.run(cx.clone()).await;
+            cx.set_health(match &result {
+                Ok(()) => Health::Stopped,
+                Err(e) => Health::Failed(e.to_string()),
+            });
+            drop(guard);
+            (name, result)
+        }
+        .instrument(span),
+    );
+}
+
 fn source_ended(
     dispatcher: &Dispatcher,
     joined: std::result::Result<(String, Result<()>), tokio::task::JoinError>,

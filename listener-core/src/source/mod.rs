@@ -167,6 +167,9 @@ pub struct SourceContext {
     dispatcher: Dispatcher,
     board: Arc<HealthBoard>,
     shutdown: CancellationToken,
+    /// Behind a JetStream relay, events go to the stream instead of the dispatcher.
+    #[cfg(feature = "jetstream")]
+    relay: Option<Arc<crate::jetstream::Relay>>,
 }
 
 impl fmt::Debug for SourceContext {
@@ -191,7 +194,16 @@ impl SourceContext {
             dispatcher,
             board,
             shutdown,
+            #[cfg(feature = "jetstream")]
+            relay: None,
         }
+    }
+
+    /// The same context, its events going to `relay`.
+    #[cfg(feature = "jetstream")]
+    pub(crate) fn with_relay(mut self, relay: Arc<crate::jetstream::Relay>) -> Self {
+        self.relay = Some(relay);
+        self
     }
 
     /// The source's name.
@@ -200,9 +212,37 @@ impl SourceContext {
     }
 
     /// Hands one decoded event to the dispatcher; waits while the in-flight bound is
-    /// reached. [`Error::ShuttingDown`] means: stop reading.
+    /// reached. [`Error::ShuttingDown`] means: stop reading. Behind a JetStream relay
+    /// (feature `jetstream`) the event is buffered for the stream instead, written as a V3
+    /// envelope: a source that has the bytes it decoded should give them with
+    /// [`deliver_envelope`](Self::deliver_envelope).
     pub async fn deliver(&self, event: TriggerEvent) -> Result<Dispatched> {
+        self.deliver_inner(event, None).await
+    }
+
+    /// Like [`deliver`](Self::deliver), with the bytes the event was decoded from: behind a
+    /// JetStream relay, they are what the stream stores (the envelope as it arrived);
+    /// otherwise they are not used.
+    pub async fn deliver_envelope(
+        &self,
+        event: TriggerEvent,
+        envelope: &[u8],
+    ) -> Result<Dispatched> {
+        self.deliver_inner(event, Some(envelope)).await
+    }
+
+    #[cfg_attr(not(feature = "jetstream"), allow(unused_variables))]
+    async fn deliver_inner(
+        &self,
+        event: TriggerEvent,
+        envelope: Option<&[u8]>,
+    ) -> Result<Dispatched> {
         let received = telemetry::received(&self.name, &event);
+        #[cfg(feature = "jetstream")]
+        if let Some(relay) = &self.relay {
+            relay.enqueue(&self.name, &event, envelope);
+            return Ok(Dispatched::Relayed);
+        }
         let dispatched = self.dispatcher.dispatch(event).await;
         if let Ok(Dispatched::Duplicate) = dispatched {
             received.duplicate();
@@ -211,14 +251,60 @@ impl SourceContext {
     }
 
     /// Hands one event over and waits until its handlers finished (for transports that
-    /// acknowledge only processed events).
+    /// acknowledge only processed events). Behind a JetStream relay it waits until the
+    /// stream stored the event instead, and the report is empty.
     pub async fn deliver_and_wait(&self, event: TriggerEvent) -> Result<DispatchReport> {
+        #[cfg(feature = "jetstream")]
+        if self.relay.is_some() {
+            self.deliver_durably(event, None).await?;
+            return Ok(DispatchReport::default());
+        }
         let received = telemetry::received(&self.name, &event);
         let report = self.dispatcher.dispatch_and_wait(event).await;
         if report.as_ref().is_ok_and(|r| r.duplicate) {
             received.duplicate();
         }
         report
+    }
+
+    /// Whether this source's events go to a JetStream relay (feature `jetstream`) rather
+    /// than to handlers in this process.
+    pub fn relays(&self) -> bool {
+        #[cfg(feature = "jetstream")]
+        {
+            self.relay.is_some()
+        }
+        #[cfg(not(feature = "jetstream"))]
+        {
+            false
+        }
+    }
+
+    /// Behind a JetStream relay: publishes the event (with the bytes it was decoded from,
+    /// when given) and waits until the stream acknowledged it, for transports whose sender
+    /// retries what is not acknowledged (webhooks: 2xx only once stored). Fails at once
+    /// while the stream is unreachable
+    /// ([`JetStreamError::Unavailable`](crate::jetstream::JetStreamError::Unavailable)).
+    #[cfg(feature = "jetstream")]
+    pub async fn deliver_durably(
+        &self,
+        event: TriggerEvent,
+        envelope: Option<&[u8]>,
+    ) -> Result<Dispatched> {
+        let Some(relay) = &self.relay else {
+            return self.deliver_inner(event, envelope).await;
+        };
+        telemetry::received(&self.name, &event);
+        relay.store(&self.name, &event, envelope).await?;
+        Ok(Dispatched::Relayed)
+    }
+
+    /// A JetStream worker's delivery: dispatched without the dedupe window (the stream
+    /// deduplicates, and a redelivery must run again), waiting for the handlers.
+    #[cfg(feature = "jetstream")]
+    pub(crate) async fn deliver_from_stream(&self, event: TriggerEvent) -> Result<DispatchReport> {
+        telemetry::received(&self.name, &event);
+        self.dispatcher.dispatch_and_wait_undeduplicated(event).await
     }
 
     /// Whether a delivery would wait for in-flight capacity right now.

@@ -138,7 +138,7 @@ impl WebSocketSource {
                     };
                     match decode::decode(bytes) {
                         Ok(event) => {
-                            if let Err(Error::ShuttingDown) = cx.deliver(event).await {
+                            if let Err(Error::ShuttingDown) = cx.deliver_envelope(event, bytes).await {
                                 return SessionEnd::Shutdown;
                             }
                         }

@@ -224,6 +224,12 @@ async fn answer(st: &AppState, request: Request) -> Response {
             return status(StatusCode::BAD_REQUEST, "malformed_event");
         }
     };
+    // Behind a JetStream relay: 200 once the stream stored the delivery (its body as it
+    // arrived), 503 while the stream is unreachable, so that the sender retries.
+    #[cfg(feature = "jetstream")]
+    if st.cx.relays() {
+        return store(st, verified.event, &bytes).await;
+    }
     // The event owns what it needs; the body may share hyper's read buffer, so let it go
     // before the handlers run (they may take long with `AckPolicy::AfterHandlers`).
     drop(bytes);
@@ -259,6 +265,24 @@ async fn answer(st: &AppState, request: Request) -> Response {
             Ok(_) => status(StatusCode::INTERNAL_SERVER_ERROR, "handler_failed"),
             Err(_) => unavailable(st, "shutting_down"),
         },
+    }
+}
+
+/// A delivery behind a relay: published, and answered once the stream acknowledged it.
+/// The stream deduplicates by delivery id, so a retried delivery is stored once.
+#[cfg(feature = "jetstream")]
+async fn store(st: &AppState, event: crate::TriggerEvent, body: &[u8]) -> Response {
+    let webhook_id = event.event_id.clone();
+    match st.cx.deliver_durably(event, Some(body)).await {
+        Ok(_) => {
+            tracing::debug!(webhook_id = %webhook_id, "webhook delivery stored in the stream");
+            status(StatusCode::OK, "stored")
+        }
+        Err(e) => {
+            tracing::warn!(webhook_id = %webhook_id, error = %e, "webhook delivery not stored; answering 503 so the sender retries");
+            st.cx.report_error(e);
+            unavailable(st, "stream_unavailable")
+        }
     }
 }
 

@@ -357,7 +357,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
 
     async fn deliver(&mut self, body: &[u8]) -> Option<End> {
         match decode::decode(body) {
-            Ok(event) => match self.cx.deliver(event).await {
+            Ok(event) => match self.cx.deliver_envelope(event, body).await {
                 Err(Error::ShuttingDown) => Some(End::Shutdown),
                 _ => None,
             },
