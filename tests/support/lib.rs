@@ -6,12 +6,14 @@
 pub mod fake_apis;
 pub mod fixtures;
 pub mod http;
+pub mod nats;
 pub mod peers;
 pub mod prometheus;
 pub mod proxy;
 pub mod pusher;
 pub mod receiver;
 pub mod record;
+pub mod runs;
 pub mod source;
 pub mod wait;
 pub mod webhook;

@@ -211,9 +211,10 @@ impl Relay {
         let _ = self.reporter.set(cx.clone());
         let client = connect(&self.cfg, "listener relay").await?;
         let js = jetstream::new(client.clone());
+        // Events wait meanwhile: retry soon, and at least every second.
         let backoff = Backoff {
-            initial: Duration::from_millis(100),
-            max: Duration::from_secs(5),
+            initial: Duration::from_millis(50),
+            max: Duration::from_secs(1),
             ..Backoff::default()
         };
         let mut attempt = 0;
