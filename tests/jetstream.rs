@@ -13,7 +13,7 @@ use listener_core::source::Health;
 use listener_core::webhook::{signed_headers, WebhookSecret, WebhookSource};
 use listener_core::{Backoff, Filter, Handler, Listener, ListenerHandle, Meta};
 use listener_e2e::nats::{NatsCluster, NatsServer};
-use listener_e2e::runs::Tally;
+use listener_e2e::runs::{ChildNode, Tally};
 use listener_e2e::wait::within;
 use listener_hub::{Hub, RunningHub};
 use serde_json::json;
@@ -52,13 +52,19 @@ async fn wait_for(what: &str, deadline: Duration, mut cond: impl AsyncFnMut() ->
         }
     })
     .await;
-    assert!(waited.is_ok(), "timed out after {deadline:?} waiting for {what}");
+    assert!(
+        waited.is_ok(),
+        "timed out after {deadline:?} waiting for {what}"
+    );
 }
 
 /// Waits until every source of `handle` is connected (subscribed, listening, or pulling).
 async fn ready(what: &str, handle: &ListenerHandle) {
     wait_for(what, Duration::from_secs(20), async || {
-        handle.health().iter().all(|s| s.health == Health::Connected)
+        handle
+            .health()
+            .iter()
+            .all(|s| s.health == Health::Connected)
     })
     .await;
 }
@@ -92,9 +98,11 @@ async fn settled(cfg: &JetStream, events: u64, deadline: Duration) -> ops::Strea
 
 /// Waits until the hub counts `n` subscribers of its channel.
 async fn subscribed(hub: &RunningHub, n: usize) {
-    wait_for("the hub's subscribers", Duration::from_secs(10), async || {
-        hub.subscribers() == n
-    })
+    wait_for(
+        "the hub's subscribers",
+        Duration::from_secs(10),
+        async || hub.subscribers() == n,
+    )
     .await;
 }
 
@@ -127,11 +135,15 @@ async fn publish(hub: &RunningHub, cfg: &JetStream, from: usize, n: usize) -> Ve
         ids.push(published.id);
         if ids.len() % 250 == 0 {
             let want = (from + ids.len()) as u64;
-            wait_for("the stream to catch up", Duration::from_secs(30), async || {
-                ops::stream_state(cfg)
-                    .await
-                    .is_ok_and(|s| s.messages >= want)
-            })
+            wait_for(
+                "the stream to catch up",
+                Duration::from_secs(30),
+                async || {
+                    ops::stream_state(cfg)
+                        .await
+                        .is_ok_and(|s| s.messages >= want)
+                },
+            )
             .await;
         }
     }
@@ -146,7 +158,9 @@ async fn three_relays_and_three_workers_handle_ten_thousand_events_exactly_once(
     let hub = Hub::builder().start().await.unwrap();
     let stream = stream_name("fanout");
     let cfg = |role| config(&nats.url(), &stream, role);
-    let relays: Vec<_> = (0..3).map(|_| relay_of_hub(&hub, cfg(Role::Relay))).collect();
+    let relays: Vec<_> = (0..3)
+        .map(|_| relay_of_hub(&hub, cfg(Role::Relay)))
+        .collect();
     let tally = Tally::new();
     let workers: Vec<_> = (0..3)
         .map(|i| {
@@ -247,9 +261,21 @@ async fn failures_are_delivered_again_then_dead_lettered_and_a_sibling_that_succ
             .map(|(_, a)| *a)
             .collect()
     };
-    assert_eq!(of("twice_then_ok"), vec![1, 2, 3], "ran three times, saw attempt 3");
-    assert_eq!(of("always"), vec![1, 2, 3, 4], "one run per allowed delivery");
-    assert_eq!(of("at_once"), vec![1], "the sibling that succeeded ran once");
+    assert_eq!(
+        of("twice_then_ok"),
+        vec![1, 2, 3],
+        "ran three times, saw attempt 3"
+    );
+    assert_eq!(
+        of("always"),
+        vec![1, 2, 3, 4],
+        "one run per allowed delivery"
+    );
+    assert_eq!(
+        of("at_once"),
+        vec![1],
+        "the sibling that succeeded ran once"
+    );
 
     // The dead letter says why, and is not delivered again.
     let letter = dead_letter(&nats.url(), &cfg).await;
@@ -270,7 +296,11 @@ async fn failures_are_delivered_again_then_dead_lettered_and_a_sibling_that_succ
         header("Listener-Dead-Error")
     );
     let record = hub.event(&published.id).unwrap();
-    assert_eq!(letter.payload.len(), record.envelope_bytes, "the envelope as it arrived");
+    assert_eq!(
+        letter.payload.len(),
+        record.envelope_bytes,
+        "the envelope as it arrived"
+    );
     assert_eq!(
         serde_json::from_slice::<serde_json::Value>(&letter.payload).unwrap(),
         record.envelope.unwrap(),
@@ -278,17 +308,26 @@ async fn failures_are_delivered_again_then_dead_lettered_and_a_sibling_that_succ
     );
     let state = settled(&cfg, 1, Duration::from_secs(10)).await;
     assert_eq!(state.groups[0].redelivered, 0, "{state:?}");
-    assert_eq!(attempts.lock().unwrap().len(), runs.len(), "nothing ran again");
+    assert_eq!(
+        attempts.lock().unwrap().len(),
+        runs.len(),
+        "nothing ran again"
+    );
 
     // Replayed for its group: only the handler that never succeeded runs.
     let replayed = ops::replay_dead_letters(&cfg, "workers", 10).await.unwrap();
     assert_eq!(replayed, 1);
-    wait_for("the replay to fail again", Duration::from_secs(20), async || {
-        attempts.lock().unwrap().len() > runs.len()
-    })
+    wait_for(
+        "the replay to fail again",
+        Duration::from_secs(20),
+        async || attempts.lock().unwrap().len() > runs.len(),
+    )
     .await;
     let after = attempts.lock().unwrap().clone();
-    let again: Vec<_> = after[runs.len()..].iter().map(|(n, _)| n.as_str()).collect();
+    let again: Vec<_> = after[runs.len()..]
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
     assert!(again.iter().all(|n| *n == "always"), "{again:?}");
     handle.shutdown().await.unwrap();
 }
@@ -354,7 +393,10 @@ async fn the_same_signed_webhook_delivery_sent_to_two_relays_is_handled_once() {
     assert_eq!(state.messages, 1, "stored once: {state:?}");
     let runs = tally.runs();
     assert_eq!(runs.len(), 1, "{runs:?}");
-    assert_eq!(runs[0].event_id, "msg_delivery_1", "the webhook-id is the delivery id");
+    assert_eq!(
+        runs[0].event_id, "msg_delivery_1",
+        "the webhook-id is the delivery id"
+    );
 
     // With the stream unreachable, the sender gets 503 and Retry-After.
     drop(nats);
@@ -368,9 +410,12 @@ async fn the_same_signed_webhook_delivery_sent_to_two_relays_is_handled_once() {
     for (k, v) in &headers {
         request = request.header(*k, v);
     }
-    let answer = within("the answer with the stream down", request.body(body.clone()).send())
-        .await
-        .unwrap();
+    let answer = within(
+        "the answer with the stream down",
+        request.body(body.clone()).send(),
+    )
+    .await
+    .unwrap();
     assert_eq!(answer.status(), 503);
     assert!(answer.headers().contains_key("retry-after"));
     for h in [relay_a, relay_b, w] {
@@ -403,7 +448,10 @@ async fn a_worker_that_stops_finishes_and_acknowledges_its_runs_and_acknowledges
     .await;
     let stopped = first.shutdown().await.unwrap();
     let runs = tally.runs();
-    assert!(runs.iter().all(|r| r.done), "every started run finished: {runs:?}");
+    assert!(
+        runs.iter().all(|r| r.done),
+        "every started run finished: {runs:?}"
+    );
     let finished_by_first: BTreeSet<String> = runs.iter().map(|r| r.event_id.clone()).collect();
     assert_eq!(stopped.stats.runs as usize, runs.len());
 
@@ -424,7 +472,9 @@ async fn a_worker_that_stops_finishes_and_acknowledges_its_runs_and_acknowledges
     assert!(
         by_second.is_disjoint(&finished_by_first),
         "acknowledged runs ran again: {:?}",
-        by_second.intersection(&finished_by_first).collect::<Vec<_>>()
+        by_second
+            .intersection(&finished_by_first)
+            .collect::<Vec<_>>()
     );
     let handled: BTreeSet<String> = tally.handled();
     assert_eq!(handled, ids.into_iter().collect::<BTreeSet<_>>());
@@ -474,10 +524,19 @@ async fn a_three_node_cluster_loses_nothing_acknowledged_when_the_stream_leader_
     settled(&cfg_live, 1000, Duration::from_secs(60)).await;
     let handled = tally.handled();
     let missing: Vec<_> = ids.iter().filter(|id| !handled.contains(*id)).collect();
-    assert!(missing.is_empty(), "{} events lost: {:?}", missing.len(), &missing[..missing.len().min(10)]);
+    assert!(
+        missing.is_empty(),
+        "{} events lost: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
     let new_leader = stream_leader(&live, &stream).await;
     assert_ne!(new_leader, leader);
-    eprintln!("new leader {new_leader}; runs {}, events {}", tally.runs().len(), ids.len());
+    eprintln!(
+        "new leader {new_leader}; runs {}, events {}",
+        tally.runs().len(),
+        ids.len()
+    );
     for h in [relay, w] {
         h.shutdown().await.unwrap();
     }
@@ -501,4 +560,387 @@ async fn stream_leader(urls: &str, stream: &str) -> String {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     leader.expect("the stream has a leader")
+}
+
+const NODE: &str = env!("CARGO_BIN_EXE_js-node");
+
+/// The environment of a `js-node` process on `url`'s stream.
+fn node_env(url: &str, stream: &str, role: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("LISTENER_NATS_URL".into(), url.into()),
+        ("LISTENER_NATS_STREAM".into(), stream.into()),
+        ("LISTENER_NATS_ROLE".into(), role.into()),
+        ("LISTENER_NATS_GROUP".into(), "workers".into()),
+        ("LISTENER_NATS_ACK_WAIT_SECS".into(), "2".into()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| ((*k).into(), (*v).into())));
+    env
+}
+
+fn hub_env(hub: &RunningHub) -> Vec<(String, String)> {
+    hub.env()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_run_loses_nothing_and_only_its_runs_in_flight_run_twice() {
+    let Some(nats) = NatsServer::start().await else {
+        return;
+    };
+    let stream = stream_name("kill_worker");
+    let cfg = |role| config(&nats.url(), &stream, role);
+    let hub = Hub::builder().start().await.unwrap();
+    let relay = relay_of_hub(&hub, cfg(Role::Relay));
+    ready("the relay", &relay).await;
+    subscribed(&hub, 1).await;
+    let tally = Tally::new();
+    let env = node_env(
+        &nats.url(),
+        &stream,
+        "worker",
+        &[("NODE_DELAY_MS", "20"), ("LISTENER_MAX_IN_FLIGHT", "8")],
+    );
+    let mut nodes: Vec<ChildNode> = (0..3)
+        .map(|i| ChildNode::spawn(NODE, &format!("w{i}"), &env, &tally))
+        .collect();
+    for n in &nodes {
+        n.wait_ready().await;
+    }
+    let mut ids = publish(&hub, &cfg(Role::Relay), 0, 300).await;
+    // Kill w0 while it has runs in flight.
+    wait_for("w0 mid-run", Duration::from_secs(30), async || {
+        let runs = tally.runs();
+        runs.iter().filter(|r| r.node == "w0" && r.done).count() >= 20
+            && runs.iter().any(|r| r.node == "w0" && !r.done)
+    })
+    .await;
+    nodes[0].kill();
+    let at_kill = tally.runs();
+    let in_flight: BTreeSet<String> = at_kill
+        .iter()
+        .filter(|r| r.node == "w0" && !r.done)
+        .map(|r| r.event_id.clone())
+        .collect();
+    let started_by_w0: BTreeSet<String> = at_kill
+        .iter()
+        .filter(|r| r.node == "w0")
+        .map(|r| r.event_id.clone())
+        .collect();
+    assert!(!in_flight.is_empty());
+    ids.extend(publish(&hub, &cfg(Role::Relay), 300, 300).await);
+    settled(&cfg(Role::Relay), 600, Duration::from_secs(60)).await;
+
+    let handled = tally.handled();
+    let missing: Vec<_> = ids.iter().filter(|id| !handled.contains(*id)).collect();
+    assert!(missing.is_empty(), "lost: {missing:?}");
+    let doubled: BTreeSet<String> = tally
+        .starts()
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(id, _)| id)
+        .collect();
+    eprintln!(
+        "in flight at the kill: {}, run twice: {}, per node {:?}",
+        in_flight.len(),
+        doubled.len(),
+        tally.per_node()
+    );
+    assert!(
+        in_flight.is_subset(&doubled),
+        "every run cut by the kill ran again elsewhere"
+    );
+    assert!(
+        doubled.is_subset(&started_by_w0),
+        "only the killed worker's events ran twice: {:?}",
+        doubled.difference(&started_by_w0).collect::<Vec<_>>()
+    );
+    assert!(
+        doubled.len() <= 8,
+        "at most its in-flight bound: {doubled:?}"
+    );
+    for n in &mut nodes[1..] {
+        n.terminate();
+    }
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_killed_loses_nothing_the_live_relays_received() {
+    let Some(nats) = NatsServer::start().await else {
+        return;
+    };
+    let stream = stream_name("kill_relay");
+    let cfg = |role| config(&nats.url(), &stream, role);
+    let hub = Hub::builder().start().await.unwrap();
+    let tally = Tally::new();
+    let w = worker(cfg(Role::Worker), vec![tally.handler("w", Duration::ZERO)]);
+    ready("the worker", &w).await;
+    let mut env = node_env(&nats.url(), &stream, "relay", &[]);
+    env.extend(hub_env(&hub));
+    let mut relays: Vec<ChildNode> = (0..3)
+        .map(|i| ChildNode::spawn(NODE, &format!("r{i}"), &env, &Tally::new()))
+        .collect();
+    for r in &relays {
+        r.wait_ready().await;
+    }
+    subscribed(&hub, 3).await;
+    let mut ids = publish(&hub, &cfg(Role::Relay), 0, 300).await;
+    relays[0].kill();
+    subscribed(&hub, 2).await;
+    ids.extend(publish(&hub, &cfg(Role::Relay), 300, 300).await);
+    let state = settled(&cfg(Role::Relay), 600, Duration::from_secs(60)).await;
+    assert_eq!(state.messages, 600, "stored once each: {state:?}");
+    let handled = tally.handled();
+    let missing: Vec<_> = ids.iter().filter(|id| !handled.contains(*id)).collect();
+    assert!(missing.is_empty(), "lost: {missing:?}");
+    assert_eq!(tally.runs().len(), 600, "each handled once");
+    for r in &mut relays[1..] {
+        r.terminate();
+    }
+    w.shutdown().await.unwrap();
+}
+
+/// Posts a signed V3 delivery with id `id` to `url`; the status.
+async fn post_delivery(http: &reqwest::Client, url: &str, id: &str) -> u16 {
+    let body = listener_e2e::webhook::v3_body(id);
+    let headers = signed_headers(
+        &WebhookSecret::new(listener_e2e::webhook::SECRET),
+        id,
+        listener_e2e::webhook::now(),
+        &body,
+    );
+    let mut request = http.post(url).header("content-type", "application/json");
+    for (k, v) in &headers {
+        request = request.header(*k, v);
+    }
+    match tokio::time::timeout(Duration::from_secs(10), request.body(body).send()).await {
+        Ok(Ok(answer)) => answer.status().as_u16(),
+        _ => 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_server_restarted_mid_stream_loses_nothing_that_was_acknowledged() {
+    let Some(mut nats) = NatsServer::start().await else {
+        return;
+    };
+    let stream = stream_name("restart");
+    let url = nats.url();
+    let cfg = |role| config(&url, &stream, role);
+    let hub = Hub::builder().start().await.unwrap();
+    let webhook = WebhookSource::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        vec![WebhookSecret::new(listener_e2e::webhook::SECRET)],
+    )
+    .unwrap();
+    let webhook_url = format!("http://{}/webhook", webhook.local_addr());
+    let relay = Listener::builder()
+        .without_registered_handlers()
+        .source(hub.composio_source())
+        .source(webhook)
+        .jetstream(cfg(Role::Relay))
+        .build()
+        .unwrap()
+        .spawn();
+    let tally = Tally::new();
+    let w = worker(cfg(Role::Worker), vec![tally.handler("w", Duration::ZERO)]);
+    ready("the relay", &relay).await;
+    ready("the worker", &w).await;
+    subscribed(&hub, 1).await;
+    let http = listener_e2e::http::client();
+
+    // Before: realtime events and webhook deliveries, every delivery acknowledged.
+    let mut realtime = publish(&hub, &cfg(Role::Relay), 0, 200).await;
+    let mut acknowledged = Vec::new();
+    for i in 0..50 {
+        let id = format!("msg_before_{i}");
+        assert_eq!(post_delivery(&http, &webhook_url, &id).await, 200);
+        acknowledged.push(id);
+    }
+
+    // Down: realtime events wait in the relay; deliveries are refused, so senders retry.
+    nats.kill();
+    wait_for("the relay to notice", Duration::from_secs(10), async || {
+        post_delivery(&http, &webhook_url, "msg_probe").await == 503
+    })
+    .await;
+    for i in 200..400 {
+        let published = hub
+            .publish_payload("SLACK_RECEIVE_MESSAGE", json!({"n": i}))
+            .unwrap();
+        realtime.push(published.id);
+    }
+    let mut refused = Vec::new();
+    for i in 0..20 {
+        let id = format!("msg_during_{i}");
+        let status = post_delivery(&http, &webhook_url, &id).await;
+        assert_eq!(status, 503, "not stored while the stream is down");
+        refused.push(id);
+    }
+
+    // Up again, same port and store: the senders' retries are stored, the buffer drains.
+    nats.restart().await;
+    for id in &refused {
+        wait_for(
+            "a retried delivery to be stored",
+            Duration::from_secs(20),
+            async || post_delivery(&http, &webhook_url, id).await == 200,
+        )
+        .await;
+        acknowledged.push(id.clone());
+    }
+    for i in 0..50 {
+        let id = format!("msg_after_{i}");
+        assert_eq!(post_delivery(&http, &webhook_url, &id).await, 200);
+        acknowledged.push(id);
+    }
+    realtime.extend(publish(&hub, &cfg(Role::Relay), 400, 200).await);
+    let events = (realtime.len() + acknowledged.len()) as u64;
+    settled(&cfg(Role::Relay), events, Duration::from_secs(60)).await;
+
+    let handled = tally.handled();
+    let lost_webhooks: Vec<_> = acknowledged
+        .iter()
+        .filter(|id| !handled.contains(*id))
+        .collect();
+    let lost_realtime: Vec<_> = realtime
+        .iter()
+        .filter(|id| !handled.contains(*id))
+        .collect();
+    let doubled = tally.starts().values().filter(|n| **n > 1).count();
+    eprintln!(
+        "acknowledged deliveries {}, realtime events {}, handled {}, run twice {doubled}",
+        acknowledged.len(),
+        realtime.len(),
+        handled.len()
+    );
+    assert!(
+        lost_webhooks.is_empty(),
+        "acknowledged deliveries lost: {lost_webhooks:?}"
+    );
+    assert!(
+        lost_realtime.is_empty(),
+        "buffered realtime events lost: {lost_realtime:?}"
+    );
+    for h in [relay, w] {
+        h.shutdown().await.unwrap();
+    }
+}
+
+/// Reads the stream with PyPI's `nats-py`, decodes each body with Composio's Python SDK
+/// (the function its realtime subscription runs on every frame), and publishes an envelope
+/// of its own twice with one `Nats-Msg-Id`.
+const INTEROP_PY: &str = r#"
+import asyncio, json, sys
+import nats
+from composio.core.models.triggers import _is_v3_envelope, _build_trigger_event_from_v3
+
+async def main(url, stream, count):
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    sub = await js.pull_subscribe("listener.>", stream=stream)
+    seen = []
+    while len(seen) < count:
+        for m in await sub.fetch(count - len(seen), timeout=10):
+            envelope = json.loads(m.data)
+            assert _is_v3_envelope(envelope), envelope
+            event = _build_trigger_event_from_v3(envelope)
+            seen.append({
+                "subject": m.subject,
+                "trigger_slug": event["trigger_slug"],
+                "toolkit_slug": event["toolkit_slug"],
+                "text": event["payload"].get("text"),
+                "event_id": m.headers.get("Listener-Event-Id"),
+                "msg_id": m.headers.get("Nats-Msg-Id"),
+            })
+            await m.ack()
+    print(json.dumps({"read": seen}))
+    envelope = {
+        "id": "evt_from_python", "type": "composio.trigger.message",
+        "timestamp": "2026-12-02T00:00:00Z",
+        "metadata": {"trigger_slug": "SLACK_RECEIVE_MESSAGE", "user_id": "py-user"},
+        "data": {"text": "hello from nats-py"},
+    }
+    body = json.dumps(envelope).encode()
+    first = await js.publish("listener.slack.slack_receive_message", body, headers={"Nats-Msg-Id": "evt_from_python"})
+    second = await js.publish("listener.slack.slack_receive_message", body, headers={"Nats-Msg-Id": "evt_from_python"})
+    print(json.dumps({"published": first.seq, "duplicate": second.duplicate}))
+    await nc.close()
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_py_client_reads_the_envelopes_and_what_it_publishes_is_handled() {
+    let Some(python) = listener_e2e::peers::python_with("nats") else {
+        return;
+    };
+    let Some(nats) = NatsServer::start().await else {
+        return;
+    };
+    let stream = stream_name("interop");
+    let cfg = |role| config(&nats.url(), &stream, role);
+    let hub = Hub::builder().start().await.unwrap();
+    let relay = relay_of_hub(&hub, cfg(Role::Relay));
+    ready("the relay", &relay).await;
+    subscribed(&hub, 1).await;
+    let ids = publish(&hub, &cfg(Role::Relay), 0, 3).await;
+    wait_for(
+        "the stream to hold them",
+        Duration::from_secs(10),
+        async || {
+            ops::stream_state(&cfg(Role::Relay))
+                .await
+                .is_ok_and(|s| s.messages == 3)
+        },
+    )
+    .await;
+    let tally = Tally::new();
+    let w = worker(cfg(Role::Worker), vec![tally.handler("w", Duration::ZERO)]);
+    ready("the worker", &w).await;
+
+    let out = tokio::process::Command::new(&python)
+        .args(["-c", INTEROP_PY, &nats.url(), &stream, "3"])
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("the Python client finished")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = stdout.lines();
+    let read: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let read = read["read"].as_array().unwrap();
+    assert_eq!(read.len(), 3);
+    for (entry, id) in read.iter().zip(&ids) {
+        assert_eq!(entry["subject"], "listener.slack.slack_receive_message");
+        assert_eq!(entry["trigger_slug"], "SLACK_RECEIVE_MESSAGE");
+        assert_eq!(entry["toolkit_slug"], "SLACK");
+        assert_eq!(entry["text"], "roast me");
+        assert_eq!(entry["event_id"], id.as_str());
+        assert_eq!(entry["msg_id"], id.as_str());
+    }
+    let published: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(
+        published["duplicate"], true,
+        "the second copy was not stored"
+    );
+
+    settled(&cfg(Role::Relay), 4, Duration::from_secs(20)).await;
+    let runs = tally.runs();
+    let from_python: Vec<_> = runs
+        .iter()
+        .filter(|r| r.event_id == "evt_from_python")
+        .collect();
+    assert_eq!(from_python.len(), 1, "handled once: {runs:?}");
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    for h in [relay, w] {
+        h.shutdown().await.unwrap();
+    }
 }

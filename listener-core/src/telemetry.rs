@@ -466,9 +466,9 @@ mod record {
 pub use record::describe;
 #[cfg(feature = "webhook-server")]
 pub(crate) use record::webhook_response;
+pub(crate) use record::{decode_failed, health_changed, received, reconnect, HandlerMetrics};
 #[cfg(feature = "jetstream")]
 pub(crate) use record::{relay_buffered, relay_dropped, relay_published, worker_message};
-pub(crate) use record::{decode_failed, health_changed, received, reconnect, HandlerMetrics};
 
 /// The handle of an installed Prometheus recorder: renders the text format
 /// (re-exported from `metrics-exporter-prometheus`).

@@ -21,7 +21,9 @@ fn say(line: &str) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let node: Arc<str> = std::env::var("NODE_NAME").unwrap_or_else(|_| "node".into()).into();
+    let node: Arc<str> = std::env::var("NODE_NAME")
+        .unwrap_or_else(|_| "node".into())
+        .into();
     let delay = Duration::from_millis(
         std::env::var("NODE_DELAY_MS")
             .ok()
@@ -35,7 +37,11 @@ async fn main() -> anyhow::Result<()> {
         move |meta: Meta| {
             let node = Arc::clone(&name);
             async move {
-                say(&format!("START {node} {} {}", meta.event_id(), meta.attempt()));
+                say(&format!(
+                    "START {node} {} {}",
+                    meta.event_id(),
+                    meta.attempt()
+                ));
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }

@@ -111,7 +111,11 @@ impl NatsServer {
 
     /// Starts the process and waits until it accepts connections.
     async fn spawn(&mut self) {
-        for entry in std::fs::read_dir(self.ports.path()).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(self.ports.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let _ = std::fs::remove_file(entry.path());
         }
         let child = self.command().spawn().expect("start nats-server");
@@ -217,7 +221,9 @@ impl NatsCluster {
             .filter(|n| n.is_running())
             .map(|n| n.url().parse().expect("a server address"))
             .collect();
-        let client = async_nats::connect(addrs).await.expect("connect to the cluster");
+        let client = async_nats::connect(addrs)
+            .await
+            .expect("connect to the cluster");
         let mut js = async_nats::jetstream::new(client);
         js.set_timeout(Duration::from_secs(1));
         let deadline = Instant::now() + Duration::from_secs(30);

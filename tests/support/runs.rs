@@ -125,3 +125,90 @@ impl Tally {
         out
     }
 }
+
+/// A listener child process (the `js-node` binary of this crate), whose output lines go
+/// into a [`Tally`].
+pub struct ChildNode {
+    pub name: String,
+    child: std::process::Child,
+    ready: std::sync::mpsc::Receiver<()>,
+}
+
+impl ChildNode {
+    /// Starts `bin` with `env` (plus `NODE_NAME=name`); its lines go to `tally`.
+    pub fn spawn(bin: &str, name: &str, env: &[(String, String)], tally: &Tally) -> ChildNode {
+        use std::io::BufRead;
+        let mut cmd = std::process::Command::new(bin);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("NODE_NAME", name)
+            .env(
+                "RUST_LOG",
+                std::env::var("NODE_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start a js-node process");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let tally = tally.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line == "READY" {
+                    let _ = ready_tx.send(());
+                }
+                tally.read_line(&line);
+            }
+        });
+        ChildNode {
+            name: name.to_owned(),
+            child,
+            ready,
+        }
+    }
+
+    /// Waits until the node says every source is connected.
+    pub async fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.ready.try_recv() {
+                Ok(()) => return,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    panic!("node {} exited before it was ready", self.name)
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => {}
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "node {} not ready within 30 s",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for it to exit.
+    pub fn terminate(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -288,7 +288,7 @@ pub(super) fn decode(mut map: Map<String, Value>) -> TriggerEvent {
                 connected_account,
                 log_id: String::new(),
                 delivery_attempt: None,
-            stream: None,
+                stream: None,
             },
             envelope: Envelope::V3,
             event_type: Some(event_type),

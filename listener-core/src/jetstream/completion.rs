@@ -81,10 +81,19 @@ impl Layer for CompletionLayer {
         }
         let result = next.run().await;
         if result.is_ok() && run.handlers() > 1 && run.skipped().is_none() {
-            match tokio::time::timeout(RECORD_TIMEOUT, store.put(key.clone(), Bytes::from_static(b"1"))).await {
+            match tokio::time::timeout(
+                RECORD_TIMEOUT,
+                store.put(key.clone(), Bytes::from_static(b"1")),
+            )
+            .await
+            {
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, key = %key, "cannot write the completion record; a redelivery would run the handler again"),
-                Err(_) => tracing::warn!(key = %key, "writing the completion record timed out; a redelivery would run the handler again"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, key = %key, "cannot write the completion record; a redelivery would run the handler again")
+                }
+                Err(_) => {
+                    tracing::warn!(key = %key, "writing the completion record timed out; a redelivery would run the handler again")
+                }
             }
         }
         result
@@ -104,7 +113,10 @@ mod tests {
             delivered: 2,
             replayed: false,
         };
-        assert_eq!(key(&at, "bot::handlers::roast"), "roast.42.bot.handlers.roast");
+        assert_eq!(
+            key(&at, "bot::handlers::roast"),
+            "roast.42.bot.handlers.roast"
+        );
         assert_eq!(key(&at, "a b<\u{e9}>"), "roast.42.a=20b=3C=C3=A9=3E");
     }
 }

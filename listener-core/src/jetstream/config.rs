@@ -285,8 +285,7 @@ impl JetStream {
         )? {
             js = js.duplicate_window(seconds("LISTENER_NATS_DUPLICATE_WINDOW_SECS", secs)?);
         }
-        if let Some(n) =
-            parse_var::<u32>(lookup, "LISTENER_NATS_MAX_DELIVERIES", "a whole number")?
+        if let Some(n) = parse_var::<u32>(lookup, "LISTENER_NATS_MAX_DELIVERIES", "a whole number")?
         {
             js = js.max_deliveries(n);
         }
@@ -307,8 +306,7 @@ impl JetStream {
             })?;
             js = js.start_at(at);
         }
-        if let Some(n) =
-            parse_var::<usize>(lookup, "LISTENER_NATS_RELAY_BUFFER", "a whole number")?
+        if let Some(n) = parse_var::<usize>(lookup, "LISTENER_NATS_RELAY_BUFFER", "a whole number")?
         {
             let bytes = js.relay.max_buffered_bytes;
             js = js.relay_buffer(n, bytes);
@@ -317,10 +315,18 @@ impl JetStream {
             (Some(user), Some(password)) => js = js.user_and_password(user, password),
             (None, None) => {}
             (Some(_), None) => {
-                return Err(ConfigError::new("LISTENER_NATS_PASSWORD", "is needed with LISTENER_NATS_USER").into())
+                return Err(ConfigError::new(
+                    "LISTENER_NATS_PASSWORD",
+                    "is needed with LISTENER_NATS_USER",
+                )
+                .into())
             }
             (None, Some(_)) => {
-                return Err(ConfigError::new("LISTENER_NATS_USER", "is needed with LISTENER_NATS_PASSWORD").into())
+                return Err(ConfigError::new(
+                    "LISTENER_NATS_USER",
+                    "is needed with LISTENER_NATS_PASSWORD",
+                )
+                .into())
             }
         }
         if let Some(token) = set("LISTENER_NATS_TOKEN") {
@@ -336,10 +342,18 @@ impl JetStream {
             (Some(cert), Some(key)) => js = js.tls_client_certificate(cert.trim(), key.trim()),
             (None, None) => {}
             (Some(_), None) => {
-                return Err(ConfigError::new("LISTENER_NATS_TLS_KEY", "is needed with LISTENER_NATS_TLS_CERT").into())
+                return Err(ConfigError::new(
+                    "LISTENER_NATS_TLS_KEY",
+                    "is needed with LISTENER_NATS_TLS_CERT",
+                )
+                .into())
             }
             (None, Some(_)) => {
-                return Err(ConfigError::new("LISTENER_NATS_TLS_CERT", "is needed with LISTENER_NATS_TLS_KEY").into())
+                return Err(ConfigError::new(
+                    "LISTENER_NATS_TLS_CERT",
+                    "is needed with LISTENER_NATS_TLS_KEY",
+                )
+                .into())
             }
         }
         if let Some(flag) = set("LISTENER_NATS_TLS") {
@@ -482,7 +496,11 @@ impl JetStream {
     }
 
     /// Log in with a user and password.
-    pub fn user_and_password(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+    pub fn user_and_password(
+        mut self,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
         self.auth = Auth::UserPassword(user.into(), password.into());
         self
     }
@@ -513,7 +531,11 @@ impl JetStream {
     }
 
     /// Present this client certificate and key (PEM files); implies TLS.
-    pub fn tls_client_certificate(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+    pub fn tls_client_certificate(
+        mut self,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
         self.tls.client_certificate = Some((cert.into(), key.into()));
         self.tls.required = true;
         self
@@ -553,7 +575,10 @@ impl JetStream {
         name_token("LISTENER_NATS_GROUP", &self.worker.group)?;
         if self.stream.prefix.is_empty()
             || self.stream.prefix.split('.').any(|t| {
-                t.is_empty() || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                t.is_empty()
+                    || !t
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
             })
         {
             return Err(ConfigError::new(
@@ -574,7 +599,9 @@ impl JetStream {
         if self.stream.max_bytes <= 0 {
             return Err(ConfigError::new("LISTENER_NATS_MAX_BYTES", "must be positive").into());
         }
-        if self.stream.duplicate_window.is_zero() || self.stream.duplicate_window > self.stream.max_age {
+        if self.stream.duplicate_window.is_zero()
+            || self.stream.duplicate_window > self.stream.max_age
+        {
             return Err(ConfigError::new(
                 "LISTENER_NATS_DUPLICATE_WINDOW_SECS",
                 "must be positive and at most the stream's max age",
@@ -582,16 +609,22 @@ impl JetStream {
             .into());
         }
         if self.worker.max_deliveries == 0 {
-            return Err(ConfigError::new("LISTENER_NATS_MAX_DELIVERIES", "must be at least 1").into());
+            return Err(
+                ConfigError::new("LISTENER_NATS_MAX_DELIVERIES", "must be at least 1").into(),
+            );
         }
         if self.worker.ack_wait < Duration::from_millis(100) {
-            return Err(ConfigError::new("LISTENER_NATS_ACK_WAIT_SECS", "must be at least 0.1").into());
+            return Err(
+                ConfigError::new("LISTENER_NATS_ACK_WAIT_SECS", "must be at least 0.1").into(),
+            );
         }
         if self.worker.max_in_flight == Some(0) {
             return Err(ConfigError::new("worker_in_flight", "must be at least 1").into());
         }
         if self.relay.max_buffered == 0 || self.relay.max_buffered_bytes == 0 {
-            return Err(ConfigError::new("LISTENER_NATS_RELAY_BUFFER", "must be at least 1").into());
+            return Err(
+                ConfigError::new("LISTENER_NATS_RELAY_BUFFER", "must be at least 1").into(),
+            );
         }
         if self.relay.max_pending_acks == 0 {
             return Err(ConfigError::new("max_pending_acks", "must be at least 1").into());
@@ -607,7 +640,9 @@ impl JetStream {
 fn name_token(key: &str, name: &str) -> Result<()> {
     if name.is_empty()
         || name.len() > 64
-        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
         return Err(ConfigError::new(
             key,
@@ -680,7 +715,10 @@ mod tests {
         );
         assert_eq!(js.relay.max_buffered, 10);
         assert_eq!(js.auth, Auth::Token("s3cret".into()));
-        assert!(!format!("{js:?}").contains("s3cret"), "secrets stay out of Debug");
+        assert!(
+            !format!("{js:?}").contains("s3cret"),
+            "secrets stay out of Debug"
+        );
     }
 
     #[test]
@@ -706,7 +744,10 @@ mod tests {
             );
         }
         assert_eq!(
-            config_key(JetStream::from_lookup(&lookup(&[url, ("LISTENER_NATS_USER", "u")]))),
+            config_key(JetStream::from_lookup(&lookup(&[
+                url,
+                ("LISTENER_NATS_USER", "u")
+            ]))),
             "LISTENER_NATS_PASSWORD"
         );
     }

@@ -19,10 +19,11 @@ fn servers(cfg: &JetStream) -> Result<Vec<ServerAddr>, JetStreamError> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| {
-            s.parse::<ServerAddr>().map_err(|e| JetStreamError::Connect {
-                servers: cfg.servers.clone(),
-                message: format!("`{s}` is not a server address: {e}"),
-            })
+            s.parse::<ServerAddr>()
+                .map_err(|e| JetStreamError::Connect {
+                    servers: cfg.servers.clone(),
+                    message: format!("`{s}` is not a server address: {e}"),
+                })
         })
         .collect()
 }
@@ -68,14 +69,19 @@ async fn connect_with(cfg: &JetStream, name: &str, retry: bool) -> Result<Client
         });
     options = match &cfg.auth {
         Auth::None => options,
-        Auth::UserPassword(user, password) => options.user_and_password(user.clone(), password.clone()),
+        Auth::UserPassword(user, password) => {
+            options.user_and_password(user.clone(), password.clone())
+        }
         Auth::Token(token) => options.token(token.clone()),
-        Auth::CredsFile(path) => options.credentials_file(path).await.map_err(|e| {
-            JetStreamError::Connect {
-                servers: cfg.servers.clone(),
-                message: format!("cannot read the credentials file {}: {e}", path.display()),
-            }
-        })?,
+        Auth::CredsFile(path) => {
+            options
+                .credentials_file(path)
+                .await
+                .map_err(|e| JetStreamError::Connect {
+                    servers: cfg.servers.clone(),
+                    message: format!("cannot read the credentials file {}: {e}", path.display()),
+                })?
+        }
     };
     if cfg.tls.required {
         options = options.require_tls(true);

@@ -182,7 +182,10 @@ mod tests {
         let b = Outgoing::new("p", "relay-b", &ev, Some(body));
         assert_eq!(a.msg_id, b.msg_id);
         assert!(a.msg_id.starts_with("sha256-") && a.msg_id.len() == 39);
-        assert_eq!(read_event(&a.payload, Some(&a.headers)).unwrap().event_id, a.msg_id);
+        assert_eq!(
+            read_event(&a.payload, Some(&a.headers)).unwrap().event_id,
+            a.msg_id
+        );
     }
 
     #[test]

@@ -180,7 +180,10 @@ pub async fn replay_dead_letters(
         let h = &letter.headers;
         let get = |name: &str| h.get_last(name).map(|v| v.as_str().to_owned());
         let Some(subject) = get(headers::DEAD_SUBJECT) else {
-            tracing::warn!(sequence = letter.sequence, "a dead letter without its subject; left");
+            tracing::warn!(
+                sequence = letter.sequence,
+                "a dead letter without its subject; left"
+            );
             continue;
         };
         let original_id = get(headers::MSG_ID).unwrap_or_default();

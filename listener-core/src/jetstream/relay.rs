@@ -18,10 +18,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_nats::connection::State;
+use async_nats::jetstream;
 use async_nats::jetstream::context::PublishError;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::publish::PublishAck;
-use async_nats::jetstream;
 use async_nats::Client;
 use tokio::sync::Notify;
 
@@ -81,7 +81,9 @@ pub(crate) struct Relay {
 
 impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Relay").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Relay")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -187,7 +189,9 @@ impl Relay {
         let timeout = self.cfg.relay.publish_timeout;
         let subject = item.subject.clone();
         let published = tokio::time::timeout(timeout, async {
-            js.send_publish(subject.clone(), publish(&item)).await?.await
+            js.send_publish(subject.clone(), publish(&item))
+                .await?
+                .await
         })
         .await;
         match published {
@@ -224,7 +228,12 @@ impl Relay {
                 Err(e) => {
                     attempt += 1;
                     if !cx
-                        .pause_before_retry("cannot set up the stream", attempt, backoff.delay(attempt), e.into())
+                        .pause_before_retry(
+                            "cannot set up the stream",
+                            attempt,
+                            backoff.delay(attempt),
+                            e.into(),
+                        )
                         .await
                     {
                         return Ok(());
@@ -273,7 +282,10 @@ impl Relay {
                         continue;
                     }
                     Ok(Err(e)) => {
-                        let subject = pending.front().map(|(i, _)| i.subject.clone()).unwrap_or_default();
+                        let subject = pending
+                            .front()
+                            .map(|(i, _)| i.subject.clone())
+                            .unwrap_or_default();
                         refused = Some(JetStreamError::Publish {
                             subject,
                             message: e.to_string(),
@@ -286,7 +298,8 @@ impl Relay {
                     }
                 }
                 // Everything not acknowledged goes back, in order, to be published again.
-                let unacknowledged: Vec<Outgoing> = pending.drain(..).map(|(item, _)| item).collect();
+                let unacknowledged: Vec<Outgoing> =
+                    pending.drain(..).map(|(item, _)| item).collect();
                 self.requeue(unacknowledged.into_iter());
             }
             if let Some(error) = refused {
@@ -297,7 +310,12 @@ impl Relay {
                     tracing::warn!(error = %error, buffered = self.len(), "publishing at shutdown failed; retrying");
                     tokio::time::sleep(delay).await;
                 } else if !cx
-                    .pause_before_retry("publishing to the stream failed", failures, delay, error.into())
+                    .pause_before_retry(
+                        "publishing to the stream failed",
+                        failures,
+                        delay,
+                        error.into(),
+                    )
                     .await
                 {
                     continue;
@@ -305,7 +323,8 @@ impl Relay {
                 continue;
             }
             // Nothing pending and nothing buffered.
-            if cx.is_shutting_down() && self.feeders.load(Ordering::SeqCst) == 0 && self.len() == 0 {
+            if cx.is_shutting_down() && self.feeders.load(Ordering::SeqCst) == 0 && self.len() == 0
+            {
                 return;
             }
             let woken = self.wake.notified();
@@ -364,7 +383,10 @@ impl Source for Publisher {
         let result = relay.run(cx).await;
         let left = self.0.len();
         if left > 0 {
-            tracing::error!(events = left, "relay stopped with events it could not publish; they are lost");
+            tracing::error!(
+                events = left,
+                "relay stopped with events it could not publish; they are lost"
+            );
         }
         result
     }

@@ -51,8 +51,14 @@ mod tests {
     #[test]
     fn trigger_events_go_under_toolkit_and_slug() {
         let ev = TriggerEvent::new("SLACK_RECEIVE_MESSAGE", json!({}));
-        assert_eq!(subject_of("listener", &ev), "listener.slack.slack_receive_message");
-        assert_eq!(subject_of("acme.bot", &ev), "acme.bot.slack.slack_receive_message");
+        assert_eq!(
+            subject_of("listener", &ev),
+            "listener.slack.slack_receive_message"
+        );
+        assert_eq!(
+            subject_of("acme.bot", &ev),
+            "acme.bot.slack.slack_receive_message"
+        );
     }
 
     #[test]

@@ -89,13 +89,13 @@ impl Worker {
         setup::ensure_streams(js, &self.cfg.stream).await?;
         let store = setup::ensure_completions(js, &self.cfg.stream).await?;
         self.completions.set(store);
-        let stream = js
-            .get_stream(&self.cfg.stream.name)
-            .await
-            .map_err(|e| JetStreamError::Setup {
-                what: format!("stream {}", self.cfg.stream.name),
-                message: e.to_string(),
-            })?;
+        let stream =
+            js.get_stream(&self.cfg.stream.name)
+                .await
+                .map_err(|e| JetStreamError::Setup {
+                    what: format!("stream {}", self.cfg.stream.name),
+                    message: e.to_string(),
+                })?;
         stream
             .get_or_create_consumer(&self.cfg.worker.group, consumer_config(&self.cfg))
             .await
@@ -116,7 +116,11 @@ impl Source for Worker {
     }
 
     async fn run(self: Box<Self>, cx: SourceContext) -> Result<()> {
-        let client = connect(&self.cfg, &format!("listener worker {}", self.cfg.worker.group)).await?;
+        let client = connect(
+            &self.cfg,
+            &format!("listener worker {}", self.cfg.worker.group),
+        )
+        .await?;
         let js = jetstream::new(client);
         let backoff = Backoff {
             initial: Duration::from_millis(100),
@@ -130,7 +134,12 @@ impl Source for Worker {
                 Err(e) => {
                     attempt += 1;
                     if !cx
-                        .pause_before_retry("cannot set up the worker's consumer", attempt, backoff.delay(attempt), e.into())
+                        .pause_before_retry(
+                            "cannot set up the worker's consumer",
+                            attempt,
+                            backoff.delay(attempt),
+                            e.into(),
+                        )
                         .await
                     {
                         return Ok(());
@@ -172,7 +181,12 @@ impl Source for Worker {
                     failures = failures.saturating_add(1);
                     let error = JetStreamError::Consume(e.to_string());
                     if !cx
-                        .pause_before_retry("pulling from the stream failed", failures, backoff.delay(failures), error.into())
+                        .pause_before_retry(
+                            "pulling from the stream failed",
+                            failures,
+                            backoff.delay(failures),
+                            error.into(),
+                        )
                         .await
                     {
                         break 'pull;
@@ -223,14 +237,21 @@ impl Source for Worker {
         // Shutdown: no more pulls; the runs in flight get the drain time, then are handed back.
         let in_flight = runs.len();
         if in_flight > 0 {
-            tracing::info!(in_flight, drain_ms = self.drain.as_millis() as u64, "worker stopping: letting runs finish");
+            tracing::info!(
+                in_flight,
+                drain_ms = self.drain.as_millis() as u64,
+                "worker stopping: letting runs finish"
+            );
         }
         let finished = tokio::time::timeout(self.drain, async {
             while runs.join_next().await.is_some() {}
         })
         .await;
         if finished.is_err() {
-            tracing::warn!(unfinished = runs.len(), "worker drain time passed: handing unfinished events back to the stream");
+            tracing::warn!(
+                unfinished = runs.len(),
+                "worker drain time passed: handing unfinished events back to the stream"
+            );
             shared.abandon.cancel();
             while runs.join_next().await.is_some() {}
         }
@@ -250,7 +271,10 @@ struct Shared {
 impl Shared {
     async fn process(&self, message: jetstream::Message, _permit: OwnedSemaphorePermit) {
         let (sequence, delivered) = match message.info() {
-            Ok(info) => (info.stream_sequence, u32::try_from(info.delivered.max(1)).unwrap_or(u32::MAX)),
+            Ok(info) => (
+                info.stream_sequence,
+                u32::try_from(info.delivered.max(1)).unwrap_or(u32::MAX),
+            ),
             Err(e) => {
                 tracing::warn!(error = %e, subject = %message.subject, "a message without JetStream metadata; terminated");
                 let _ = message.ack_with(AckKind::Term).await;
@@ -393,11 +417,21 @@ impl Shared {
             Ok(Ok(_)) => self.answer(message, AckKind::Term, "dead_lettered").await,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, subject = %subject, "cannot store the dead letter; the stream delivers the event again later");
-                self.answer(message, AckKind::Nak(Some(self.cfg.worker.redelivery.max)), "redelivered").await;
+                self.answer(
+                    message,
+                    AckKind::Nak(Some(self.cfg.worker.redelivery.max)),
+                    "redelivered",
+                )
+                .await;
             }
             Err(_) => {
                 tracing::error!(subject = %subject, "storing the dead letter timed out; the stream delivers the event again later");
-                self.answer(message, AckKind::Nak(Some(self.cfg.worker.redelivery.max)), "redelivered").await;
+                self.answer(
+                    message,
+                    AckKind::Nak(Some(self.cfg.worker.redelivery.max)),
+                    "redelivered",
+                )
+                .await;
             }
         }
     }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::Listener;
 use crate::dispatch::DispatchConfig;
-use crate::env::{parse_var, seconds};
 use crate::dispatch::{DedupeConfig, Dispatcher};
+use crate::env::{parse_var, seconds};
 use crate::error::ConfigError;
 use crate::error::{Error, Result};
 use crate::extract::StateMap;
@@ -281,7 +281,11 @@ impl ListenerBuilder {
     /// Whether the listener will get events: it has a source, or it is a JetStream worker.
     pub(crate) fn has_events(&self) -> bool {
         #[cfg(feature = "jetstream")]
-        if self.jetstream.as_ref().is_some_and(|js| js.current_role().works()) {
+        if self
+            .jetstream
+            .as_ref()
+            .is_some_and(|js| js.current_role().works())
+        {
             return true;
         }
         !self.sources.is_empty()
@@ -444,7 +448,6 @@ fn select_registered(names: &[String]) -> Result<Vec<Handler>> {
         .filter(|h| names.iter().any(|n| named(h, n)))
         .collect())
 }
-
 
 /// The error for a variable whose source this build does not have.
 #[allow(dead_code)] // unused when every source feature is on

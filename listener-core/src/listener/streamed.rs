@@ -65,7 +65,10 @@ impl Streamed {
             let in_flight = js.worker.max_in_flight.unwrap_or(dispatch.max_in_flight);
             Worker::new(Arc::clone(&js), completions, in_flight, drain)
         });
-        let relay = js.current_role().relays().then(|| Relay::new(Arc::clone(&js)));
+        let relay = js
+            .current_role()
+            .relays()
+            .then(|| Relay::new(Arc::clone(&js)));
         Ok(Streamed { relay, worker })
     }
 

@@ -304,7 +304,9 @@ impl SourceContext {
     #[cfg(feature = "jetstream")]
     pub(crate) async fn deliver_from_stream(&self, event: TriggerEvent) -> Result<DispatchReport> {
         telemetry::received(&self.name, &event);
-        self.dispatcher.dispatch_and_wait_undeduplicated(event).await
+        self.dispatcher
+            .dispatch_and_wait_undeduplicated(event)
+            .await
     }
 
     /// Whether a delivery would wait for in-flight capacity right now.
