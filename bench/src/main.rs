@@ -5,6 +5,7 @@
 
 mod attack;
 mod hub_proc;
+mod jetstream;
 mod memory;
 mod procstat;
 mod realtime;
@@ -32,6 +33,10 @@ enum Command {
     /// Webhook throughput under wrk (floor, ours, FastAPI + uvicorn with Composio's SDK) and
     /// latency at half of ours' peak rate.
     Webhook(webhook::Args),
+    /// The JetStream layer against a nats-server it starts: throughput and latency of the
+    /// direct path, relay -> JetStream -> worker and a bare async-nats floor; scaling over
+    /// 1, 2 and 4 worker processes; RSS of a relay and a worker process over many events.
+    Jetstream(jetstream::Args),
     /// Resource bounds under attack: a chunk flood, or hostile webhook clients, against the
     /// listener in a child process (RSS, descriptors and CPU from /proc).
     #[command(subcommand)]
@@ -42,6 +47,12 @@ enum Command {
     /// (internal) The listener under the chunk flood.
     #[command(hide = true)]
     ServeChunkListener(attack::ChunkListenerArgs),
+    /// (internal) A JetStream relay process fed by an injecting source.
+    #[command(hide = true)]
+    ServeJsRelay(jetstream::RelayArgs),
+    /// (internal) A JetStream worker process.
+    #[command(hide = true)]
+    ServeJsWorker(jetstream::WorkerArgs),
     /// (internal) Serve a hub for the benchmarks and print its address.
     #[command(hide = true)]
     ServeHub(hub_proc::ServeArgs),
@@ -64,9 +75,12 @@ fn main() -> anyhow::Result<()> {
             Command::Realtime(args) => realtime::run(args).await.map(|t| println!("{t}")),
             Command::Memory(args) => memory::run(args).await.map(|t| println!("{t}")),
             Command::Webhook(args) => webhook::run(args).await.map(|t| println!("{t}")),
+            Command::Jetstream(args) => jetstream::run(args).await.map(|t| println!("{t}")),
             Command::Attack(a) => attack::run(a).await.map(|t| println!("{t}")),
             Command::Soak(s) => soak::run(s).await.map(|t| println!("{t}")),
             Command::ServeChunkListener(args) => attack::serve_chunk_listener(args).await,
+            Command::ServeJsRelay(args) => jetstream::serve_relay(args).await,
+            Command::ServeJsWorker(args) => jetstream::serve_worker(args).await,
             Command::ServeHub(args) => hub_proc::serve(args).await,
             Command::ServeWebhook(args) => webhook::serve_ours(args).await,
             Command::ServeFloor => webhook::serve_floor().await,
