@@ -43,19 +43,19 @@ impl Outgoing {
             headers::value(&event.event_id)
         };
         let mut h = HeaderMap::new();
-        h.insert(headers::MSG_ID, msg_id.as_str());
+        h.insert(headers::name::MSG_ID, msg_id.as_str());
         if !event.event_id.is_empty() {
-            h.insert(headers::EVENT_ID, headers::value(&event.event_id));
+            h.insert(headers::name::EVENT_ID, headers::value(&event.event_id));
         }
         if let Some(attempt) = event.metadata.delivery_attempt {
-            h.insert(headers::DELIVERY_ATTEMPT, attempt.to_string());
+            h.insert(headers::name::DELIVERY_ATTEMPT, attempt.to_string());
         }
-        h.insert(headers::SOURCE, headers::value(source));
+        h.insert(headers::name::SOURCE, headers::value(source));
         h.insert(
-            headers::RECEIVED_AT,
+            headers::name::RECEIVED_AT,
             humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         );
-        h.insert(headers::ENVELOPE, event.envelope.as_str());
+        h.insert(headers::name::ENVELOPE, event.envelope.as_str());
         Outgoing {
             subject: subject_of(prefix, event),
             headers: h,
@@ -121,14 +121,16 @@ pub(crate) fn read_event(
     message_headers: Option<&HeaderMap>,
 ) -> Result<TriggerEvent, Error> {
     let mut event = decode::decode(payload)?;
-    if let Some(id) = headers::get(message_headers, headers::EVENT_ID).filter(|v| !v.is_empty()) {
+    if let Some(id) =
+        headers::get(message_headers, headers::name::EVENT_ID).filter(|v| !v.is_empty())
+    {
         event.event_id = id.to_owned();
     } else if event.event_id.is_empty() {
-        if let Some(id) = headers::get(message_headers, headers::MSG_ID) {
+        if let Some(id) = headers::get(message_headers, headers::name::MSG_ID) {
             event.event_id = id.to_owned();
         }
     }
-    if let Some(attempt) = headers::get(message_headers, headers::DELIVERY_ATTEMPT)
+    if let Some(attempt) = headers::get(message_headers, headers::name::DELIVERY_ATTEMPT)
         .and_then(|v| v.trim().parse::<u32>().ok())
     {
         event.metadata.delivery_attempt = Some(attempt);

@@ -3,6 +3,7 @@
 //! The body of a stream message is the envelope as the source received it; what the source
 //! learned beside it travels in these headers, which any NATS client can read.
 
+use async_nats::header::HeaderName;
 use async_nats::HeaderMap;
 
 /// JetStream's deduplication header: the event's delivery id, or a digest of the body when
@@ -38,6 +39,22 @@ pub const REPLAY_GROUP: &str = "Listener-Replay-Group";
 /// A replayed dead letter: the stream sequence it was first stored at.
 pub const REPLAY_OF: &str = "Listener-Replay-Of";
 
+/// The names above as [`HeaderName`]s made at compile time, for the paths every event takes:
+/// inserting or looking up a `&str` name validates and copies it each time, these neither.
+pub(crate) mod name {
+    use async_nats::header::HeaderName;
+
+    pub(crate) const MSG_ID: HeaderName = HeaderName::from_static(super::MSG_ID);
+    pub(crate) const EVENT_ID: HeaderName = HeaderName::from_static(super::EVENT_ID);
+    pub(crate) const DELIVERY_ATTEMPT: HeaderName =
+        HeaderName::from_static(super::DELIVERY_ATTEMPT);
+    pub(crate) const SOURCE: HeaderName = HeaderName::from_static(super::SOURCE);
+    pub(crate) const RECEIVED_AT: HeaderName = HeaderName::from_static(super::RECEIVED_AT);
+    pub(crate) const ENVELOPE: HeaderName = HeaderName::from_static(super::ENVELOPE);
+    pub(crate) const REPLAY_GROUP: HeaderName = HeaderName::from_static(super::REPLAY_GROUP);
+    pub(crate) const REPLAY_OF: HeaderName = HeaderName::from_static(super::REPLAY_OF);
+}
+
 /// The longest header value written (an error message is cut to it).
 const MAX_VALUE: usize = 1024;
 
@@ -54,14 +71,33 @@ pub(crate) fn value(text: &str) -> String {
     out
 }
 
-/// The last value of `name`, when there is one.
-pub(crate) fn get<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
+/// The last value of `name` (one of [`name`]'s), when there is one.
+pub(crate) fn get(headers: Option<&HeaderMap>, name: HeaderName) -> Option<&str> {
     headers?.get_last(name).map(|v| v.as_str())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_static_names_are_the_names() {
+        for (fast, text) in [
+            (name::MSG_ID, MSG_ID),
+            (name::EVENT_ID, EVENT_ID),
+            (name::DELIVERY_ATTEMPT, DELIVERY_ATTEMPT),
+            (name::SOURCE, SOURCE),
+            (name::RECEIVED_AT, RECEIVED_AT),
+            (name::ENVELOPE, ENVELOPE),
+            (name::REPLAY_GROUP, REPLAY_GROUP),
+            (name::REPLAY_OF, REPLAY_OF),
+        ] {
+            assert_eq!(fast, text.parse::<HeaderName>().unwrap(), "{text}");
+            let mut h = HeaderMap::new();
+            h.insert(text, "v");
+            assert_eq!(get(Some(&h), fast), Some("v"), "{text}");
+        }
+    }
 
     #[test]
     fn values_never_break_a_header_line() {

@@ -285,7 +285,7 @@ impl Shared {
         let span = tracing::info_span!("stream_message", stream = %self.cfg.stream.name, sequence, delivered);
         async {
             let message_headers = message.headers.as_ref();
-            if let Some(only) = headers::get(message_headers, headers::REPLAY_GROUP) {
+            if let Some(only) = headers::get(message_headers, headers::name::REPLAY_GROUP) {
                 if only != group {
                     // A dead letter of another group, replayed for that group only.
                     self.answer(&message, AckKind::Ack, "other_group").await;
@@ -310,7 +310,7 @@ impl Shared {
                 self.dead_letter(&message, sequence, delivered, "", &error).await;
                 return;
             }
-            let replay_of = headers::get(message_headers, headers::REPLAY_OF).and_then(|v| v.trim().parse::<u64>().ok());
+            let replay_of = headers::get(message_headers, headers::name::REPLAY_OF).and_then(|v| v.trim().parse::<u64>().ok());
             event.metadata.stream = Some(StreamDelivery {
                 stream: self.cfg.stream.name.clone(),
                 group: group.clone(),
