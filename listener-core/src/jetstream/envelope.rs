@@ -14,14 +14,22 @@ use crate::decode;
 use crate::error::Error;
 use crate::event::TriggerEvent;
 
-/// One message for the stream.
+/// One message for the stream. Its headers are written for each publish from what is kept
+/// here (a publish that is not acknowledged is published again), rather than kept as a
+/// header map and copied for each publish.
 #[derive(Debug, Clone)]
 pub(crate) struct Outgoing {
     pub(crate) subject: String,
-    pub(crate) headers: HeaderMap,
     pub(crate) payload: Bytes,
     /// `Nats-Msg-Id`.
     pub(crate) msg_id: String,
+    /// Whether the event had a delivery id of its own (`msg_id` then is that id, and goes
+    /// in `Listener-Event-Id` too).
+    has_event_id: bool,
+    attempt: Option<u32>,
+    source: String,
+    received_at: String,
+    envelope: &'static str,
 }
 
 impl Outgoing {
@@ -37,31 +45,38 @@ impl Outgoing {
             Some(bytes) => Bytes::copy_from_slice(bytes),
             None => Bytes::from(encode_v3(event)),
         };
-        let msg_id = if event.event_id.is_empty() {
-            digest_id(&payload)
-        } else {
+        let has_event_id = !event.event_id.is_empty();
+        let msg_id = if has_event_id {
             headers::value(&event.event_id)
+        } else {
+            digest_id(&payload)
         };
-        let mut h = HeaderMap::new();
-        h.insert(headers::name::MSG_ID, msg_id.as_str());
-        if !event.event_id.is_empty() {
-            h.insert(headers::name::EVENT_ID, headers::value(&event.event_id));
-        }
-        if let Some(attempt) = event.metadata.delivery_attempt {
-            h.insert(headers::name::DELIVERY_ATTEMPT, attempt.to_string());
-        }
-        h.insert(headers::name::SOURCE, headers::value(source));
-        h.insert(
-            headers::name::RECEIVED_AT,
-            humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        );
-        h.insert(headers::name::ENVELOPE, event.envelope.as_str());
         Outgoing {
             subject: subject_of(prefix, event),
-            headers: h,
             payload,
             msg_id,
+            has_event_id,
+            attempt: event.metadata.delivery_attempt,
+            source: headers::value(source),
+            received_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            envelope: event.envelope.as_str(),
         }
+    }
+
+    /// The message's headers ([`headers`]).
+    pub(crate) fn headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(headers::name::MSG_ID, self.msg_id.clone());
+        if self.has_event_id {
+            h.insert(headers::name::EVENT_ID, self.msg_id.clone());
+        }
+        if let Some(attempt) = self.attempt {
+            h.insert(headers::name::DELIVERY_ATTEMPT, attempt.to_string());
+        }
+        h.insert(headers::name::SOURCE, self.source.clone());
+        h.insert(headers::name::RECEIVED_AT, self.received_at.clone());
+        h.insert(headers::name::ENVELOPE, self.envelope);
+        h
     }
 
     /// What it costs the relay's buffer: body, subject and headers, roughly.
@@ -153,7 +168,19 @@ mod tests {
         let out = Outgoing::new("listener", "test", &ev, None);
         assert_eq!(out.subject, "listener.slack.slack_receive_message");
         assert_eq!(out.msg_id, "evt_1");
-        let back = read_event(&out.payload, Some(&out.headers)).unwrap();
+        let h = out.headers();
+        for (name, value) in [
+            (headers::MSG_ID, "evt_1"),
+            (headers::EVENT_ID, "evt_1"),
+            (headers::SOURCE, "test"),
+            (headers::ENVELOPE, "V3"),
+        ] {
+            assert_eq!(h.get(name).map(|v| v.as_str()), Some(value), "{name}");
+        }
+        assert!(h.get(headers::DELIVERY_ATTEMPT).is_none());
+        assert!(humantime::parse_rfc3339(h.get(headers::RECEIVED_AT).unwrap().as_str()).is_ok());
+        assert_eq!(out.headers(), h, "every publish carries the same headers");
+        let back = read_event(&out.payload, Some(&out.headers())).unwrap();
         assert_eq!(back.event_id, "evt_1");
         assert_eq!(back.id, "ti_1");
         assert_eq!(back.user_id, "u1");
@@ -170,7 +197,7 @@ mod tests {
         let out = Outgoing::new("listener", "webhook", &ev, Some(body));
         assert_eq!(&out.payload[..], &body[..]);
         assert_eq!(out.msg_id, "msg_webhook");
-        let back = read_event(&out.payload, Some(&out.headers)).unwrap();
+        let back = read_event(&out.payload, Some(&out.headers())).unwrap();
         assert_eq!(back.event_id, "msg_webhook");
         assert_eq!(back.metadata.delivery_attempt, Some(3));
     }
@@ -185,7 +212,7 @@ mod tests {
         assert_eq!(a.msg_id, b.msg_id);
         assert!(a.msg_id.starts_with("sha256-") && a.msg_id.len() == 39);
         assert_eq!(
-            read_event(&a.payload, Some(&a.headers)).unwrap().event_id,
+            read_event(&a.payload, Some(&a.headers())).unwrap().event_id,
             a.msg_id
         );
     }

@@ -366,7 +366,7 @@ impl Relay {
 fn publish(item: &Outgoing) -> PublishMessage {
     PublishMessage::build()
         .payload(item.payload.clone())
-        .headers(item.headers.clone())
+        .headers(item.headers())
 }
 
 /// The relay's publishing task, as a source of the listener (its health is the relay's).
