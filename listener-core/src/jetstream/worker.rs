@@ -9,7 +9,10 @@
 //! finish within its drain time and acknowledges them, and hands back (negative
 //! acknowledgement, no delay) what did not finish, so another worker takes it at once.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
@@ -65,6 +68,9 @@ pub(crate) struct Worker {
     completions: Arc<Completions>,
     max_in_flight: usize,
     drain: Duration,
+    /// The dispatcher's eager start: a message is processed on the pulling task up to its
+    /// first wait.
+    eager: bool,
 }
 
 impl Worker {
@@ -73,12 +79,14 @@ impl Worker {
         completions: Arc<Completions>,
         max_in_flight: usize,
         drain: Duration,
+        eager: bool,
     ) -> Self {
         Worker {
             cfg,
             completions,
             max_in_flight,
             drain,
+            eager,
         }
     }
 
@@ -222,7 +230,32 @@ impl Source for Worker {
                             },
                         };
                         let shared = Arc::clone(&shared);
-                        runs.spawn(async move { shared.process(message, permit).await });
+                        let run = async move { shared.process(message, permit).await };
+                        if self.eager {
+                            // Like the dispatcher's eager start: processed here up to its
+                            // first wait; only a message that has to wait becomes a task.
+                            let mut run = Box::pin(run);
+                            let first = std::future::poll_fn(|cx| {
+                                // A panic around the handlers (they catch their own) ends
+                                // this message's processing, as it ends a task; unanswered,
+                                // the stream delivers it again after the ack wait.
+                                Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
+                                    run.as_mut().poll(cx)
+                                })))
+                            })
+                            .await;
+                            match first {
+                                Ok(Poll::Ready(())) => {}
+                                Ok(Poll::Pending) => {
+                                    runs.spawn(run);
+                                }
+                                Err(_) => {
+                                    tracing::error!("processing a stream message panicked; the stream delivers it again after the ack wait");
+                                }
+                            }
+                        } else {
+                            runs.spawn(run);
+                        }
                     }
                     Some(Err(e)) => {
                         tracing::debug!(error = %e, "pull request ended");
@@ -357,10 +390,17 @@ impl Shared {
     ) -> Option<Result<DispatchReport>> {
         let run = self.cx.deliver_from_stream(event);
         tokio::pin!(run);
+        // Most runs finish when first polled: they need no timer.
+        if let Poll::Ready(report) =
+            std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await
+        {
+            return Some(report);
+        }
         let period = self.cfg.worker.ack_wait / 2;
         let mut progress = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             tokio::select! {
+                biased;
                 report = &mut run => return Some(report),
                 _ = progress.tick() => {
                     if let Err(e) = message.ack_with(AckKind::Progress).await {

@@ -63,7 +63,13 @@ impl Streamed {
                     .max(drain_timeout / 2)
             });
             let in_flight = js.worker.max_in_flight.unwrap_or(dispatch.max_in_flight);
-            Worker::new(Arc::clone(&js), completions, in_flight, drain)
+            Worker::new(
+                Arc::clone(&js),
+                completions,
+                in_flight,
+                drain,
+                dispatch.eager_start,
+            )
         });
         let relay = js
             .current_role()
