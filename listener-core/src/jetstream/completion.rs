@@ -63,8 +63,13 @@ impl Layer for CompletionLayer {
         let (Some(at), Some(store)) = (&run.event().metadata.stream, self.0.store.get()) else {
             return next.run().await;
         };
-        let key = key(at, run.handler());
         let again = at.delivered > 1 || at.replayed;
+        if !again && run.handlers() == 1 {
+            // First delivery, one handler: no record to read, none to write (its
+            // acknowledgement is its record).
+            return next.run().await;
+        }
+        let key = key(at, run.handler());
         if again {
             match tokio::time::timeout(RECORD_TIMEOUT, store.get(key.clone())).await {
                 Ok(Ok(Some(_))) => {
