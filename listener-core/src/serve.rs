@@ -10,18 +10,19 @@
 //! write to a peer that does not read has been blocked for the idle timeout, busy or not.
 //!
 //! When a new connection arrives with the cap reached, the oldest waiting connection is
-//! closed to make room (for a moment the count is one over the cap): a busy connection is
-//! never cut for that. Choosing a connection for eviction and a request starting on it are
-//! exclusive: a request whose header block completes on a connection already chosen is not
-//! served (the connection closes), so an evicted connection can never stay open, uncounted,
-//! for as long as its body takes. If every connection is busy, new ones wait in the listen backlog
-//! until one is done.
+//! closed to make room: a busy connection is never cut for that. The newcomer is served only
+//! once the evicted connection's socket is closed, so the descriptors held never pass the
+//! cap by more than the newcomer's. Choosing a connection for eviction and a request
+//! starting on it are exclusive: a request whose header block completes on a connection
+//! already chosen is not served (the connection closes), so an evicted connection can never
+//! stay open, uncounted, for as long as its body takes. If every connection is busy, new
+//! ones wait in the listen backlog until one is done.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -205,6 +206,12 @@ impl Conn {
 /// The connections being served, oldest first.
 struct Registry {
     open: Mutex<BTreeMap<u64, Arc<Conn>>>,
+    /// Connections whose socket is still open: those in `open`, and those evicted whose task
+    /// has not dropped its socket yet. The cap bounds this, not `open` alone: an evicted
+    /// connection leaves `open` at once, but its descriptor only when its task next runs,
+    /// and an accept loop that did not wait for that could take connection after
+    /// connection, each evicting the one before, while the evicted sockets piled up.
+    sockets: AtomicUsize,
     /// Notified whenever a slot may have freed.
     freed: Arc<Notify>,
 }
@@ -213,12 +220,18 @@ impl Registry {
     fn new() -> Self {
         Registry {
             open: Mutex::new(BTreeMap::new()),
+            sockets: AtomicUsize::new(0),
             freed: Arc::new(Notify::new()),
         }
     }
 
     fn len(&self) -> usize {
         self.open.lock().map_or(0, |open| open.len())
+    }
+
+    /// Sockets still open, evicted ones not yet closed included.
+    fn sockets(&self) -> usize {
+        self.sockets.load(Ordering::Acquire)
     }
 
     /// Whether a connection is at the cap with every one busy (none could be evicted).
@@ -228,17 +241,16 @@ impl Registry {
             .is_ok_and(|open| open.len() >= max && open.values().all(|c| c.busy()))
     }
 
-    fn insert(&self, id: u64, conn: Arc<Conn>) {
+    /// A connection accepted: counted until its [`Closed`] guard is dropped.
+    fn insert(self: &Arc<Self>, id: u64, conn: Arc<Conn>) -> Closed {
+        self.sockets.fetch_add(1, Ordering::AcqRel);
         if let Ok(mut open) = self.open.lock() {
             open.insert(id, conn);
         }
-    }
-
-    fn remove(&self, id: u64) {
-        if let Ok(mut open) = self.open.lock() {
-            open.remove(&id);
+        Closed {
+            registry: Arc::clone(self),
+            id,
         }
-        self.freed.notify_waiters();
     }
 
     /// Closes the oldest waiting connection; whether there was one. It stops counting at
@@ -264,6 +276,23 @@ impl Registry {
                 conn.close.notify_one();
             }
         }
+    }
+}
+
+/// Held by a connection's task for as long as it holds its socket: dropped after the socket,
+/// it removes the connection and frees its slot.
+struct Closed {
+    registry: Arc<Registry>,
+    id: u64,
+}
+
+impl Drop for Closed {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.registry.open.lock() {
+            open.remove(&self.id);
+        }
+        self.registry.sockets.fetch_sub(1, Ordering::AcqRel);
+        self.registry.freed.notify_waiters();
     }
 }
 
@@ -344,23 +373,27 @@ pub(crate) async fn serve(
                 continue;
             }
         };
-        // At the cap: the newcomer takes the place of the oldest waiting connection. If none
-        // is waiting any more (they became busy since the check above), the newcomer waits
-        // for a slot like the backlog does: it is not served beyond the cap.
-        while registry.len() >= max {
+        // At the cap: the newcomer takes the place of the oldest waiting connection, once
+        // that one's socket is closed (its task drops it), so the descriptors never pile up
+        // past the cap. If none is waiting any more (they became busy since the check
+        // above), the newcomer waits for a slot like the backlog does: it is not served
+        // beyond the cap.
+        while registry.sockets() >= max {
             let freed = slot_freed.notified();
             let mut freed = std::pin::pin!(freed);
             freed.as_mut().enable();
-            if registry.evict_oldest_waiting() {
-                if pressure.allow() {
-                    tracing::warn!(
-                        max_connections = max,
-                        suppressed = pressure.take_suppressed(),
-                        "{} connection limit reached: closing the oldest idle connection to make room",
-                        limits.server
-                    );
-                }
+            if registry.sockets() < max {
                 break;
+            }
+            // Evict only while the connections still counting fill the cap: one already
+            // evicted (for this newcomer, or for lack of descriptors) is on its way out.
+            if registry.len() >= max && registry.evict_oldest_waiting() && pressure.allow() {
+                tracing::warn!(
+                    max_connections = max,
+                    suppressed = pressure.take_suppressed(),
+                    "{} connection limit reached: closing the oldest idle connection to make room",
+                    limits.server
+                );
             }
             tokio::select! {
                 _ = freed => {}
@@ -372,14 +405,13 @@ pub(crate) async fn serve(
         }
         next_id += 1;
         let conn = Arc::new(Conn::new(Arc::clone(&registry.freed)));
-        registry.insert(next_id, Arc::clone(&conn));
+        let closed = registry.insert(next_id, Arc::clone(&conn));
         tasks.spawn(serve_connection(
             tcp,
             app.clone(),
             limits,
             conn,
-            next_id,
-            Arc::clone(&registry),
+            closed,
             stop.clone(),
         ));
     }
@@ -397,10 +429,12 @@ async fn serve_connection(
     app: Router,
     limits: ConnectionLimits,
     conn: Arc<Conn>,
-    id: u64,
-    registry: Arc<Registry>,
+    closed: Closed,
     stop: CancellationToken,
 ) {
+    // Declared first, so dropped last: after the socket (owned by `connection`, below), also
+    // if the task is dropped unfinished.
+    let _closed = closed;
     let io = TokioIo::new(Watched {
         tcp,
         conn: Arc::clone(&conn),
@@ -465,7 +499,6 @@ async fn serve_connection(
             // A waiting connection evicted for room is dropped as it is.
         }
     }
-    registry.remove(id);
 }
 
 /// Resolves, with the reason, once the connection's deadline has passed.
