@@ -1,7 +1,8 @@
 //! The webhook server against a hostile sender: idle and slowloris connections are closed
-//! within their timeouts, a good delivery is served while the connection cap is reached and
-//! while the process is out of file descriptors, an oversized header block is refused, and
-//! a flood of unauthenticated requests is logged at a bounded rate.
+//! within their timeouts, a good delivery is served while the connection cap is reached
+//! (by idle connections or by bodies that never end) and while the process is out of file
+//! descriptors, an oversized header block is refused, and a flood of unauthenticated
+//! requests is logged at a bounded rate.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -9,8 +10,8 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use listener_core::webhook::{signed_headers, WebhookSecret, WebhookSource};
-use listener_core::Listener;
+use listener_core::webhook::{signed_headers, AckPolicy, WebhookSecret, WebhookSource};
+use listener_core::{Filter, Handler, Listener, TriggerEvent};
 use listener_e2e::record::Recorder;
 use listener_e2e::wait::within;
 use listener_e2e::webhook::{now, v3_body as body, Server, SECRET};
@@ -257,6 +258,151 @@ async fn a_good_delivery_is_served_while_the_connection_cap_is_reached() {
         })
         .count();
     assert_eq!(said, 1);
+}
+
+/// A connection whose request body never ends: a complete header block asking for `100
+/// Continue`, which the server sends once its handler starts reading the body (so the
+/// request is receiving its body when this returns), then the body's first byte.
+async fn receiving_body(addr: SocketAddr) -> TcpStream {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(
+        b"POST /webhook HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\nexpect: 100-continue\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    within("100 Continue", async {
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = tcp.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before 100 Continue");
+            got.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    assert!(
+        got.starts_with(b"HTTP/1.1 100 Continue\r\n\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    tcp.write_all(b"{").await.unwrap();
+    tcp
+}
+
+/// Whether the server still holds `tcp` open (nothing to read, no end of stream).
+fn still_open(tcp: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    matches!(tcp.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+/// Slowloris bodies: with every slot held by a sender trickling its body, a good delivery
+/// used to wait in the listen backlog until a body timed out (30 s by default). Now it takes
+/// the place of the connection whose body has been arriving the longest, which is closed
+/// without an answer; the others are left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_good_delivery_is_served_while_the_cap_is_full_of_trickling_bodies() {
+    let lines = warn_lines();
+    let mut rec = Recorder::new();
+    let server = server_with(&rec, |s| {
+        s.max_connections(4)
+            .body_timeout(Duration::from_secs(120))
+            .idle_timeout(Duration::from_secs(120))
+    });
+    let addr = addr_of(&server);
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        slow.push(receiving_body(addr).await);
+    }
+    for round in 0..3 {
+        let id = format!("msg_trickle_{round}");
+        let mut good = TcpStream::connect(addr).await.unwrap();
+        good.write_all(&signed_request(&id)).await.unwrap();
+        let mut head = [0u8; 12];
+        within(
+            "an answer while the cap is full of bodies",
+            good.read_exact(&mut head),
+        )
+        .await
+        .unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+        assert_eq!(within("its handler", rec.next()).await.event.event_id, id);
+        // The oldest body was the one closed, without an answer; the others still arrive.
+        let (sent, _) = until_closed(&mut slow[round], Duration::from_secs(10)).await;
+        assert!(sent.is_empty(), "{:?}", String::from_utf8_lossy(&sent));
+        for (i, tcp) in slow.iter().enumerate().skip(round + 1) {
+            assert!(still_open(tcp), "round {round}: body {i} was closed too");
+        }
+        drop(good);
+        // Fill the cap again (the good connection's place, or taking it if still open).
+        slow.push(receiving_body(addr).await);
+    }
+    // Said once, not once per eviction.
+    let said = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("has been arriving the longest") && l.contains("max_connections=4"))
+        .count();
+    assert_eq!(said, 1);
+}
+
+/// Only a body still arriving is closed for a newcomer: a request whose body has arrived is
+/// being handled (here, held in its handler), and it stays, though it is older.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_body_has_arrived_is_not_closed_for_a_newcomer() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+    let g = Arc::clone(&gate);
+    let server = Server::start(
+        &Recorder::new(),
+        Server::bind(&[SECRET])
+            .ack(AckPolicy::AfterHandlers)
+            .max_connections(2)
+            .body_timeout(Duration::from_secs(120))
+            .idle_timeout(Duration::from_secs(120)),
+        Listener::builder()
+            .without_registered_handlers()
+            .handler(Handler::new(
+                "held",
+                Filter::new(),
+                move |ev: Arc<TriggerEvent>| {
+                    let (gate, started) = (Arc::clone(&g), started_tx.clone());
+                    async move {
+                        if ev.event_id == "msg_held" {
+                            let _ = started.send(());
+                            let _permit = gate.acquire().await.map_err(|e| e.to_string())?;
+                        }
+                        Ok::<(), String>(())
+                    }
+                },
+            )),
+    );
+    let addr = addr_of(&server);
+    let mut held = TcpStream::connect(addr).await.unwrap();
+    held.write_all(&signed_request("msg_held")).await.unwrap();
+    within("the held handler to start", started.recv())
+        .await
+        .unwrap();
+    let mut slow = receiving_body(addr).await;
+    // The cap (2) is full: one busy, one receiving. The newcomer takes the receiving one's
+    // place.
+    let mut good = TcpStream::connect(addr).await.unwrap();
+    good.write_all(&signed_request("msg_newcomer"))
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    within("the newcomer's answer", good.read_exact(&mut head))
+        .await
+        .unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    let (sent, _) = until_closed(&mut slow, Duration::from_secs(10)).await;
+    assert!(sent.is_empty(), "{:?}", String::from_utf8_lossy(&sent));
+    assert!(still_open(&held), "the request being handled was cut");
+    gate.add_permits(1);
+    within("the held request's answer", held.read_exact(&mut head))
+        .await
+        .unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -623,8 +769,10 @@ async fn capped_slow_body_server() {
 /// and stayed open, uncounted, for the body timeout; and an evicted connection stopped
 /// counting at once while its socket stayed open until its task next ran, so an accept loop
 /// running ahead of those tasks held one descriptor per connection of the burst (135 at a
-/// cap of 8). The server's descriptors are sampled throughout the burst and after it: they
-/// never pass the cap, plus the newcomer waiting for its slot and one to spare.
+/// cap of 8). Each newcomer takes the place of a waiting connection or of the body arriving
+/// the longest, so all but the last 8 are closed by the server; the server's descriptors
+/// are sampled throughout: they never pass the cap, plus the newcomer waiting for its slot
+/// and one to spare.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evicted_connections_never_outlive_the_cap_with_a_slow_body() {
     let exe = std::env::current_exe().unwrap();
@@ -668,27 +816,36 @@ async fn evicted_connections_never_outlive_the_cap_with_a_slow_body() {
         })
     };
     let head = b"POST /webhook HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{";
-    // Fewer than the listen backlog (128) beyond what the server takes, so every connect
-    // completes even once the 8 connections reading bodies hold every slot.
-    let attackers: Vec<_> = (0..120)
-        .map(|_| {
-            tokio::spawn(async move {
-                let mut tcp = TcpStream::connect(addr).await.unwrap();
-                let _ = tcp.write_all(head).await;
-                tcp
-            })
-        })
-        .collect();
-    let mut held = Vec::new();
-    for a in attackers {
-        held.push(within("a connection", a).await.unwrap());
+    let attackers = 200;
+    let (closed_tx, mut closed) = tokio::sync::mpsc::unbounded_channel();
+    let mut connecting = Vec::new();
+    for _ in 0..attackers {
+        let closed_tx = closed_tx.clone();
+        connecting.push(tokio::spawn(async move {
+            let mut tcp = TcpStream::connect(addr).await.unwrap();
+            let _ = tcp.write_all(head).await;
+            // Until the server closes it (or the test ends).
+            let mut buf = [0u8; 64];
+            while let Ok(n) = tcp.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+            let _ = closed_tx.send(());
+        }));
     }
-    // Watched for a while longer as the server works through the burst (the rest wait in
-    // the backlog while 8 bodies are read).
+    let evicted = attackers - 8;
+    for _ in 0..evicted {
+        within("the server to close all but 8 of the burst", closed.recv())
+            .await
+            .unwrap();
+    }
+    // The last 8 stay, reading their bodies (watched for a while).
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     for _ in 0..25 {
         tick.tick().await;
     }
+    assert!(closed.try_recv().is_err(), "more than {evicted} closed");
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     let peak = sampler.join().unwrap();
     assert!(
@@ -696,7 +853,9 @@ async fn evicted_connections_never_outlive_the_cap_with_a_slow_body() {
         "the server held {} connection descriptors at a cap of 8",
         peak - before
     );
-    drop(held);
+    for c in connecting {
+        c.abort();
+    }
     drop(child.stdin.take());
     let out = within("the child to stop", child.wait_with_output())
         .await

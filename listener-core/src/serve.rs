@@ -2,21 +2,28 @@
 //! bounds the connections it serves, closes the ones that idle or send their headers too
 //! slowly, survives running out of file descriptors, and closes gracefully.
 //!
-//! A connection is *busy* from the moment a request's header block is complete until its
-//! answer has been handed to the connection (the answer's body is dropped), and *waiting*
-//! otherwise: idle, or a request's header block is still arriving. A watchdog on each
-//! connection's task closes it once it has been waiting for the idle timeout, once a header
-//! block has been arriving for the header timeout (counted from its first byte), or once a
-//! write to a peer that does not read has been blocked for the idle timeout, busy or not.
+//! A connection is *in a request* from the moment a request's header block is complete until
+//! its answer has been handed to the connection (the answer's body is dropped), and
+//! *waiting* otherwise: idle, or a request's header block is still arriving. A request is
+//! *receiving* while its body is still arriving (nothing about it can be authenticated yet:
+//! a signature covers the whole body), and *busy* from the end of its body (or from its
+//! start, without one) until its answer is handed over. A watchdog on each connection's task
+//! closes it once it has been waiting for the idle timeout, once a header block has been
+//! arriving for the header timeout (counted from its first byte), or once a write to a peer
+//! that does not read has been blocked for the idle timeout, whatever its state. How long a
+//! body may take is the application's bound (the webhook source's body timeout).
 //!
 //! When a new connection arrives with the cap reached, the oldest waiting connection is
-//! closed to make room: a busy connection is never cut for that. The newcomer is served only
-//! once the evicted connection's socket is closed, so the descriptors held never pass the
-//! cap by more than the newcomer's. Choosing a connection for eviction and a request
-//! starting on it are exclusive: a request whose header block completes on a connection
-//! already chosen is not served (the connection closes), so an evicted connection can never
-//! stay open, uncounted, for as long as its body takes. If every connection is busy, new
-//! ones wait in the listen backlog until one is done.
+//! closed to make room; if none is waiting, the one whose request body has been arriving the
+//! longest is (dropped without an answer: slowloris bodies cannot hold every slot until the
+//! body timeout); a busy connection is never cut for that. The newcomer is served only once
+//! the evicted connection's socket is closed, so the descriptors held never pass the cap by
+//! more than the newcomer's. Choosing a connection for eviction and its request moving on
+//! are exclusive: a request whose header block completes on a connection already chosen is
+//! not served (the connection closes), and a body that ends on a connection already chosen
+//! ends in an error instead, so an evicted connection can never stay open, uncounted, nor
+//! have its request handled. If every connection is busy, new ones wait in the listen
+//! backlog until one is done.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -28,8 +35,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::http::Request;
 use axum::Router;
 use bytes::Bytes;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -68,19 +77,25 @@ struct Times {
     head_started: Option<Instant>,
     /// Since when a write has been blocked (the peer does not read).
     write_blocked: Option<Instant>,
+    /// When the request whose body is arriving started (its header block completed).
+    body_started: Option<Instant>,
 }
 
-/// One served connection, as the accept loop, its task and its socket share it.
 /// [`Conn::state`]: waiting (idle, or a header block arriving).
 const WAITING: u8 = 0;
-/// [`Conn::state`]: a request is being handled or answered.
+/// [`Conn::state`]: a request whose body has arrived (or that has none) is being handled or
+/// answered; never evicted.
 const BUSY: u8 = 1;
-/// [`Conn::state`]: chosen for eviction while waiting; no request may start on it.
+/// [`Conn::state`]: chosen for eviction while waiting or receiving; no request may start on
+/// it, and a body ending on it is not handed over.
 const EVICTED: u8 = 2;
+/// [`Conn::state`]: a request's body is still arriving.
+const RECEIVING: u8 = 3;
 
+/// One served connection, as the accept loop, its task and its socket share it.
 #[derive(Debug)]
 struct Conn {
-    /// [`WAITING`], [`BUSY`] or [`EVICTED`].
+    /// [`WAITING`], [`RECEIVING`], [`BUSY`] or [`EVICTED`].
     state: AtomicU8,
     times: Mutex<Times>,
     /// Tells the connection's watchdog that its deadline moved.
@@ -100,6 +115,7 @@ impl Conn {
                 idle_since: Instant::now(),
                 head_started: None,
                 write_blocked: None,
+                body_started: None,
             }),
             changed: Notify::new(),
             close: Notify::new(),
@@ -114,22 +130,48 @@ impl Conn {
         self.changed.notify_one();
     }
 
+    /// Busy: a request past its body, which is never evicted.
     fn busy(&self) -> bool {
         self.state.load(Ordering::Acquire) == BUSY
     }
 
-    /// A request's header block is complete: busy until its answer is handed over. `false`
-    /// if the connection was already chosen for eviction: the request must not be served.
-    fn request_started(&self) -> bool {
+    /// In a request: busy or receiving its body (the watchdog leaves those alone).
+    fn in_request(&self) -> bool {
+        matches!(self.state.load(Ordering::Acquire), BUSY | RECEIVING)
+    }
+
+    /// A request's header block is complete: receiving until its body has arrived (when it
+    /// has one), then busy until its answer is handed over. `false` if the connection was
+    /// already chosen for eviction: the request must not be served.
+    fn request_started(&self, has_body: bool) -> bool {
+        let next = if has_body { RECEIVING } else { BUSY };
         if self
             .state
-            .compare_exchange(WAITING, BUSY, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(WAITING, next, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
             return false;
         }
-        self.update(|t| t.head_started = None);
+        self.update(|t| {
+            t.head_started = None;
+            t.body_started = has_body.then(Instant::now);
+        });
         true
+    }
+
+    /// The request's body has arrived (or will not be read any further): busy. `false` if
+    /// the connection was chosen for eviction first: the body must not be handed over.
+    fn body_done(&self) -> bool {
+        match self
+            .state
+            .compare_exchange(RECEIVING, BUSY, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {
+                self.update(|t| t.body_started = None);
+                true
+            }
+            Err(state) => state != EVICTED,
+        }
     }
 
     /// Chooses this connection for eviction if it is waiting; whether it was.
@@ -139,21 +181,42 @@ impl Conn {
             .is_ok()
     }
 
+    /// When its request's body started arriving, if it is still arriving.
+    fn receiving_since(&self) -> Option<Instant> {
+        if self.state.load(Ordering::Acquire) != RECEIVING {
+            return None;
+        }
+        self.times.lock().ok()?.body_started
+    }
+
+    /// Chooses this connection for eviction if its request's body is still arriving;
+    /// whether it was.
+    fn evict_receiving(&self) -> bool {
+        self.state
+            .compare_exchange(RECEIVING, EVICTED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
     /// The answer was handed to the connection (its body dropped): waiting again.
     fn request_done(&self) {
         self.update(|t| {
             t.idle_since = Instant::now();
             t.head_started = None;
+            t.body_started = None;
         });
+        // Receiving still if the answer went out before the body ended (a handler that
+        // answers without reading it all): the request is over all the same.
         let _ = self
             .state
-            .compare_exchange(BUSY, WAITING, Ordering::AcqRel, Ordering::Acquire);
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                matches!(s, BUSY | RECEIVING).then_some(WAITING)
+            });
         self.freed.notify_waiters();
     }
 
     /// Bytes arrived: while waiting, the first ones start the header timer.
     fn bytes_read(&self) {
-        if self.busy() {
+        if self.in_request() {
             return;
         }
         let starts = self
@@ -177,8 +240,8 @@ impl Conn {
         }
     }
 
-    /// When the connection must close unless something changes; `None` while it is busy
-    /// and not blocked writing.
+    /// When the connection must close unless something changes; `None` while it is in a
+    /// request and not blocked writing.
     fn deadline(&self, limits: &ConnectionLimits) -> Option<(Instant, &'static str)> {
         let times = self.times.lock().ok()?;
         if let Some(at) = times.write_blocked {
@@ -187,7 +250,7 @@ impl Conn {
                 "the peer did not read its answers within the idle timeout",
             ));
         }
-        if self.busy() {
+        if self.in_request() {
             return None;
         }
         Some(match times.head_started {
@@ -234,7 +297,7 @@ impl Registry {
         self.sockets.load(Ordering::Acquire)
     }
 
-    /// Whether a connection is at the cap with every one busy (none could be evicted).
+    /// Whether the connections are at the cap with every one busy (none could be evicted).
     fn all_busy_at(&self, max: usize) -> bool {
         self.open
             .lock()
@@ -253,20 +316,41 @@ impl Registry {
         }
     }
 
-    /// Closes the oldest waiting connection; whether there was one. It stops counting at
-    /// once (its task only has to drop the socket).
-    fn evict_oldest_waiting(&self) -> bool {
+    /// Closes the oldest waiting connection or, if none is waiting, the one whose request
+    /// body has been arriving the longest; which kind it was. It leaves `open` at once (and
+    /// stops being a candidate); its socket counts until its task has dropped it.
+    fn evict_one(&self) -> Eviction {
         let Ok(mut open) = self.open.lock() else {
-            return false;
+            return Eviction::Nothing;
         };
         // Chosen atomically: a request cannot start on it from here on.
-        let oldest = open.iter().find(|(_, c)| c.evict()).map(|(id, _)| *id);
-        match oldest.and_then(|id| open.remove(&id)) {
-            Some(conn) => {
-                conn.close.notify_one();
-                true
+        let mut evicted = open
+            .iter()
+            .find(|(_, c)| c.evict())
+            .map(|(id, _)| (*id, Eviction::Waiting));
+        while evicted.is_none() {
+            let Some(id) = open
+                .iter()
+                .filter_map(|(id, c)| c.receiving_since().map(|at| (at, *id)))
+                .min()
+                .map(|(_, id)| id)
+            else {
+                break;
+            };
+            // Chosen atomically too: its body cannot be handed over from here on. If it
+            // has just ended (the connection is busy now), look again.
+            if open.get(&id).is_some_and(|c| c.evict_receiving()) {
+                evicted = Some((id, Eviction::Receiving));
             }
-            None => false,
+        }
+        match evicted {
+            Some((id, kind)) => {
+                if let Some(conn) = open.remove(&id) {
+                    conn.close.notify_one();
+                }
+                kind
+            }
+            None => Eviction::Nothing,
         }
     }
 
@@ -277,6 +361,17 @@ impl Registry {
             }
         }
     }
+}
+
+/// What [`Registry::evict_one`] closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Eviction {
+    /// A waiting connection (idle, or its header block arriving).
+    Waiting,
+    /// A connection whose request body was arriving, the one that had been the longest.
+    Receiving,
+    /// None: every connection is busy.
+    Nothing,
 }
 
 /// Held by a connection's task for as long as it holds its socket: dropped after the socket,
@@ -314,6 +409,7 @@ pub(crate) async fn serve(
     let tasks = TaskTracker::new();
     let stop = CancellationToken::new();
     let mut pressure = Throttle::new(PRESSURE_LOG_INTERVAL);
+    let mut receiving_evicted = Throttle::new(PRESSURE_LOG_INTERVAL);
     let mut next_id: u64 = 0;
     let mut shutdown = std::pin::pin!(shutdown);
     let max = limits.max_connections.max(1);
@@ -351,8 +447,8 @@ pub(crate) async fn serve(
             Err(e) => {
                 let exhausted = is_exhaustion(&e);
                 if exhausted {
-                    // Free a descriptor if a waiting connection holds one.
-                    let evicted = registry.evict_oldest_waiting();
+                    // Free a descriptor if a waiting (or receiving) connection holds one.
+                    let evicted = registry.evict_one() != Eviction::Nothing;
                     if pressure.allow() {
                         tracing::warn!(error = %e, open = registry.len(), evicted, suppressed = pressure.take_suppressed(), "{} server cannot accept: out of file descriptors or memory", limits.server);
                     }
@@ -373,11 +469,11 @@ pub(crate) async fn serve(
                 continue;
             }
         };
-        // At the cap: the newcomer takes the place of the oldest waiting connection, once
-        // that one's socket is closed (its task drops it), so the descriptors never pile up
-        // past the cap. If none is waiting any more (they became busy since the check
-        // above), the newcomer waits for a slot like the backlog does: it is not served
-        // beyond the cap.
+        // At the cap: the newcomer takes the place of the oldest waiting connection (or of
+        // the body arriving the longest), once that one's socket is closed (its task drops
+        // it), so the descriptors never pile up past the cap. If none can be evicted any
+        // more (they became busy since the check above), the newcomer waits for a slot like
+        // the backlog does: it is not served beyond the cap.
         while registry.sockets() >= max {
             let freed = slot_freed.notified();
             let mut freed = std::pin::pin!(freed);
@@ -387,13 +483,22 @@ pub(crate) async fn serve(
             }
             // Evict only while the connections still counting fill the cap: one already
             // evicted (for this newcomer, or for lack of descriptors) is on its way out.
-            if registry.len() >= max && registry.evict_oldest_waiting() && pressure.allow() {
-                tracing::warn!(
-                    max_connections = max,
-                    suppressed = pressure.take_suppressed(),
-                    "{} connection limit reached: closing the oldest idle connection to make room",
-                    limits.server
-                );
+            if registry.len() >= max {
+                match registry.evict_one() {
+                    Eviction::Waiting if pressure.allow() => tracing::warn!(
+                        max_connections = max,
+                        suppressed = pressure.take_suppressed(),
+                        "{} connection limit reached: closing the oldest idle connection to make room",
+                        limits.server
+                    ),
+                    Eviction::Receiving if receiving_evicted.allow() => tracing::warn!(
+                        max_connections = max,
+                        suppressed = receiving_evicted.take_suppressed(),
+                        "{} connection limit reached with no idle connection: closing the one whose request body has been arriving the longest to make room",
+                        limits.server
+                    ),
+                    _ => {}
+                }
             }
             tokio::select! {
                 _ = freed => {}
@@ -440,10 +545,19 @@ async fn serve_connection(
         conn: Arc::clone(&conn),
     });
     let marks = Arc::clone(&conn);
-    let service = hyper::service::service_fn(move |request| {
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         // Evicted before this request's headers were complete: not served (the connection
         // is closing; the sender retries elsewhere or later).
-        let answer = marks.request_started().then(|| app.clone().call(request));
+        let has_body = !http_body::Body::is_end_stream(request.body());
+        let answer = marks.request_started(has_body).then(|| {
+            let arriving = has_body.then(|| Arc::clone(&marks));
+            app.clone().call(request.map(|body| {
+                Body::new(Arriving {
+                    body,
+                    conn: arriving,
+                })
+            }))
+        });
         let marks = Arc::clone(&marks);
         async move {
             let Some(answer) = answer else {
@@ -485,7 +599,7 @@ async fn serve_connection(
             tracing::debug!(server = limits.server, reason = why, "connection closed");
         }
         _ = closing => {
-            if conn.busy() || stop.is_cancelled() {
+            if conn.in_request() || stop.is_cancelled() {
                 // Finish the request in progress (or close at once if there is none), then
                 // close; the watchdog still bounds a peer that stalls.
                 connection.as_mut().graceful_shutdown();
@@ -547,6 +661,61 @@ impl http_body::Body for Answer {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
         Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A request's body: its end (or its being dropped) moves the connection from receiving to
+/// busy, unless the connection was evicted meanwhile; then the end is an error, so the
+/// request is not handled.
+struct Arriving {
+    body: Incoming,
+    /// While the body is arriving.
+    conn: Option<Arc<Conn>>,
+}
+
+impl Arriving {
+    /// The body ended (or will not be read further): `false` if it must not be handed over.
+    fn ended(&mut self) -> bool {
+        self.conn.take().is_none_or(|conn| conn.body_done())
+    }
+}
+
+impl Drop for Arriving {
+    fn drop(&mut self) {
+        self.ended();
+    }
+}
+
+impl http_body::Body for Arriving {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::BoxError>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        let ended = match &polled {
+            Poll::Ready(None | Some(Err(_))) => true,
+            Poll::Ready(Some(Ok(_))) => self.body.is_end_stream(),
+            Poll::Pending => false,
+        };
+        if ended && !self.ended() {
+            let evicted = io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the connection was closed to make room for another",
+            );
+            return Poll::Ready(Some(Err(evicted.into())));
+        }
+        polled.map(|frame| frame.map(|frame| frame.map_err(Into::into)))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -660,6 +829,44 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn conn() -> Arc<Conn> {
+        Arc::new(Conn::new(Arc::new(Notify::new())))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_still_arriving_is_evicted_oldest_first_and_a_busy_request_never() {
+        let registry = Arc::new(Registry::new());
+        let (a, b, c) = (conn(), conn(), conn());
+        let _guards = [
+            registry.insert(1, Arc::clone(&a)),
+            registry.insert(2, Arc::clone(&b)),
+            registry.insert(3, Arc::clone(&c)),
+        ];
+        // 1 is busy (no body, or its body has arrived); 3's body started before 2's.
+        assert!(a.request_started(false));
+        assert!(c.request_started(true));
+        tokio::time::advance(Duration::from_millis(2)).await;
+        assert!(b.request_started(true));
+        assert!(!registry.all_busy_at(3));
+        assert_eq!(registry.evict_one(), Eviction::Receiving);
+        assert_eq!(registry.len(), 2);
+        assert!(!c.body_done(), "an evicted body must not be handed over");
+        assert!(!c.in_request());
+        // 2's body arrives first: nothing is left to evict.
+        assert!(b.body_done());
+        assert!(registry.all_busy_at(2));
+        assert_eq!(registry.evict_one(), Eviction::Nothing);
+        // Answered: 1 waits again and is the one to go.
+        a.request_done();
+        assert_eq!(registry.evict_one(), Eviction::Waiting);
+        assert!(!a.request_started(true), "no request starts once evicted");
+        assert_eq!(
+            registry.sockets(),
+            3,
+            "sockets count until their guards drop"
+        );
+    }
 
     #[tokio::test(start_paused = true)]
     async fn the_throttle_lets_one_through_per_interval() {

@@ -252,7 +252,9 @@ impl WebhookSource {
     }
 
     /// How long a request's body may take to arrive (default 30 s); a slower one is
-    /// answered 408. Also bounds how long a slow upload holds up shutdown.
+    /// answered 408. Also bounds how long a slow upload holds up shutdown. At the
+    /// connection cap a body still arriving may be cut sooner, for a newcomer (see
+    /// [`max_connections`](Self::max_connections)).
     pub fn body_timeout(mut self, timeout: Duration) -> Self {
         self.answering.body_timeout = timeout;
         self
@@ -271,11 +273,17 @@ impl WebhookSource {
     }
 
     /// Most connections served at once (default 512; at least 1). A connection arriving at
-    /// the cap makes room by closing the oldest connection that has no request in
-    /// progress; if every connection has one, new connections wait in the listen backlog
-    /// until one ends. A rate-limited WARN line says when the cap is hit. Keep it below the
-    /// process's file-descriptor limit (`ulimit -n`); should the process run out of
-    /// descriptors anyway, the server closes an idle connection, pauses briefly and goes on.
+    /// the cap makes room by closing the oldest connection that has no request in progress
+    /// or, when every one has, the one whose request body has been arriving the longest
+    /// (closed without an answer: its body is not complete, so nothing in it can have been
+    /// verified yet; senders trickling bodies cannot hold every slot until the
+    /// [`body_timeout`](Self::body_timeout)). A request whose body has arrived is never cut
+    /// for a newcomer: if every connection has one, new connections wait in the listen
+    /// backlog until one ends. The newcomer is served once the connection it replaces is
+    /// closed, so the connections held never pass the cap by more than one. Rate-limited
+    /// WARN lines say when the cap is hit. Keep it below the process's file-descriptor
+    /// limit (`ulimit -n`); should the process run out of descriptors anyway, the server
+    /// closes an idle connection (or a body arriving), pauses briefly and goes on.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.connections.max_connections = max.max(1);
         self
