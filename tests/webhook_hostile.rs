@@ -1,8 +1,8 @@
 //! The webhook server against a hostile sender: idle and slowloris connections are closed
 //! within their timeouts, a good delivery is served while the connection cap is reached
 //! (by idle connections or by bodies that never end) and while the process is out of file
-//! descriptors, an oversized header block is refused, and a flood of unauthenticated
-//! requests is logged at a bounded rate.
+//! descriptors, an oversized header block is refused (at the default bound and at a
+//! configured one), and a flood of unauthenticated requests is logged at a bounded rate.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -421,6 +421,56 @@ async fn a_megabyte_header_block_is_refused() {
         "{:?}",
         String::from_utf8_lossy(&answer[..answer.len().min(80)])
     );
+    assert_eq!(
+        server.post_signed(SECRET, "msg_after", &body("e")).await.0,
+        200
+    );
+}
+
+/// A signed request with a padding header of `pad` bytes.
+fn padded_request(id: &str, pad: usize) -> Vec<u8> {
+    let request = signed_request(id);
+    let line_end = request.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+    let mut padded = request[..line_end].to_vec();
+    padded.extend_from_slice(b"x-pad: ");
+    padded.extend(std::iter::repeat_n(b'a', pad));
+    padded.extend_from_slice(b"\r\n");
+    padded.extend_from_slice(&request[line_end..]);
+    padded
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_block_over_the_configured_bound_is_refused() {
+    let mut rec = Recorder::new();
+    let server = server_with(&rec, |s| s.max_header_bytes(16 << 10));
+    let addr = addr_of(&server);
+    // Under the bound: served.
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(&padded_request("msg_pad_8k", 8 << 10))
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    within("the answer", tcp.read_exact(&mut head))
+        .await
+        .unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    assert_eq!(
+        within("its handler", rec.next()).await.event.event_id,
+        "msg_pad_8k"
+    );
+    // Over it: 431, and the connection is closed.
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    // The server may stop reading (and answer) before all of it is written.
+    let _ = tcp
+        .write_all(&padded_request("msg_pad_32k", 32 << 10))
+        .await;
+    let (answer, _) = until_closed(&mut tcp, Duration::from_secs(10)).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 431"),
+        "{:?}",
+        String::from_utf8_lossy(&answer[..answer.len().min(80)])
+    );
+    assert!(rec.rx.try_recv().is_err(), "the refused one was dispatched");
     assert_eq!(
         server.post_signed(SECRET, "msg_after", &body("e")).await.0,
         200

@@ -315,6 +315,8 @@ pub struct WebhookArgs {
     pub body_timeout_secs: Option<u64>,
     #[arg(long)]
     pub header_timeout_secs: Option<u64>,
+    #[arg(long)]
+    pub max_header_bytes: Option<usize>,
 }
 
 fn unix_now() -> i64 {
@@ -627,8 +629,8 @@ fn phase_bound(phase: &str, args: &WebhookArgs) -> String {
         "baseline" => "—".to_owned(),
         "idle" => format!("`max_connections` {cap}: the oldest waiting connection is closed for a newcomer; `idle_timeout` 60 s"),
         "slow-headers" => format!("`header_timeout` {} s from the first byte; `max_connections` {cap}", args.header_timeout_secs.unwrap_or(10)),
-        "slow-bodies" => format!("`body_timeout` {} s (408); a connection reading a body is busy and never closed for a newcomer, `max_connections` {cap}", args.body_timeout_secs.unwrap_or(30)),
-        "big-headers" => "hyper's header buffer (~400 KiB, fixed): 431".to_owned(),
+        "slow-bodies" => format!("`max_connections` {cap}: with no idle connection, a newcomer closes the one whose body has been arriving the longest; `body_timeout` {} s (408)", args.body_timeout_secs.unwrap_or(30)),
+        "big-headers" => format!("`max_header_bytes` {}: 431", args.max_header_bytes.map_or("65536 (default)".to_owned(), |n| n.to_string())),
         "bad-signatures" => "verification before anything is kept; refusals logged as one summary per 10 s (`rejection_summary_interval`)".to_owned(),
         _ => String::new(),
     }
@@ -644,6 +646,9 @@ async fn webhook_attack(args: WebhookArgs) -> anyhow::Result<String> {
     }
     if let Some(n) = args.header_timeout_secs {
         extra.push(format!("--header-timeout-secs={n}"));
+    }
+    if let Some(n) = args.max_header_bytes {
+        extra.push(format!("--max-header-bytes={n}"));
     }
     let ours = webhook::start_ours_with(&extra).await?;
     let addr: SocketAddr = ours.addr.parse()?;

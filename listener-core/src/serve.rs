@@ -59,7 +59,14 @@ pub(crate) struct ConnectionLimits {
     pub header_timeout: Duration,
     /// How long a connection may wait for its next request (and a blocked write may last).
     pub idle_timeout: Duration,
+    /// Largest request header block buffered (request line and headers), in bytes; a larger
+    /// one is answered 431 and the connection closed. Raised to [`MIN_HEADER_BYTES`].
+    pub max_header_bytes: usize,
 }
+
+/// The least [`ConnectionLimits::max_header_bytes`] can be: the HTTP layer's smallest read
+/// buffer.
+pub(crate) const MIN_HEADER_BYTES: usize = 8 << 10;
 
 /// How long the accept loop pauses after the process ran out of descriptors.
 const EXHAUSTED_PAUSE: Duration = Duration::from_millis(20);
@@ -584,7 +591,11 @@ async fn serve_connection(
     let mut http = hyper::server::conn::http1::Builder::new();
     // The watchdog enforces the header and idle timeouts (hyper's would count idle time as
     // header time).
-    http.timer(TokioTimer::new()).header_read_timeout(None);
+    http.timer(TokioTimer::new())
+        .header_read_timeout(None)
+        // hyper refuses a header block that fills its read buffer with 431 (and panics on a
+        // bound below its minimum, which `max` keeps away).
+        .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
     let connection = http.serve_connection(io, service);
     let mut connection = std::pin::pin!(connection);
     let closing = async {
