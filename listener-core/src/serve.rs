@@ -13,23 +13,25 @@
 //! that does not read has been blocked for the idle timeout, whatever its state. How long a
 //! body may take is the application's bound (the webhook source's body timeout).
 //!
-//! When a new connection arrives with the cap reached, the oldest waiting connection is
-//! closed to make room; if none is waiting, the one whose request body has been arriving the
-//! longest is (dropped without an answer: slowloris bodies cannot hold every slot until the
-//! body timeout); a busy connection is never cut for that. The newcomer is served only once
-//! the evicted connection's socket is closed, so the descriptors held never pass the cap by
-//! more than the newcomer's. Choosing a connection for eviction and its request moving on
-//! are exclusive: a request whose header block completes on a connection already chosen is
-//! not served (the connection closes), and a body that ends on a connection already chosen
-//! ends in an error instead, so an evicted connection can never stay open, uncounted, nor
-//! have its request handled. If every connection is busy, new ones wait in the listen
-//! backlog until one is done.
+//! When a new connection arrives with the cap reached, the connection that has gone the
+//! longest without an answer (since it opened or since its last answer) is closed to make
+//! room, among those waiting or receiving a body. One receiving is dropped without an
+//! answer, so slowloris bodies cannot hold every slot until the body timeout; one just
+//! accepted is the youngest, the last to go, so a newcomer is not closed for the next one
+//! before it could be read. A busy connection is never cut for that. The newcomer is served
+//! only once the evicted connection's socket is closed, so the descriptors held never pass
+//! the cap by more than the newcomer's. Choosing a connection for eviction and its request
+//! moving on are exclusive: a request whose header block completes on a connection already
+//! chosen is not served (the connection closes), and a body that ends on a connection
+//! already chosen ends in an error instead, so an evicted connection can never stay open,
+//! uncounted, nor have its request handled. If every connection is busy, new ones wait in
+//! the listen backlog until one is done.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -84,8 +86,6 @@ struct Times {
     head_started: Option<Instant>,
     /// Since when a write has been blocked (the peer does not read).
     write_blocked: Option<Instant>,
-    /// When the request whose body is arriving started (its header block completed).
-    body_started: Option<Instant>,
 }
 
 /// [`Conn::state`]: waiting (idle, or a header block arriving).
@@ -104,6 +104,12 @@ const RECEIVING: u8 = 3;
 struct Conn {
     /// [`WAITING`], [`RECEIVING`], [`BUSY`] or [`EVICTED`].
     state: AtomicU8,
+    /// When it last started waiting for an answer (it opened, or its last answer was
+    /// handed over), in nanoseconds since `epoch`: the accept loop compares connections by
+    /// it without taking each one's lock.
+    unanswered_since: AtomicU64,
+    /// The server's, common to its connections.
+    epoch: Instant,
     times: Mutex<Times>,
     /// Tells the connection's watchdog that its deadline moved.
     changed: Notify,
@@ -115,14 +121,15 @@ struct Conn {
 }
 
 impl Conn {
-    fn new(freed: Arc<Notify>) -> Self {
+    fn new(freed: Arc<Notify>, epoch: Instant) -> Self {
         Conn {
             state: AtomicU8::new(WAITING),
+            unanswered_since: AtomicU64::new(nanos_since(epoch)),
+            epoch,
             times: Mutex::new(Times {
                 idle_since: Instant::now(),
                 head_started: None,
                 write_blocked: None,
-                body_started: None,
             }),
             changed: Notify::new(),
             close: Notify::new(),
@@ -159,10 +166,7 @@ impl Conn {
         {
             return false;
         }
-        self.update(|t| {
-            t.head_started = None;
-            t.body_started = has_body.then(Instant::now);
-        });
+        self.update(|t| t.head_started = None);
         true
     }
 
@@ -173,34 +177,23 @@ impl Conn {
             .state
             .compare_exchange(RECEIVING, BUSY, Ordering::AcqRel, Ordering::Acquire)
         {
-            Ok(_) => {
-                self.update(|t| t.body_started = None);
-                true
-            }
+            Ok(_) => true,
             Err(state) => state != EVICTED,
         }
     }
 
-    /// Chooses this connection for eviction if it is waiting; whether it was.
-    fn evict(&self) -> bool {
-        self.state
-            .compare_exchange(WAITING, EVICTED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+    /// If it may be evicted (waiting, or receiving a body): its state and since when it has
+    /// gone unanswered.
+    fn evictable(&self) -> Option<(u64, u8)> {
+        let state = self.state.load(Ordering::Acquire);
+        matches!(state, WAITING | RECEIVING)
+            .then(|| (self.unanswered_since.load(Ordering::Acquire), state))
     }
 
-    /// When its request's body started arriving, if it is still arriving.
-    fn receiving_since(&self) -> Option<Instant> {
-        if self.state.load(Ordering::Acquire) != RECEIVING {
-            return None;
-        }
-        self.times.lock().ok()?.body_started
-    }
-
-    /// Chooses this connection for eviction if its request's body is still arriving;
-    /// whether it was.
-    fn evict_receiving(&self) -> bool {
+    /// Chooses this connection for eviction if it is still in `state`; whether it was.
+    fn evict(&self, state: u8) -> bool {
         self.state
-            .compare_exchange(RECEIVING, EVICTED, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(state, EVICTED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     }
 
@@ -209,8 +202,9 @@ impl Conn {
         self.update(|t| {
             t.idle_since = Instant::now();
             t.head_started = None;
-            t.body_started = None;
         });
+        self.unanswered_since
+            .store(nanos_since(self.epoch), Ordering::Release);
         // Receiving still if the answer went out before the body ended (a handler that
         // answers without reading it all): the request is over all the same.
         let _ = self
@@ -273,9 +267,16 @@ impl Conn {
     }
 }
 
+/// Nanoseconds from `epoch` to now.
+fn nanos_since(epoch: Instant) -> u64 {
+    u64::try_from(Instant::now().saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// The connections being served, oldest first.
 struct Registry {
     open: Mutex<BTreeMap<u64, Arc<Conn>>>,
+    /// What the connections' `unanswered_since` count from.
+    epoch: Instant,
     /// Connections whose socket is still open: those in `open`, and those evicted whose task
     /// has not dropped its socket yet. The cap bounds this, not `open` alone: an evicted
     /// connection leaves `open` at once, but its descriptor only when its task next runs,
@@ -290,6 +291,7 @@ impl Registry {
     fn new() -> Self {
         Registry {
             open: Mutex::new(BTreeMap::new()),
+            epoch: Instant::now(),
             sockets: AtomicUsize::new(0),
             freed: Arc::new(Notify::new()),
         }
@@ -323,41 +325,35 @@ impl Registry {
         }
     }
 
-    /// Closes the oldest waiting connection or, if none is waiting, the one whose request
-    /// body has been arriving the longest; which kind it was. It leaves `open` at once (and
-    /// stops being a candidate); its socket counts until its task has dropped it.
+    /// Closes the connection that has gone the longest without an answer among those that
+    /// may be evicted (waiting, or receiving a body); which kind it was. A connection just
+    /// accepted is the youngest, so it is never the one closed for the next newcomer before
+    /// its task could read it. It leaves `open` at once (and stops being a candidate); its
+    /// socket counts until its task has dropped it.
     fn evict_one(&self) -> Eviction {
         let Ok(mut open) = self.open.lock() else {
             return Eviction::Nothing;
         };
-        // Chosen atomically: a request cannot start on it from here on.
-        let mut evicted = open
-            .iter()
-            .find(|(_, c)| c.evict())
-            .map(|(id, _)| (*id, Eviction::Waiting));
-        while evicted.is_none() {
-            let Some(id) = open
+        loop {
+            let Some((_, id, state)) = open
                 .iter()
-                .filter_map(|(id, c)| c.receiving_since().map(|at| (at, *id)))
+                .filter_map(|(id, c)| c.evictable().map(|(since, state)| (since, *id, state)))
                 .min()
-                .map(|(_, id)| id)
             else {
-                break;
+                return Eviction::Nothing;
             };
-            // Chosen atomically too: its body cannot be handed over from here on. If it
-            // has just ended (the connection is busy now), look again.
-            if open.get(&id).is_some_and(|c| c.evict_receiving()) {
-                evicted = Some((id, Eviction::Receiving));
-            }
-        }
-        match evicted {
-            Some((id, kind)) => {
+            // Chosen atomically: from here on no request starts on it, and a body arriving
+            // on it is not handed over. If its state has just moved on, look again.
+            if open.get(&id).is_some_and(|c| c.evict(state)) {
                 if let Some(conn) = open.remove(&id) {
                     conn.close.notify_one();
                 }
-                kind
+                return if state == WAITING {
+                    Eviction::Waiting
+                } else {
+                    Eviction::Receiving
+                };
             }
-            None => Eviction::Nothing,
         }
     }
 
@@ -375,7 +371,7 @@ impl Registry {
 enum Eviction {
     /// A waiting connection (idle, or its header block arriving).
     Waiting,
-    /// A connection whose request body was arriving, the one that had been the longest.
+    /// A connection whose request body was arriving.
     Receiving,
     /// None: every connection is busy.
     Nothing,
@@ -476,8 +472,8 @@ pub(crate) async fn serve(
                 continue;
             }
         };
-        // At the cap: the newcomer takes the place of the oldest waiting connection (or of
-        // the body arriving the longest), once that one's socket is closed (its task drops
+        // At the cap: the newcomer takes the place of the connection unanswered the longest
+        // (waiting, or its body arriving), once that one's socket is closed (its task drops
         // it), so the descriptors never pile up past the cap. If none can be evicted any
         // more (they became busy since the check above), the newcomer waits for a slot like
         // the backlog does: it is not served beyond the cap.
@@ -501,7 +497,7 @@ pub(crate) async fn serve(
                     Eviction::Receiving if receiving_evicted.allow() => tracing::warn!(
                         max_connections = max,
                         suppressed = receiving_evicted.take_suppressed(),
-                        "{} connection limit reached with no idle connection: closing the one whose request body has been arriving the longest to make room",
+                        "{} connection limit reached: closing the connection unanswered the longest, its request body still arriving, to make room",
                         limits.server
                     ),
                     _ => {}
@@ -516,7 +512,7 @@ pub(crate) async fn serve(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
         next_id += 1;
-        let conn = Arc::new(Conn::new(Arc::clone(&registry.freed)));
+        let conn = Arc::new(Conn::new(Arc::clone(&registry.freed), registry.epoch));
         let closed = registry.insert(next_id, Arc::clone(&conn));
         tasks.spawn(serve_connection(
             tcp,
@@ -841,42 +837,59 @@ impl Throttle {
 mod tests {
     use super::*;
 
-    fn conn() -> Arc<Conn> {
-        Arc::new(Conn::new(Arc::new(Notify::new())))
-    }
-
     #[tokio::test(start_paused = true)]
-    async fn a_body_still_arriving_is_evicted_oldest_first_and_a_busy_request_never() {
+    async fn the_connection_unanswered_the_longest_is_evicted_and_a_busy_one_never() {
         let registry = Arc::new(Registry::new());
-        let (a, b, c) = (conn(), conn(), conn());
-        let _guards = [
-            registry.insert(1, Arc::clone(&a)),
-            registry.insert(2, Arc::clone(&b)),
-            registry.insert(3, Arc::clone(&c)),
-        ];
-        // 1 is busy (no body, or its body has arrived); 3's body started before 2's.
+        let mut guards = Vec::new();
+        let mut open = |id| {
+            let conn = Arc::new(Conn::new(Arc::clone(&registry.freed), registry.epoch));
+            guards.push(registry.insert(id, Arc::clone(&conn)));
+            conn
+        };
+        let step = || tokio::time::advance(Duration::from_millis(1));
+        let a = open(1);
+        step().await;
+        let b = open(2);
+        step().await;
+        let c = open(3);
+        step().await;
+        let d = open(4);
+        step().await;
+        let e = open(5);
+        // 1 is busy (a request without a body, or whose body has arrived); 2 and 4 are
+        // receiving bodies; 3 and 5 wait (just accepted, not read yet).
         assert!(a.request_started(false));
-        assert!(c.request_started(true));
-        tokio::time::advance(Duration::from_millis(2)).await;
         assert!(b.request_started(true));
-        assert!(!registry.all_busy_at(3));
+        assert!(d.request_started(true));
+        assert!(!registry.all_busy_at(5));
+        // The oldest that may go is 2, receiving: its body can no longer be handed over.
         assert_eq!(registry.evict_one(), Eviction::Receiving);
-        assert_eq!(registry.len(), 2);
-        assert!(!c.body_done(), "an evicted body must not be handed over");
-        assert!(!c.in_request());
-        // 2's body arrives first: nothing is left to evict.
-        assert!(b.body_done());
-        assert!(registry.all_busy_at(2));
-        assert_eq!(registry.evict_one(), Eviction::Nothing);
-        // Answered: 1 waits again and is the one to go.
-        a.request_done();
+        assert_eq!(registry.len(), 4);
+        assert!(!b.body_done(), "an evicted body must not be handed over");
+        assert!(!b.in_request());
+        // Then 3, waiting.
         assert_eq!(registry.evict_one(), Eviction::Waiting);
-        assert!(!a.request_started(true), "no request starts once evicted");
+        assert!(!c.request_started(true), "no request starts once evicted");
+        // 1 is answered now, waiting again: 4 and 5 have gone unanswered longer, though 1
+        // opened first.
+        step().await;
+        a.request_done();
+        assert_eq!(registry.evict_one(), Eviction::Receiving);
+        assert!(!d.body_done());
+        assert_eq!(registry.evict_one(), Eviction::Waiting);
+        assert!(!e.request_started(false));
+        // 1 alone, busy again once its body has arrived: nothing may be evicted.
+        assert!(a.request_started(true));
+        assert!(a.body_done());
+        assert!(registry.all_busy_at(1));
+        assert_eq!(registry.evict_one(), Eviction::Nothing);
         assert_eq!(
             registry.sockets(),
-            3,
+            5,
             "sockets count until their guards drop"
         );
+        drop(guards);
+        assert_eq!((registry.sockets(), registry.len()), (0, 0));
     }
 
     #[tokio::test(start_paused = true)]

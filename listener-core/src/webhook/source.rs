@@ -282,11 +282,12 @@ impl WebhookSource {
     }
 
     /// Most connections served at once (default 512; at least 1). A connection arriving at
-    /// the cap makes room by closing the oldest connection that has no request in progress
-    /// or, when every one has, the one whose request body has been arriving the longest
-    /// (closed without an answer: its body is not complete, so nothing in it can have been
-    /// verified yet; senders trickling bodies cannot hold every slot until the
-    /// [`body_timeout`](Self::body_timeout)). A request whose body has arrived is never cut
+    /// the cap makes room by closing the connection that has gone the longest without an
+    /// answer (since it opened, or since its last answer) among those with no request in
+    /// progress and those whose request body is still arriving. One receiving a body is
+    /// closed without an answer: its body is not complete, so nothing in it can have been
+    /// verified yet, and senders trickling bodies cannot hold every slot until the
+    /// [`body_timeout`](Self::body_timeout). A request whose body has arrived is never cut
     /// for a newcomer: if every connection has one, new connections wait in the listen
     /// backlog until one ends. The newcomer is served once the connection it replaces is
     /// closed, so the connections held never pass the cap by more than one. Rate-limited
