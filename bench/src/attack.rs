@@ -650,7 +650,7 @@ fn phase_bound(phase: &str, args: &WebhookArgs) -> String {
         .map_or("512 (default)".to_owned(), |n| n.to_string());
     match phase {
         "baseline" => "—".to_owned(),
-        "idle" => format!("`max_connections` {cap}: the oldest waiting connection is closed for a newcomer; `idle_timeout` 60 s"),
+        "idle" => format!("`max_connections` {cap}: the connection unanswered the longest is closed for a newcomer; `idle_timeout` 60 s"),
         "slow-headers" => format!("`header_timeout` {} s from the first byte; `max_connections` {cap}", args.header_timeout_secs.unwrap_or(10)),
         "slow-bodies" => format!("`max_connections` {cap}: a newcomer closes the connection unanswered the longest, its body still arriving; `body_timeout` {} s (408)", args.body_timeout_secs.unwrap_or(30)),
         "big-headers" => format!("`max_header_bytes` {}: 431", args.max_header_bytes.map_or("65536 (default)".to_owned(), |n| n.to_string())),
