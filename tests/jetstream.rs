@@ -59,7 +59,8 @@ async fn wait_for(what: &str, deadline: Duration, mut cond: impl AsyncFnMut() ->
 
 /// Waits until every source of `handle` is connected (subscribed, listening, or pulling).
 async fn ready(what: &str, handle: &ListenerHandle) {
-    wait_for(what, Duration::from_secs(20), async || handle.is_ready()).await;
+    // Generous: a cluster places its first replicated streams in seconds, more under load.
+    wait_for(what, Duration::from_secs(60), async || handle.is_ready()).await;
 }
 
 /// Waits until the stream holds `events` and every group has answered all of them.
