@@ -367,19 +367,11 @@ async fn the_same_signed_webhook_delivery_sent_to_two_relays_is_handled_once() {
     ready("the worker", &w).await;
 
     let body = listener_e2e::webhook::v3_body("evt_webhook_1");
-    let headers = signed_headers(
-        &WebhookSecret::new(secret),
-        "msg_delivery_1",
-        listener_e2e::webhook::now(),
-        &body,
-    );
     let http = listener_e2e::http::client();
     for url in [&url_a, &url_b, &url_a] {
-        let mut request = http.post(url).header("content-type", "application/json");
-        for (k, v) in &headers {
-            request = request.header(*k, v);
-        }
-        let answer = request.body(body.clone()).send().await.unwrap();
+        let answer = post_signed(&http, url, "msg_delivery_1", &body)
+            .await
+            .unwrap();
         assert_eq!(answer.status(), 200, "stored: {url}");
         assert_eq!(answer.text().await.unwrap(), r#"{"status":"stored"}"#);
     }
@@ -394,19 +386,9 @@ async fn the_same_signed_webhook_delivery_sent_to_two_relays_is_handled_once() {
 
     // With the stream unreachable, the sender gets 503 and Retry-After.
     drop(nats);
-    let mut request = http.post(&url_a).header("content-type", "application/json");
-    let headers = signed_headers(
-        &WebhookSecret::new(secret),
-        "msg_delivery_2",
-        listener_e2e::webhook::now(),
-        &body,
-    );
-    for (k, v) in &headers {
-        request = request.header(*k, v);
-    }
     let answer = within(
         "the answer with the stream down",
-        request.body(body.clone()).send(),
+        post_signed(&http, &url_a, "msg_delivery_2", &body),
     )
     .await
     .unwrap();
@@ -699,20 +681,30 @@ async fn a_relay_killed_loses_nothing_the_live_relays_received() {
 /// Posts a signed V3 delivery with id `id` to `url`; the status.
 async fn post_delivery(http: &reqwest::Client, url: &str, id: &str) -> u16 {
     let body = listener_e2e::webhook::v3_body(id);
+    match tokio::time::timeout(Duration::from_secs(10), post_signed(http, url, id, &body)).await {
+        Ok(Ok(answer)) => answer.status().as_u16(),
+        _ => 0,
+    }
+}
+
+/// Posts `body` to `url` as a delivery signed with the test secret, `webhook-id` `id`.
+async fn post_signed(
+    http: &reqwest::Client,
+    url: &str,
+    id: &str,
+    body: &[u8],
+) -> reqwest::Result<reqwest::Response> {
     let headers = signed_headers(
         &WebhookSecret::new(listener_e2e::webhook::SECRET),
         id,
         listener_e2e::webhook::now(),
-        &body,
+        body,
     );
     let mut request = http.post(url).header("content-type", "application/json");
     for (k, v) in &headers {
         request = request.header(*k, v);
     }
-    match tokio::time::timeout(Duration::from_secs(10), request.body(body).send()).await {
-        Ok(Ok(answer)) => answer.status().as_u16(),
-        _ => 0,
-    }
+    request.body(body.to_vec()).send().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
