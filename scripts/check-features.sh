@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # `fuzzing` is internal (the fuzz targets' hidden module), checked like the others.
-features=(websocket realtime webhook webhook-server composio-api http-client admin metrics prometheus fuzzing)
+features=(websocket realtime webhook webhook-server composio-api http-client admin metrics prometheus jetstream fuzzing)
 
 # Warnings fail the check (without RUSTFLAGS, which would rebuild every dependency).
 check() {

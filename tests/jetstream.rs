@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use listener_core::jetstream::{ops, JetStream, Role};
-use listener_core::source::Health;
 use listener_core::webhook::{signed_headers, WebhookSecret, WebhookSource};
 use listener_core::{Backoff, Filter, Handler, Listener, ListenerHandle, Meta};
 use listener_e2e::nats::{NatsCluster, NatsServer};
@@ -60,13 +59,8 @@ async fn wait_for(what: &str, deadline: Duration, mut cond: impl AsyncFnMut() ->
 
 /// Waits until every source of `handle` is connected (subscribed, listening, or pulling).
 async fn ready(what: &str, handle: &ListenerHandle) {
-    wait_for(what, Duration::from_secs(20), async || {
-        handle
-            .health()
-            .iter()
-            .all(|s| s.health == Health::Connected)
-    })
-    .await;
+    // Generous: a cluster places its first replicated streams in seconds, more under load.
+    wait_for(what, Duration::from_secs(60), async || handle.is_ready()).await;
 }
 
 /// Waits until the stream holds `events` and every group has answered all of them.
@@ -373,19 +367,11 @@ async fn the_same_signed_webhook_delivery_sent_to_two_relays_is_handled_once() {
     ready("the worker", &w).await;
 
     let body = listener_e2e::webhook::v3_body("evt_webhook_1");
-    let headers = signed_headers(
-        &WebhookSecret::new(secret),
-        "msg_delivery_1",
-        listener_e2e::webhook::now(),
-        &body,
-    );
     let http = listener_e2e::http::client();
     for url in [&url_a, &url_b, &url_a] {
-        let mut request = http.post(url).header("content-type", "application/json");
-        for (k, v) in &headers {
-            request = request.header(*k, v);
-        }
-        let answer = request.body(body.clone()).send().await.unwrap();
+        let answer = post_signed(&http, url, "msg_delivery_1", &body)
+            .await
+            .unwrap();
         assert_eq!(answer.status(), 200, "stored: {url}");
         assert_eq!(answer.text().await.unwrap(), r#"{"status":"stored"}"#);
     }
@@ -400,19 +386,9 @@ async fn the_same_signed_webhook_delivery_sent_to_two_relays_is_handled_once() {
 
     // With the stream unreachable, the sender gets 503 and Retry-After.
     drop(nats);
-    let mut request = http.post(&url_a).header("content-type", "application/json");
-    let headers = signed_headers(
-        &WebhookSecret::new(secret),
-        "msg_delivery_2",
-        listener_e2e::webhook::now(),
-        &body,
-    );
-    for (k, v) in &headers {
-        request = request.header(*k, v);
-    }
     let answer = within(
         "the answer with the stream down",
-        request.body(body.clone()).send(),
+        post_signed(&http, &url_a, "msg_delivery_2", &body),
     )
     .await
     .unwrap();
@@ -705,20 +681,30 @@ async fn a_relay_killed_loses_nothing_the_live_relays_received() {
 /// Posts a signed V3 delivery with id `id` to `url`; the status.
 async fn post_delivery(http: &reqwest::Client, url: &str, id: &str) -> u16 {
     let body = listener_e2e::webhook::v3_body(id);
+    match tokio::time::timeout(Duration::from_secs(10), post_signed(http, url, id, &body)).await {
+        Ok(Ok(answer)) => answer.status().as_u16(),
+        _ => 0,
+    }
+}
+
+/// Posts `body` to `url` as a delivery signed with the test secret, `webhook-id` `id`.
+async fn post_signed(
+    http: &reqwest::Client,
+    url: &str,
+    id: &str,
+    body: &[u8],
+) -> reqwest::Result<reqwest::Response> {
     let headers = signed_headers(
         &WebhookSecret::new(listener_e2e::webhook::SECRET),
         id,
         listener_e2e::webhook::now(),
-        &body,
+        body,
     );
     let mut request = http.post(url).header("content-type", "application/json");
     for (k, v) in &headers {
         request = request.header(*k, v);
     }
-    match tokio::time::timeout(Duration::from_secs(10), request.body(body).send()).await {
-        Ok(Ok(answer)) => answer.status().as_u16(),
-        _ => 0,
-    }
+    request.body(body.to_vec()).send().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -941,6 +927,134 @@ async fn a_nats_py_client_reads_the_envelopes_and_what_it_publishes_is_handled()
     assert_eq!(from_python.len(), 1, "handled once: {runs:?}");
     assert_eq!(runs.len(), 4, "{runs:?}");
     for h in [relay, w] {
+        h.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_buffers_in_order_while_the_stream_is_down_and_drops_the_oldest_past_its_bound() {
+    let Some(mut nats) = NatsServer::start().await else {
+        return;
+    };
+    let stream = stream_name("buffer");
+    let url = nats.url();
+    let cfg = |role| config(&url, &stream, role);
+    nats.kill();
+    let hub = Hub::builder().start().await.unwrap();
+    let dropped = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = Arc::clone(&dropped);
+    let relay = Listener::builder()
+        .without_registered_handlers()
+        .source(hub.composio_source())
+        .jetstream(cfg(Role::Relay).relay_buffer(50, 1 << 20))
+        .on_error(move |failure| {
+            if let listener_core::Failure::Source(f) = failure {
+                if let listener_core::Error::JetStream(
+                    listener_core::jetstream::JetStreamError::BufferFull { event_id, bound },
+                ) = &*f.error
+                {
+                    assert_eq!(*bound, 50);
+                    seen.lock().unwrap().push(event_id.clone());
+                }
+            }
+        })
+        .build()
+        .unwrap()
+        .spawn();
+    subscribed(&hub, 1).await;
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        let published = hub
+            .publish_payload("SLACK_RECEIVE_MESSAGE", json!({"n": i}))
+            .unwrap();
+        ids.push(published.id);
+    }
+    wait_for("fifty drops", Duration::from_secs(10), async || {
+        dropped.lock().unwrap().len() == 50
+    })
+    .await;
+    assert_eq!(*dropped.lock().unwrap(), ids[..50], "the oldest went first");
+
+    nats.restart().await;
+    ready("the relay", &relay).await;
+    wait_for(
+        "the buffer published",
+        Duration::from_secs(30),
+        async || {
+            ops::stream_state(&cfg(Role::Relay))
+                .await
+                .is_ok_and(|s| s.messages == 50)
+        },
+    )
+    .await;
+    // In order: the stream's sequence 1..=50 are the newest fifty, as published.
+    let client = async_nats::connect(url.as_str()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let s = js.get_stream(&stream).await.unwrap();
+    for (seq, id) in (1..=50).zip(&ids[50..]) {
+        let m = s.get_raw_message(seq).await.unwrap();
+        assert_eq!(
+            m.headers.get("Listener-Event-Id").map(|v| v.as_str()),
+            Some(id.as_str()),
+            "sequence {seq}"
+        );
+    }
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_past_its_drain_time_hands_its_unfinished_events_back_at_once() {
+    let Some(nats) = NatsServer::start().await else {
+        return;
+    };
+    let stream = stream_name("handback");
+    // A long ack wait: only a hand-back makes the event come back within the test's time.
+    let cfg = |role| config(&nats.url(), &stream, role).ack_wait(Duration::from_secs(60));
+    let hub = Hub::builder().start().await.unwrap();
+    let relay = relay_of_hub(&hub, cfg(Role::Relay));
+    let tally = Tally::new();
+    // The worker's drain time follows the listener's drain timeout (here 250 ms).
+    let slow = Listener::builder()
+        .without_registered_handlers()
+        .handler(tally.handler("slow", Duration::from_secs(30)))
+        .drain_timeout(Duration::from_millis(500))
+        .jetstream(cfg(Role::Worker))
+        .build()
+        .unwrap()
+        .spawn();
+    ready("the relay", &relay).await;
+    ready("the slow worker", &slow).await;
+    subscribed(&hub, 1).await;
+    let ids = publish(&hub, &cfg(Role::Relay), 0, 1).await;
+    wait_for("the slow run", Duration::from_secs(10), async || {
+        !tally.runs().is_empty()
+    })
+    .await;
+    // The run outlives the drain timeout (a handler cannot be stopped): the listener says so.
+    let stopped = within("the slow worker to stop", slow.shutdown()).await;
+    assert!(
+        matches!(
+            stopped,
+            Err(listener_core::Error::DrainTimeout { pending: 1, .. })
+        ),
+        "{stopped:?}"
+    );
+    let fast = worker(
+        cfg(Role::Worker),
+        vec![tally.handler("fast", Duration::ZERO)],
+    );
+    ready("the fast worker", &fast).await;
+    wait_for(
+        "the event handed back",
+        Duration::from_secs(20),
+        async || tally.handled().contains(&ids[0]),
+    )
+    .await;
+    let runs = tally.runs();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(!runs[0].done && runs[0].node == "slow");
+    assert!(runs[1].done && runs[1].node == "fast");
+    for h in [relay, fast] {
         h.shutdown().await.unwrap();
     }
 }

@@ -84,9 +84,15 @@ pub struct ChunkListenerArgs {
 }
 
 /// The listener under the chunk flood: a `PusherSource` on the public channel `flood` of
-/// the server at `--ws`, a catch-all handler. Prints `READY`; a stdin line `count` prints
+/// the server at `--ws`, a catch-all handler, its WARN and louder log lines on stderr.
+/// Prints `READY`; a stdin line `count` prints
 /// `count <events handled> <chunked events dropped (reported)> <other errors>`.
 pub async fn serve_chunk_listener(args: ChunkListenerArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .with_ansi(false)
+        .with_writer(std::io::stderr)
+        .init();
     let defaults = ChunkLimits::default();
     let limits = ChunkLimits {
         max_open: args.max_open.unwrap_or(defaults.max_open),
@@ -181,10 +187,22 @@ async fn chunks(args: ChunkArgs) -> anyhow::Result<String> {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
     let pid = child.id().context("child pid")?;
     let mut stdin = child.stdin.take().context("stdin")?;
+    // The listener's log lines about dropped chunked events, counted.
+    let mut log = BufReader::new(child.stderr.take().context("stderr")?).lines();
+    let logged = tokio::spawn(async move {
+        let mut lines = 0u64;
+        while let Ok(Some(line)) = log.next_line().await {
+            if line.contains("chunked event") {
+                lines += 1;
+            }
+        }
+        lines
+    });
     let mut stdout = BufReader::new(child.stdout.take().context("stdout")?).lines();
     let ready = tokio::time::timeout(Duration::from_secs(10), stdout.next_line())
         .await
@@ -257,13 +275,17 @@ async fn chunks(args: ChunkArgs) -> anyhow::Result<String> {
     drop(sampler);
     drop(stdin);
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    // All of its log, the summary written as it stopped included.
+    let log_lines = tokio::time::timeout(Duration::from_secs(10), logged)
+        .await
+        .context("the listener's log did not end")??;
 
     let limits = ChunkLimits::default();
     let max_open = args.max_open.unwrap_or(limits.max_open);
     let max_total = args.max_total_bytes.unwrap_or(limits.max_total_bytes);
     let kept = (max_total / (args.chunk_bytes + 64)).min(max_open);
     Ok(format!(
-        "| chunk flood | {} distinct ids x 1 first chunk of {} bytes, never finished ({:.0} MB offered in {:.1} s), then 1 whole event | RSS {} MiB before, peak {} MiB (VmHWM; sampled peak {}), {} MiB after; {} evictions reported through the error hook (expected {}: all but the {} ids the bounds keep), {} other errors; the whole event after the flood delivered ({}); listener CPU {:.1} µs per chunk; peak fds {} | `ChunkLimits::max_open` {}, `max_total_bytes` {} MiB |",
+        "| chunk flood | {} distinct ids x 1 first chunk of {} bytes, never finished ({:.0} MB offered in {:.1} s), then 1 whole event | RSS {} MiB before, peak {} MiB (VmHWM; sampled peak {}), {} MiB after; {} evictions reported through the error hook (expected {}: all but the {} ids the bounds keep), {} other errors; the whole event after the flood delivered ({}); {} WARN lines about dropped chunked events; listener CPU {:.1} µs per chunk; peak fds {} | `ChunkLimits::max_open` {}, `max_total_bytes` {} MiB |",
         args.ids,
         args.chunk_bytes,
         offered as f64 / 1e6,
@@ -277,6 +299,7 @@ async fn chunks(args: ChunkArgs) -> anyhow::Result<String> {
         kept,
         counts[2],
         counts[0],
+        log_lines,
         cpu.as_secs_f64() * 1e6 / args.ids.max(1) as f64,
         peak_fds,
         max_open,
@@ -315,6 +338,8 @@ pub struct WebhookArgs {
     pub body_timeout_secs: Option<u64>,
     #[arg(long)]
     pub header_timeout_secs: Option<u64>,
+    #[arg(long)]
+    pub max_header_bytes: Option<usize>,
 }
 
 fn unix_now() -> i64 {
@@ -625,10 +650,10 @@ fn phase_bound(phase: &str, args: &WebhookArgs) -> String {
         .map_or("512 (default)".to_owned(), |n| n.to_string());
     match phase {
         "baseline" => "—".to_owned(),
-        "idle" => format!("`max_connections` {cap}: the oldest waiting connection is closed for a newcomer; `idle_timeout` 60 s"),
+        "idle" => format!("`max_connections` {cap}: the connection unanswered the longest is closed for a newcomer; `idle_timeout` 60 s"),
         "slow-headers" => format!("`header_timeout` {} s from the first byte; `max_connections` {cap}", args.header_timeout_secs.unwrap_or(10)),
-        "slow-bodies" => format!("`body_timeout` {} s (408); a connection reading a body is busy and never closed for a newcomer, `max_connections` {cap}", args.body_timeout_secs.unwrap_or(30)),
-        "big-headers" => "hyper's header buffer (~400 KiB, fixed): 431".to_owned(),
+        "slow-bodies" => format!("`max_connections` {cap}: a newcomer closes the connection unanswered the longest, its body still arriving; `body_timeout` {} s (408)", args.body_timeout_secs.unwrap_or(30)),
+        "big-headers" => format!("`max_header_bytes` {}: 431", args.max_header_bytes.map_or("65536 (default)".to_owned(), |n| n.to_string())),
         "bad-signatures" => "verification before anything is kept; refusals logged as one summary per 10 s (`rejection_summary_interval`)".to_owned(),
         _ => String::new(),
     }
@@ -644,6 +669,9 @@ async fn webhook_attack(args: WebhookArgs) -> anyhow::Result<String> {
     }
     if let Some(n) = args.header_timeout_secs {
         extra.push(format!("--header-timeout-secs={n}"));
+    }
+    if let Some(n) = args.max_header_bytes {
+        extra.push(format!("--max-header-bytes={n}"));
     }
     let ours = webhook::start_ours_with(&extra).await?;
     let addr: SocketAddr = ours.addr.parse()?;

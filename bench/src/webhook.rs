@@ -96,6 +96,9 @@ pub struct ServeOursArgs {
     /// `WebhookSource::header_timeout` in seconds (default: the library's).
     #[arg(long)]
     header_timeout_secs: Option<u64>,
+    /// `WebhookSource::max_header_bytes` (default: the library's).
+    #[arg(long)]
+    max_header_bytes: Option<usize>,
 }
 
 // ------------------------------------------------------------------------------------------
@@ -119,6 +122,9 @@ pub async fn serve_ours(args: ServeOursArgs) -> anyhow::Result<()> {
     }
     if let Some(s) = args.header_timeout_secs {
         source = source.header_timeout(Duration::from_secs(s));
+    }
+    if let Some(n) = args.max_header_bytes {
+        source = source.max_header_bytes(n);
     }
     let addr = source.local_addr();
     let counter = Arc::clone(&runs);

@@ -4,7 +4,8 @@
 //! publishes and replays events into it, tails them as a listener would see them, forwards
 //! them to a local webhook server, shows the tool calls bots made through it, listens to
 //! Composio itself through a temporary trigger (`listen`), generates payload types from
-//! trigger type schemas (`types`), and signs and verifies webhook requests. Every command
+//! trigger type schemas (`types`), signs and verifies webhook requests, and inspects and
+//! operates the JetStream stream of listeners running as several replicas (`stream`). Every command
 //! has `--help`; an error is one line on stderr and a non-zero exit status (2 for a usage
 //! error, 1 otherwise).
 
@@ -15,6 +16,7 @@ mod listen;
 mod replay;
 mod send;
 mod sign;
+mod stream;
 mod tail;
 mod tool_calls;
 mod types;
@@ -39,6 +41,7 @@ const SUBCOMMANDS: &[&str] = &[
     "types",
     "sign",
     "verify",
+    "stream",
 ];
 
 /// Develop trigger handlers offline: run a local hub, publish, replay, tail and forward
@@ -65,6 +68,7 @@ enum Command {
     Types(types::Args),
     Sign(sign::Args),
     Verify(verify::Args),
+    Stream(stream::Args),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
             Command::Types(args) => types::run(args).await,
             Command::Sign(args) => sign::run(args),
             Command::Verify(args) => verify::run(args),
+            Command::Stream(args) => stream::run(args).await,
         }
     });
     // Background tasks (listener sources, hub connections) must not hold the exit up.

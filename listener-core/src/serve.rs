@@ -2,33 +2,45 @@
 //! bounds the connections it serves, closes the ones that idle or send their headers too
 //! slowly, survives running out of file descriptors, and closes gracefully.
 //!
-//! A connection is *busy* from the moment a request's header block is complete until its
-//! answer has been handed to the connection (the answer's body is dropped), and *waiting*
-//! otherwise: idle, or a request's header block is still arriving. A watchdog on each
-//! connection's task closes it once it has been waiting for the idle timeout, once a header
-//! block has been arriving for the header timeout (counted from its first byte), or once a
-//! write to a peer that does not read has been blocked for the idle timeout, busy or not.
+//! A connection is *in a request* from the moment a request's header block is complete until
+//! its answer has been handed to the connection (the answer's body is dropped), and
+//! *waiting* otherwise: idle, or a request's header block is still arriving. A request is
+//! *receiving* while its body is still arriving (nothing about it can be authenticated yet:
+//! a signature covers the whole body), and *busy* from the end of its body (or from its
+//! start, without one) until its answer is handed over. A watchdog on each connection's task
+//! closes it once it has been waiting for the idle timeout, once a header block has been
+//! arriving for the header timeout (counted from its first byte), or once a write to a peer
+//! that does not read has been blocked for the idle timeout, whatever its state. How long a
+//! body may take is the application's bound (the webhook source's body timeout).
 //!
-//! When a new connection arrives with the cap reached, the oldest waiting connection is
-//! closed to make room (for a moment the count is one over the cap): a busy connection is
-//! never cut for that. Choosing a connection for eviction and a request starting on it are
-//! exclusive: a request whose header block completes on a connection already chosen is not
-//! served (the connection closes), so an evicted connection can never stay open, uncounted,
-//! for as long as its body takes. If every connection is busy, new ones wait in the listen backlog
-//! until one is done.
+//! When a new connection arrives with the cap reached, the connection that has gone the
+//! longest without an answer (since it opened or since its last answer) is closed to make
+//! room, among those waiting or receiving a body. One receiving is dropped without an
+//! answer, so slowloris bodies cannot hold every slot until the body timeout; one just
+//! accepted is the youngest, the last to go, so a newcomer is not closed for the next one
+//! before it could be read. A busy connection is never cut for that. The newcomer is served
+//! only once the evicted connection's socket is closed, so the descriptors held never pass
+//! the cap by more than the newcomer's. Choosing a connection for eviction and its request
+//! moving on are exclusive: a request whose header block completes on a connection already
+//! chosen is not served (the connection closes), and a body that ends on a connection
+//! already chosen ends in an error instead, so an evicted connection can never stay open,
+//! uncounted, nor have its request handled. If every connection is busy, new ones wait in
+//! the listen backlog until one is done.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::http::Request;
 use axum::Router;
 use bytes::Bytes;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -49,7 +61,14 @@ pub(crate) struct ConnectionLimits {
     pub header_timeout: Duration,
     /// How long a connection may wait for its next request (and a blocked write may last).
     pub idle_timeout: Duration,
+    /// Largest request header block buffered (request line and headers), in bytes; a larger
+    /// one is answered 431 and the connection closed. Raised to [`MIN_HEADER_BYTES`].
+    pub max_header_bytes: usize,
 }
+
+/// The least [`ConnectionLimits::max_header_bytes`] can be: the HTTP layer's smallest read
+/// buffer.
+pub(crate) const MIN_HEADER_BYTES: usize = 8 << 10;
 
 /// How long the accept loop pauses after the process ran out of descriptors.
 const EXHAUSTED_PAUSE: Duration = Duration::from_millis(20);
@@ -69,18 +88,28 @@ struct Times {
     write_blocked: Option<Instant>,
 }
 
-/// One served connection, as the accept loop, its task and its socket share it.
 /// [`Conn::state`]: waiting (idle, or a header block arriving).
 const WAITING: u8 = 0;
-/// [`Conn::state`]: a request is being handled or answered.
+/// [`Conn::state`]: a request whose body has arrived (or that has none) is being handled or
+/// answered; never evicted.
 const BUSY: u8 = 1;
-/// [`Conn::state`]: chosen for eviction while waiting; no request may start on it.
+/// [`Conn::state`]: chosen for eviction while waiting or receiving; no request may start on
+/// it, and a body ending on it is not handed over.
 const EVICTED: u8 = 2;
+/// [`Conn::state`]: a request's body is still arriving.
+const RECEIVING: u8 = 3;
 
+/// One served connection, as the accept loop, its task and its socket share it.
 #[derive(Debug)]
 struct Conn {
-    /// [`WAITING`], [`BUSY`] or [`EVICTED`].
+    /// [`WAITING`], [`RECEIVING`], [`BUSY`] or [`EVICTED`].
     state: AtomicU8,
+    /// When it last started waiting for an answer (it opened, or its last answer was
+    /// handed over), in nanoseconds since `epoch`: the accept loop compares connections by
+    /// it without taking each one's lock.
+    unanswered_since: AtomicU64,
+    /// The server's, common to its connections.
+    epoch: Instant,
     times: Mutex<Times>,
     /// Tells the connection's watchdog that its deadline moved.
     changed: Notify,
@@ -92,9 +121,11 @@ struct Conn {
 }
 
 impl Conn {
-    fn new(freed: Arc<Notify>) -> Self {
+    fn new(freed: Arc<Notify>, epoch: Instant) -> Self {
         Conn {
             state: AtomicU8::new(WAITING),
+            unanswered_since: AtomicU64::new(nanos_since(epoch)),
+            epoch,
             times: Mutex::new(Times {
                 idle_since: Instant::now(),
                 head_started: None,
@@ -113,16 +144,24 @@ impl Conn {
         self.changed.notify_one();
     }
 
+    /// Busy: a request past its body, which is never evicted.
     fn busy(&self) -> bool {
         self.state.load(Ordering::Acquire) == BUSY
     }
 
-    /// A request's header block is complete: busy until its answer is handed over. `false`
-    /// if the connection was already chosen for eviction: the request must not be served.
-    fn request_started(&self) -> bool {
+    /// In a request: busy or receiving its body (the watchdog leaves those alone).
+    fn in_request(&self) -> bool {
+        matches!(self.state.load(Ordering::Acquire), BUSY | RECEIVING)
+    }
+
+    /// A request's header block is complete: receiving until its body has arrived (when it
+    /// has one), then busy until its answer is handed over. `false` if the connection was
+    /// already chosen for eviction: the request must not be served.
+    fn request_started(&self, has_body: bool) -> bool {
+        let next = if has_body { RECEIVING } else { BUSY };
         if self
             .state
-            .compare_exchange(WAITING, BUSY, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(WAITING, next, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
             return false;
@@ -131,10 +170,30 @@ impl Conn {
         true
     }
 
-    /// Chooses this connection for eviction if it is waiting; whether it was.
-    fn evict(&self) -> bool {
+    /// The request's body has arrived (or will not be read any further): busy. `false` if
+    /// the connection was chosen for eviction first: the body must not be handed over.
+    fn body_done(&self) -> bool {
+        match self
+            .state
+            .compare_exchange(RECEIVING, BUSY, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(state) => state != EVICTED,
+        }
+    }
+
+    /// If it may be evicted (waiting, or receiving a body): its state and since when it has
+    /// gone unanswered.
+    fn evictable(&self) -> Option<(u64, u8)> {
+        let state = self.state.load(Ordering::Acquire);
+        matches!(state, WAITING | RECEIVING)
+            .then(|| (self.unanswered_since.load(Ordering::Acquire), state))
+    }
+
+    /// Chooses this connection for eviction if it is still in `state`; whether it was.
+    fn evict(&self, state: u8) -> bool {
         self.state
-            .compare_exchange(WAITING, EVICTED, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(state, EVICTED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     }
 
@@ -144,15 +203,21 @@ impl Conn {
             t.idle_since = Instant::now();
             t.head_started = None;
         });
+        self.unanswered_since
+            .store(nanos_since(self.epoch), Ordering::Release);
+        // Receiving still if the answer went out before the body ended (a handler that
+        // answers without reading it all): the request is over all the same.
         let _ = self
             .state
-            .compare_exchange(BUSY, WAITING, Ordering::AcqRel, Ordering::Acquire);
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                matches!(s, BUSY | RECEIVING).then_some(WAITING)
+            });
         self.freed.notify_waiters();
     }
 
     /// Bytes arrived: while waiting, the first ones start the header timer.
     fn bytes_read(&self) {
-        if self.busy() {
+        if self.in_request() {
             return;
         }
         let starts = self
@@ -176,8 +241,8 @@ impl Conn {
         }
     }
 
-    /// When the connection must close unless something changes; `None` while it is busy
-    /// and not blocked writing.
+    /// When the connection must close unless something changes; `None` while it is in a
+    /// request and not blocked writing.
     fn deadline(&self, limits: &ConnectionLimits) -> Option<(Instant, &'static str)> {
         let times = self.times.lock().ok()?;
         if let Some(at) = times.write_blocked {
@@ -186,7 +251,7 @@ impl Conn {
                 "the peer did not read its answers within the idle timeout",
             ));
         }
-        if self.busy() {
+        if self.in_request() {
             return None;
         }
         Some(match times.head_started {
@@ -202,9 +267,22 @@ impl Conn {
     }
 }
 
+/// Nanoseconds from `epoch` to now.
+fn nanos_since(epoch: Instant) -> u64 {
+    u64::try_from(Instant::now().saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// The connections being served, oldest first.
 struct Registry {
     open: Mutex<BTreeMap<u64, Arc<Conn>>>,
+    /// What the connections' `unanswered_since` count from.
+    epoch: Instant,
+    /// Connections whose socket is still open: those in `open`, and those evicted whose task
+    /// has not dropped its socket yet. The cap bounds this, not `open` alone: an evicted
+    /// connection leaves `open` at once, but its descriptor only when its task next runs,
+    /// and an accept loop that did not wait for that could take connection after
+    /// connection, each evicting the one before, while the evicted sockets piled up.
+    sockets: AtomicUsize,
     /// Notified whenever a slot may have freed.
     freed: Arc<Notify>,
 }
@@ -213,6 +291,8 @@ impl Registry {
     fn new() -> Self {
         Registry {
             open: Mutex::new(BTreeMap::new()),
+            epoch: Instant::now(),
+            sockets: AtomicUsize::new(0),
             freed: Arc::new(Notify::new()),
         }
     }
@@ -221,40 +301,59 @@ impl Registry {
         self.open.lock().map_or(0, |open| open.len())
     }
 
-    /// Whether a connection is at the cap with every one busy (none could be evicted).
+    /// Sockets still open, evicted ones not yet closed included.
+    fn sockets(&self) -> usize {
+        self.sockets.load(Ordering::Acquire)
+    }
+
+    /// Whether the connections are at the cap with every one busy (none could be evicted).
     fn all_busy_at(&self, max: usize) -> bool {
         self.open
             .lock()
             .is_ok_and(|open| open.len() >= max && open.values().all(|c| c.busy()))
     }
 
-    fn insert(&self, id: u64, conn: Arc<Conn>) {
+    /// A connection accepted: counted until its [`Closed`] guard is dropped.
+    fn insert(self: &Arc<Self>, id: u64, conn: Arc<Conn>) -> Closed {
+        self.sockets.fetch_add(1, Ordering::AcqRel);
         if let Ok(mut open) = self.open.lock() {
             open.insert(id, conn);
         }
-    }
-
-    fn remove(&self, id: u64) {
-        if let Ok(mut open) = self.open.lock() {
-            open.remove(&id);
+        Closed {
+            registry: Arc::clone(self),
+            id,
         }
-        self.freed.notify_waiters();
     }
 
-    /// Closes the oldest waiting connection; whether there was one. It stops counting at
-    /// once (its task only has to drop the socket).
-    fn evict_oldest_waiting(&self) -> bool {
+    /// Closes the connection that has gone the longest without an answer among those that
+    /// may be evicted (waiting, or receiving a body); which kind it was. A connection just
+    /// accepted is the youngest, so it is never the one closed for the next newcomer before
+    /// its task could read it. It leaves `open` at once (and stops being a candidate); its
+    /// socket counts until its task has dropped it.
+    fn evict_one(&self) -> Eviction {
         let Ok(mut open) = self.open.lock() else {
-            return false;
+            return Eviction::Nothing;
         };
-        // Chosen atomically: a request cannot start on it from here on.
-        let oldest = open.iter().find(|(_, c)| c.evict()).map(|(id, _)| *id);
-        match oldest.and_then(|id| open.remove(&id)) {
-            Some(conn) => {
-                conn.close.notify_one();
-                true
+        loop {
+            let Some((_, id, state)) = open
+                .iter()
+                .filter_map(|(id, c)| c.evictable().map(|(since, state)| (since, *id, state)))
+                .min()
+            else {
+                return Eviction::Nothing;
+            };
+            // Chosen atomically: from here on no request starts on it, and a body arriving
+            // on it is not handed over. If its state has just moved on, look again.
+            if open.get(&id).is_some_and(|c| c.evict(state)) {
+                if let Some(conn) = open.remove(&id) {
+                    conn.close.notify_one();
+                }
+                return if state == WAITING {
+                    Eviction::Waiting
+                } else {
+                    Eviction::Receiving
+                };
             }
-            None => false,
         }
     }
 
@@ -264,6 +363,34 @@ impl Registry {
                 conn.close.notify_one();
             }
         }
+    }
+}
+
+/// What [`Registry::evict_one`] closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Eviction {
+    /// A waiting connection (idle, or its header block arriving).
+    Waiting,
+    /// A connection whose request body was arriving.
+    Receiving,
+    /// None: every connection is busy.
+    Nothing,
+}
+
+/// Held by a connection's task for as long as it holds its socket: dropped after the socket,
+/// it removes the connection and frees its slot.
+struct Closed {
+    registry: Arc<Registry>,
+    id: u64,
+}
+
+impl Drop for Closed {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.registry.open.lock() {
+            open.remove(&self.id);
+        }
+        self.registry.sockets.fetch_sub(1, Ordering::AcqRel);
+        self.registry.freed.notify_waiters();
     }
 }
 
@@ -285,6 +412,7 @@ pub(crate) async fn serve(
     let tasks = TaskTracker::new();
     let stop = CancellationToken::new();
     let mut pressure = Throttle::new(PRESSURE_LOG_INTERVAL);
+    let mut receiving_evicted = Throttle::new(PRESSURE_LOG_INTERVAL);
     let mut next_id: u64 = 0;
     let mut shutdown = std::pin::pin!(shutdown);
     let max = limits.max_connections.max(1);
@@ -322,8 +450,8 @@ pub(crate) async fn serve(
             Err(e) => {
                 let exhausted = is_exhaustion(&e);
                 if exhausted {
-                    // Free a descriptor if a waiting connection holds one.
-                    let evicted = registry.evict_oldest_waiting();
+                    // Free a descriptor if a waiting (or receiving) connection holds one.
+                    let evicted = registry.evict_one() != Eviction::Nothing;
                     if pressure.allow() {
                         tracing::warn!(error = %e, open = registry.len(), evicted, suppressed = pressure.take_suppressed(), "{} server cannot accept: out of file descriptors or memory", limits.server);
                     }
@@ -344,23 +472,36 @@ pub(crate) async fn serve(
                 continue;
             }
         };
-        // At the cap: the newcomer takes the place of the oldest waiting connection. If none
-        // is waiting any more (they became busy since the check above), the newcomer waits
-        // for a slot like the backlog does: it is not served beyond the cap.
-        while registry.len() >= max {
+        // At the cap: the newcomer takes the place of the connection unanswered the longest
+        // (waiting, or its body arriving), once that one's socket is closed (its task drops
+        // it), so the descriptors never pile up past the cap. If none can be evicted any
+        // more (they became busy since the check above), the newcomer waits for a slot like
+        // the backlog does: it is not served beyond the cap.
+        while registry.sockets() >= max {
             let freed = slot_freed.notified();
             let mut freed = std::pin::pin!(freed);
             freed.as_mut().enable();
-            if registry.evict_oldest_waiting() {
-                if pressure.allow() {
-                    tracing::warn!(
+            if registry.sockets() < max {
+                break;
+            }
+            // Evict only while the connections still counting fill the cap: one already
+            // evicted (for this newcomer, or for lack of descriptors) is on its way out.
+            if registry.len() >= max {
+                match registry.evict_one() {
+                    Eviction::Waiting if pressure.allow() => tracing::warn!(
                         max_connections = max,
                         suppressed = pressure.take_suppressed(),
                         "{} connection limit reached: closing the oldest idle connection to make room",
                         limits.server
-                    );
+                    ),
+                    Eviction::Receiving if receiving_evicted.allow() => tracing::warn!(
+                        max_connections = max,
+                        suppressed = receiving_evicted.take_suppressed(),
+                        "{} connection limit reached: closing the connection unanswered the longest, its request body still arriving, to make room",
+                        limits.server
+                    ),
+                    _ => {}
                 }
-                break;
             }
             tokio::select! {
                 _ = freed => {}
@@ -371,15 +512,14 @@ pub(crate) async fn serve(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
         next_id += 1;
-        let conn = Arc::new(Conn::new(Arc::clone(&registry.freed)));
-        registry.insert(next_id, Arc::clone(&conn));
+        let conn = Arc::new(Conn::new(Arc::clone(&registry.freed), registry.epoch));
+        let closed = registry.insert(next_id, Arc::clone(&conn));
         tasks.spawn(serve_connection(
             tcp,
             app.clone(),
             limits,
             conn,
-            next_id,
-            Arc::clone(&registry),
+            closed,
             stop.clone(),
         ));
     }
@@ -397,19 +537,30 @@ async fn serve_connection(
     app: Router,
     limits: ConnectionLimits,
     conn: Arc<Conn>,
-    id: u64,
-    registry: Arc<Registry>,
+    closed: Closed,
     stop: CancellationToken,
 ) {
+    // Declared first, so dropped last: after the socket (owned by `connection`, below), also
+    // if the task is dropped unfinished.
+    let _closed = closed;
     let io = TokioIo::new(Watched {
         tcp,
         conn: Arc::clone(&conn),
     });
     let marks = Arc::clone(&conn);
-    let service = hyper::service::service_fn(move |request| {
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         // Evicted before this request's headers were complete: not served (the connection
         // is closing; the sender retries elsewhere or later).
-        let answer = marks.request_started().then(|| app.clone().call(request));
+        let has_body = !http_body::Body::is_end_stream(request.body());
+        let answer = marks.request_started(has_body).then(|| {
+            let arriving = has_body.then(|| Arc::clone(&marks));
+            app.clone().call(request.map(|body| {
+                Body::new(Arriving {
+                    body,
+                    conn: arriving,
+                })
+            }))
+        });
         let marks = Arc::clone(&marks);
         async move {
             let Some(answer) = answer else {
@@ -436,7 +587,11 @@ async fn serve_connection(
     let mut http = hyper::server::conn::http1::Builder::new();
     // The watchdog enforces the header and idle timeouts (hyper's would count idle time as
     // header time).
-    http.timer(TokioTimer::new()).header_read_timeout(None);
+    http.timer(TokioTimer::new())
+        .header_read_timeout(None)
+        // hyper refuses a header block that fills its read buffer with 431 (and panics on a
+        // bound below its minimum, which `max` keeps away).
+        .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
     let connection = http.serve_connection(io, service);
     let mut connection = std::pin::pin!(connection);
     let closing = async {
@@ -451,7 +606,7 @@ async fn serve_connection(
             tracing::debug!(server = limits.server, reason = why, "connection closed");
         }
         _ = closing => {
-            if conn.busy() || stop.is_cancelled() {
+            if conn.in_request() || stop.is_cancelled() {
                 // Finish the request in progress (or close at once if there is none), then
                 // close; the watchdog still bounds a peer that stalls.
                 connection.as_mut().graceful_shutdown();
@@ -465,7 +620,6 @@ async fn serve_connection(
             // A waiting connection evicted for room is dropped as it is.
         }
     }
-    registry.remove(id);
 }
 
 /// Resolves, with the reason, once the connection's deadline has passed.
@@ -514,6 +668,61 @@ impl http_body::Body for Answer {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
         Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A request's body: its end (or its being dropped) moves the connection from receiving to
+/// busy, unless the connection was evicted meanwhile; then the end is an error, so the
+/// request is not handled.
+struct Arriving {
+    body: Incoming,
+    /// While the body is arriving.
+    conn: Option<Arc<Conn>>,
+}
+
+impl Arriving {
+    /// The body ended (or will not be read further): `false` if it must not be handed over.
+    fn ended(&mut self) -> bool {
+        self.conn.take().is_none_or(|conn| conn.body_done())
+    }
+}
+
+impl Drop for Arriving {
+    fn drop(&mut self) {
+        self.ended();
+    }
+}
+
+impl http_body::Body for Arriving {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::BoxError>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        let ended = match &polled {
+            Poll::Ready(None | Some(Err(_))) => true,
+            Poll::Ready(Some(Ok(_))) => self.body.is_end_stream(),
+            Poll::Pending => false,
+        };
+        if ended && !self.ended() {
+            let evicted = io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the connection was closed to make room for another",
+            );
+            return Poll::Ready(Some(Err(evicted.into())));
+        }
+        polled.map(|frame| frame.map(|frame| frame.map_err(Into::into)))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -627,6 +836,61 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_connection_unanswered_the_longest_is_evicted_and_a_busy_one_never() {
+        let registry = Arc::new(Registry::new());
+        let mut guards = Vec::new();
+        let mut open = |id| {
+            let conn = Arc::new(Conn::new(Arc::clone(&registry.freed), registry.epoch));
+            guards.push(registry.insert(id, Arc::clone(&conn)));
+            conn
+        };
+        let step = || tokio::time::advance(Duration::from_millis(1));
+        let a = open(1);
+        step().await;
+        let b = open(2);
+        step().await;
+        let c = open(3);
+        step().await;
+        let d = open(4);
+        step().await;
+        let e = open(5);
+        // 1 is busy (a request without a body, or whose body has arrived); 2 and 4 are
+        // receiving bodies; 3 and 5 wait (just accepted, not read yet).
+        assert!(a.request_started(false));
+        assert!(b.request_started(true));
+        assert!(d.request_started(true));
+        assert!(!registry.all_busy_at(5));
+        // The oldest that may go is 2, receiving: its body can no longer be handed over.
+        assert_eq!(registry.evict_one(), Eviction::Receiving);
+        assert_eq!(registry.len(), 4);
+        assert!(!b.body_done(), "an evicted body must not be handed over");
+        assert!(!b.in_request());
+        // Then 3, waiting.
+        assert_eq!(registry.evict_one(), Eviction::Waiting);
+        assert!(!c.request_started(true), "no request starts once evicted");
+        // 1 is answered now, waiting again: 4 and 5 have gone unanswered longer, though 1
+        // opened first.
+        step().await;
+        a.request_done();
+        assert_eq!(registry.evict_one(), Eviction::Receiving);
+        assert!(!d.body_done());
+        assert_eq!(registry.evict_one(), Eviction::Waiting);
+        assert!(!e.request_started(false));
+        // 1 alone, busy again once its body has arrived: nothing may be evicted.
+        assert!(a.request_started(true));
+        assert!(a.body_done());
+        assert!(registry.all_busy_at(1));
+        assert_eq!(registry.evict_one(), Eviction::Nothing);
+        assert_eq!(
+            registry.sockets(),
+            5,
+            "sockets count until their guards drop"
+        );
+        drop(guards);
+        assert_eq!((registry.sockets(), registry.len()), (0, 0));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn the_throttle_lets_one_through_per_interval() {

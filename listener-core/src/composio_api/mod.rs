@@ -6,7 +6,9 @@
 //! answers 429 and 5xx (and connection failures that sent nothing) with [`Backoff`],
 //! honouring `Retry-After`. Errors carry Composio's error object ([`ErrorObject`]).
 //!
-//! ```no_run
+// The example needs the `composio-api` feature (the module alone also serves `realtime`).
+#![cfg_attr(feature = "composio-api", doc = "```no_run")]
+#![cfg_attr(not(feature = "composio-api"), doc = "```ignore")]
 //! use listener_core::composio_api::{ComposioClient, ExecuteTool, UpsertTrigger};
 //! # async fn run() -> Result<(), listener_core::composio_api::ApiError> {
 //! let client = ComposioClient::from_env()?; // COMPOSIO_API_KEY, COMPOSIO_BASE_URL

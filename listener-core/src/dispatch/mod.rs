@@ -336,10 +336,12 @@ impl Dispatcher {
                 index,
                 cx,
                 held,
-                layers.clone(),
+                Siblings {
+                    layers: layers.clone(),
+                    matched: count,
+                },
                 Arc::clone(&label),
                 Arc::clone(&name),
-                count,
             )
             .instrument(span);
             inner.counters.runs.fetch_add(1, Ordering::Relaxed);
@@ -464,6 +466,13 @@ struct Held {
     place: Option<Place>,
 }
 
+/// What the runs of one dispatched event share: the layers that apply to it, and how many
+/// handlers it matched.
+struct Siblings {
+    layers: Option<Arc<[Arc<dyn Layer>]>>,
+    matched: usize,
+}
+
 /// A handler run as [`Dispatcher::dispatch_inner`] left it.
 enum Started {
     /// It finished when first polled (eager start).
@@ -489,11 +498,11 @@ async fn run_one(
     index: usize,
     cx: EventContext,
     mut held: Held,
-    layers: Option<Arc<[Arc<dyn Layer>]>>,
+    siblings: Siblings,
     label: Arc<str>,
     name: Arc<str>,
-    matched: usize,
 ) -> HandlerOutcome {
+    let Siblings { layers, matched } = siblings;
     let slot = &inner.slots[index];
     let func = inner.registry.handlers()[index].erased();
     if let Some(place) = held.place.as_mut() {

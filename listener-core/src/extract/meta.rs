@@ -15,9 +15,11 @@ pub struct Meta(Arc<TriggerEvent>, u32);
 
 impl Meta {
     /// Which attempt of the handler at this event is running: 1 for the first run, 2 for
-    /// the first retry (see [`Handler::retries`](crate::Handler::retries)). Not the
-    /// webhook sender's delivery attempt, which is
-    /// [`delivery_attempt`](TriggerMetadata::delivery_attempt).
+    /// the first retry (see [`Handler::retries`](crate::Handler::retries)). For an event a
+    /// JetStream worker took from the stream (feature `jetstream`), earlier deliveries
+    /// count: on the third delivery of a handler without retries it is 3 (with `retries =
+    /// r`, each earlier delivery counts `r + 1`). Not the webhook sender's delivery attempt,
+    /// which is [`delivery_attempt`](TriggerMetadata::delivery_attempt).
     pub fn attempt(&self) -> u32 {
         self.1
     }

@@ -190,7 +190,7 @@ mod tests {
 
     #[test]
     fn the_body_is_the_envelope_as_it_arrived_and_headers_carry_the_rest() {
-        let body = br#"{"type":"slack_receive_message","timestamp":"t","log_id":"log_1","data":{"text":"x"}}"#;
+        let body = br#"{"type":"slack_receive_message","timestamp":"t","log_id":"log_1","data":{"text":"x","connection_id":"c"}}"#;
         let mut ev = decode::decode(body).unwrap();
         ev.event_id = "msg_webhook".into();
         ev.metadata.delivery_attempt = Some(3);

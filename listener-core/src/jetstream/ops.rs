@@ -159,11 +159,19 @@ pub async fn replay_dead_letters(
     group: &str,
     limit: usize,
 ) -> Result<usize, JetStreamError> {
-    let (js, _events, dead) = open(cfg).await?;
+    let (js, _events, mut dead) = open(cfg).await?;
+    // Only the dead letters there now: a replayed event that fails again comes back as a
+    // new one, which this run must not replay again.
+    let last = dead
+        .info()
+        .await
+        .map_err(|e| JetStreamError::Consume(e.to_string()))?
+        .state
+        .last_sequence;
     let filter = format!("{}.{group}.>", cfg.stream.dead_letter_prefix());
     let mut next_sequence = 1;
     let mut replayed = 0;
-    while replayed < limit {
+    while replayed < limit && next_sequence <= last {
         let letter = match dead
             .raw_message_builder()
             .sequence(next_sequence)
@@ -176,6 +184,9 @@ pub async fn replay_dead_letters(
             Err(e) if e.to_string().to_ascii_lowercase().contains("no message") => break,
             Err(e) => return Err(JetStreamError::Consume(e.to_string())),
         };
+        if letter.sequence > last {
+            break;
+        }
         next_sequence = letter.sequence + 1;
         let h = &letter.headers;
         let get = |name: &str| h.get_last(name).map(|v| v.as_str().to_owned());

@@ -309,16 +309,16 @@ impl Relay {
                     // Keep trying until the listener's drain deadline ends the task.
                     tracing::warn!(error = %error, buffered = self.len(), "publishing at shutdown failed; retrying");
                     tokio::time::sleep(delay).await;
-                } else if !cx
-                    .pause_before_retry(
-                        "publishing to the stream failed",
-                        failures,
-                        delay,
-                        error.into(),
-                    )
-                    .await
-                {
-                    continue;
+                } else {
+                    // Interrupted by shutdown: go on publishing (the branch above).
+                    let _ = cx
+                        .pause_before_retry(
+                            "publishing to the stream failed",
+                            failures,
+                            delay,
+                            error.into(),
+                        )
+                        .await;
                 }
                 continue;
             }

@@ -9,27 +9,35 @@ use super::error::JetStreamError;
 
 /// The event stream's configuration.
 pub(crate) fn event_stream(settings: &StreamSettings) -> stream::Config {
-    stream::Config {
-        name: settings.name.clone(),
-        description: Some("Trigger events, as their sources received them".into()),
-        subjects: vec![format!("{}.>", settings.prefix)],
-        storage: stream::StorageType::File,
-        retention: stream::RetentionPolicy::Limits,
-        discard: stream::DiscardPolicy::Old,
-        max_age: settings.max_age,
-        max_bytes: settings.max_bytes,
-        duplicate_window: settings.duplicate_window,
-        num_replicas: settings.replicas,
-        ..Default::default()
-    }
+    limited(
+        settings,
+        settings.name.clone(),
+        &settings.prefix,
+        "Trigger events, as their sources received them",
+    )
 }
 
 /// The dead-letter stream's configuration: same limits, its own subjects.
 pub(crate) fn dead_letter_stream(settings: &StreamSettings) -> stream::Config {
+    limited(
+        settings,
+        settings.dead_letter_stream(),
+        &settings.dead_letter_prefix(),
+        "Trigger events whose handlers kept failing, with why",
+    )
+}
+
+/// A file-stored stream `name` of subjects `<prefix>.>` under the settings' limits.
+fn limited(
+    settings: &StreamSettings,
+    name: String,
+    prefix: &str,
+    description: &str,
+) -> stream::Config {
     stream::Config {
-        name: settings.dead_letter_stream(),
-        description: Some("Trigger events whose handlers kept failing, with why".into()),
-        subjects: vec![format!("{}.>", settings.dead_letter_prefix())],
+        name,
+        description: Some(description.into()),
+        subjects: vec![format!("{prefix}.>")],
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
         discard: stream::DiscardPolicy::Old,

@@ -38,6 +38,8 @@ use crate::telemetry;
 
 /// How long one pull request waits for messages.
 const PULL_EXPIRES: Duration = Duration::from_secs(5);
+/// How long a stopping worker waits for its last answers to reach the server.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The group's durable pull consumer.
 pub(crate) fn consumer_config(cfg: &JetStream) -> pull::Config {
@@ -129,7 +131,7 @@ impl Source for Worker {
             &format!("listener worker {}", self.cfg.worker.group),
         )
         .await?;
-        let js = jetstream::new(client);
+        let js = jetstream::new(client.clone());
         let backoff = Backoff {
             initial: Duration::from_millis(100),
             max: Duration::from_secs(5),
@@ -287,6 +289,12 @@ impl Source for Worker {
             );
             shared.abandon.cancel();
             while runs.join_next().await.is_some() {}
+        }
+        // The answers are buffered writes: send them before the connection goes.
+        match tokio::time::timeout(FLUSH_TIMEOUT, client.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the last answers to the stream may be lost; those events will be delivered again"),
+            Err(_) => tracing::warn!("sending the last answers to the stream timed out; those events will be delivered again"),
         }
         Ok(())
     }

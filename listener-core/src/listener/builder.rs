@@ -78,8 +78,6 @@ impl std::fmt::Debug for ListenerBuilder {
     }
 }
 
-/// Reads one environment variable through `lookup`, parsed; unset or empty is `None`.
-
 impl ListenerBuilder {
     /// Adds an event source.
     pub fn source(mut self, source: impl Source) -> Self {

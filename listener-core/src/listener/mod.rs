@@ -159,15 +159,27 @@ impl Listener {
         let dispatcher = self.dispatcher.clone();
         #[cfg(feature = "admin")]
         let admin_addr = self.admin_addr();
+        let sources = self.source_count();
         let task = tokio::spawn(self.run(stop.clone(), false, Arc::clone(&board)));
         ListenerHandle {
             stop,
             task,
             board,
+            sources,
             dispatcher,
             #[cfg(feature = "admin")]
             admin_addr,
         }
+    }
+
+    /// The sources `run` starts: the configured ones, and a relay's publisher and a
+    /// worker.
+    fn source_count(&self) -> usize {
+        #[cfg(feature = "jetstream")]
+        if let Some(stream) = &self.stream {
+            return self.sources.len() + stream.source_count();
+        }
+        self.sources.len()
     }
 
     async fn run(
@@ -363,6 +375,8 @@ pub struct ListenerHandle {
     stop: CancellationToken,
     task: JoinHandle<Result<Stopped>>,
     board: Arc<HealthBoard>,
+    /// How many sources the listener runs (the board holds them all once started).
+    sources: usize,
     dispatcher: Dispatcher,
     #[cfg(feature = "admin")]
     admin_addr: Option<std::net::SocketAddr>,
@@ -398,7 +412,11 @@ impl ListenerHandle {
     /// source: listening; see [`Health::is_ready`]) and shutdown has not begun. What the
     /// admin endpoint's `/readyz` answers.
     pub fn is_ready(&self) -> bool {
-        !self.dispatcher.is_closed() && self.board.snapshot().iter().all(|s| s.health.is_ready())
+        let health = self.board.snapshot();
+        // Until the listener's task started them, not every source is on the board.
+        !self.dispatcher.is_closed()
+            && health.len() == self.sources
+            && health.iter().all(|s| s.health.is_ready())
     }
 
     /// Where the admin endpoint listens, if it is on (see [`ListenerBuilder::admin`]).

@@ -78,6 +78,11 @@ impl Streamed {
         Ok(Streamed { relay, worker })
     }
 
+    /// How many sources [`into_sources`](Self::into_sources) gives.
+    pub(crate) fn source_count(&self) -> usize {
+        usize::from(self.relay.is_some()) + usize::from(self.worker.is_some())
+    }
+
     /// The relay's publisher and the worker, as sources of the listener.
     pub(crate) fn into_sources(self) -> Vec<Box<dyn Source>> {
         let mut sources: Vec<Box<dyn Source>> = Vec::new();

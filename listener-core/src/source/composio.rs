@@ -211,6 +211,13 @@ impl ComposioSource {
         self
     }
 
+    /// How often dropped chunked events are summarized in the log; see
+    /// [`PusherSource::chunk_drop_summary_interval`] (default 10 s).
+    pub fn chunk_drop_summary_interval(mut self, interval: std::time::Duration) -> Self {
+        self.pusher = self.pusher.chunk_drop_summary_interval(interval);
+        self
+    }
+
     /// Called for every `pusher:subscription_error`.
     pub fn on_subscription_error(
         mut self,

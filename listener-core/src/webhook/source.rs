@@ -26,7 +26,7 @@ use super::replay::Replay;
 use super::{WebhookSecret, DEFAULT_TOLERANCE};
 use crate::error::{ConfigError, Error, Result};
 use crate::preview::truncate_chars;
-use crate::serve::{serve, ConnectionLimits};
+use crate::serve::{serve, ConnectionLimits, MIN_HEADER_BYTES};
 use crate::source::{Health, Source, SourceContext};
 
 /// Where the source listens unless told otherwise.
@@ -43,6 +43,10 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection may wait for its next request unless told otherwise.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The largest request header block (request line and headers) buffered unless told
+/// otherwise: 64 KiB, far above what a webhook sender needs (a Composio delivery's is under
+/// 2 KiB).
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 << 10;
 /// The header and idle timeouts are at least this long (a zero one would close every
 /// connection at once).
 const MIN_CONNECTION_TIMEOUT: Duration = Duration::from_millis(1);
@@ -92,6 +96,7 @@ impl WebhookSource {
                 max_connections: DEFAULT_MAX_CONNECTIONS,
                 header_timeout: DEFAULT_HEADER_TIMEOUT,
                 idle_timeout: DEFAULT_IDLE_TIMEOUT,
+                max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             },
             rejection_summary: DEFAULT_REJECTION_SUMMARY_INTERVAL,
         }
@@ -120,6 +125,7 @@ impl WebhookSource {
     /// | `LISTENER_WEBHOOK_MAX_CONNECTIONS` | most connections served at once (default 512) |
     /// | `LISTENER_WEBHOOK_HEADER_TIMEOUT_SECS` | how long a header block may take to arrive, from its first byte (default 10) |
     /// | `LISTENER_WEBHOOK_IDLE_TIMEOUT_SECS` | how long a connection may wait for its next request (default 60) |
+    /// | `LISTENER_WEBHOOK_MAX_HEADER_BYTES` | largest request header block, request line included (default 65536, at least 8192); 431 beyond |
     /// | `LISTENER_WEBHOOK_REJECTION_SUMMARY_SECS` | how often refused requests are summarized in the log (default 10) |
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
         let raw = lookup("COMPOSIO_WEBHOOK_SECRET").unwrap_or_default();
@@ -187,6 +193,9 @@ impl WebhookSource {
         if let Some(secs) = positive("LISTENER_WEBHOOK_IDLE_TIMEOUT_SECS")? {
             source = source.idle_timeout(Duration::from_secs(secs));
         }
+        if let Some(bytes) = positive("LISTENER_WEBHOOK_MAX_HEADER_BYTES")? {
+            source = source.max_header_bytes(usize::try_from(bytes).unwrap_or(usize::MAX));
+        }
         if let Some(secs) = positive("LISTENER_WEBHOOK_REJECTION_SUMMARY_SECS")? {
             source = source.rejection_summary_interval(Duration::from_secs(secs));
         }
@@ -252,7 +261,9 @@ impl WebhookSource {
     }
 
     /// How long a request's body may take to arrive (default 30 s); a slower one is
-    /// answered 408. Also bounds how long a slow upload holds up shutdown.
+    /// answered 408. Also bounds how long a slow upload holds up shutdown. At the
+    /// connection cap a body still arriving may be cut sooner, for a newcomer (see
+    /// [`max_connections`](Self::max_connections)).
     pub fn body_timeout(mut self, timeout: Duration) -> Self {
         self.answering.body_timeout = timeout;
         self
@@ -271,11 +282,18 @@ impl WebhookSource {
     }
 
     /// Most connections served at once (default 512; at least 1). A connection arriving at
-    /// the cap makes room by closing the oldest connection that has no request in
-    /// progress; if every connection has one, new connections wait in the listen backlog
-    /// until one ends. A rate-limited WARN line says when the cap is hit. Keep it below the
-    /// process's file-descriptor limit (`ulimit -n`); should the process run out of
-    /// descriptors anyway, the server closes an idle connection, pauses briefly and goes on.
+    /// the cap makes room by closing the connection that has gone the longest without an
+    /// answer (since it opened, or since its last answer) among those with no request in
+    /// progress and those whose request body is still arriving. One receiving a body is
+    /// closed without an answer: its body is not complete, so nothing in it can have been
+    /// verified yet, and senders trickling bodies cannot hold every slot until the
+    /// [`body_timeout`](Self::body_timeout). A request whose body has arrived is never cut
+    /// for a newcomer: if every connection has one, new connections wait in the listen
+    /// backlog until one ends. The newcomer is served once the connection it replaces is
+    /// closed, so the connections held never pass the cap by more than one. Rate-limited
+    /// WARN lines say when the cap is hit. Keep it below the process's file-descriptor
+    /// limit (`ulimit -n`); should the process run out of descriptors anyway, the server
+    /// closes an idle connection (or a body arriving), pauses briefly and goes on.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.connections.max_connections = max.max(1);
         self
@@ -283,9 +301,20 @@ impl WebhookSource {
 
     /// How long a request's header block may take to arrive, counted from its first byte
     /// (default 10 s): a slower sender (slowloris) is disconnected. An oversized header
-    /// block is answered 431 by the HTTP layer.
+    /// block is answered 431 (see [`max_header_bytes`](Self::max_header_bytes)).
     pub fn header_timeout(mut self, timeout: Duration) -> Self {
         self.connections.header_timeout = timeout.max(MIN_CONNECTION_TIMEOUT);
+        self
+    }
+
+    /// Largest request header block the server buffers, request line and headers together,
+    /// in bytes (default 64 KiB; at least 8 KiB, the HTTP layer's smallest read buffer: a
+    /// smaller setting is raised to it). A larger one is answered 431 (Request Header Fields Too
+    /// Large) and the connection closed, after reading at most about this much of it; so it
+    /// also bounds the memory and time a sender of huge header blocks costs per connection.
+    /// At most 100 header lines are accepted whatever the size (431 beyond; fixed).
+    pub fn max_header_bytes(mut self, bytes: usize) -> Self {
+        self.connections.max_header_bytes = bytes.max(MIN_HEADER_BYTES);
         self
     }
 
@@ -387,6 +416,17 @@ mod tests {
         .unwrap();
         assert_eq!(s.local_addr().to_string(), "0.0.0.0:9000");
         assert_eq!(s.path, "/hooks/composio");
+        assert_eq!(s.connections.max_header_bytes, DEFAULT_MAX_HEADER_BYTES);
+        let header_bytes = |v: &str| {
+            from(&[
+                ("COMPOSIO_WEBHOOK_SECRET", "whsec_a"),
+                ("LISTENER_WEBHOOK_MAX_HEADER_BYTES", v),
+            ])
+            .map(|s| s.connections.max_header_bytes)
+        };
+        assert_eq!(header_bytes(" 16384 ").unwrap(), 16384);
+        // Below the HTTP layer's minimum: raised to it (hyper would panic on less).
+        assert_eq!(header_bytes("100").unwrap(), 8192);
         assert_eq!(
             (s.answering.tolerance, s.answering.max_body, s.answering.ack),
             (Duration::ZERO, 4096, AckPolicy::AfterHandlers)
@@ -411,6 +451,8 @@ mod tests {
             ("LISTENER_WEBHOOK_PATH", "/healthz"),
             ("LISTENER_WEBHOOK_TOLERANCE_SECS", "-1"),
             ("LISTENER_WEBHOOK_MAX_BODY_BYTES", "1MiB"),
+            ("LISTENER_WEBHOOK_MAX_HEADER_BYTES", "64KiB"),
+            ("LISTENER_WEBHOOK_MAX_HEADER_BYTES", "0"),
             ("LISTENER_WEBHOOK_ACK", "later"),
         ] {
             assert_eq!(key_of(&with(key, value)), key, "{key}={value}");

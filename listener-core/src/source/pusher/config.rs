@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::auth::ChannelAuth;
 use super::chunks::ChunkLimits;
+use super::drops::DEFAULT_CHUNK_DROP_SUMMARY_INTERVAL;
 use super::protocol::{CHUNKED_TRIGGER_EVENT, TRIGGER_EVENT};
 use crate::backoff::Backoff;
 use crate::error::{ConfigError, Error, Result};
@@ -67,6 +68,7 @@ pub struct PusherSource {
     pub(super) connection: ConnectionOptions,
     pub(super) subscribe_timeout: Duration,
     pub(super) chunk_limits: ChunkLimits,
+    pub(super) chunk_drop_summary: Duration,
     pub(super) on_subscription_error: Option<SubscriptionHook>,
 }
 
@@ -164,6 +166,7 @@ impl PusherSource {
             connection: ConnectionOptions::default().pong_timeout(PUSHER_PONG_TIMEOUT),
             subscribe_timeout: DEFAULT_SUBSCRIBE_TIMEOUT,
             chunk_limits: ChunkLimits::default(),
+            chunk_drop_summary: DEFAULT_CHUNK_DROP_SUMMARY_INTERVAL,
             on_subscription_error: None,
         }
     }
@@ -253,6 +256,18 @@ impl PusherSource {
     /// Bounds on chunk reassembly.
     pub fn chunk_limits(mut self, limits: ChunkLimits) -> Self {
         self.chunk_limits = limits;
+        self
+    }
+
+    /// How often dropped chunked events (evicted by [`ChunkLimits`], or expired) are
+    /// summarized in the log (default [`DEFAULT_CHUNK_DROP_SUMMARY_INTERVAL`], 10 s; at least
+    /// 1 ms). The first drop is a WARN line of its own; the ones that follow within the
+    /// interval are counted and written as one WARN line (the count and the last one's
+    /// description) once it has passed, so a server sending a flood of chunks that never
+    /// complete cannot flood the log. Each drop is still reported to the error hook
+    /// ([`SourceError::Chunk`](crate::source::SourceError::Chunk)) and logged at debug level.
+    pub fn chunk_drop_summary_interval(mut self, interval: Duration) -> Self {
+        self.chunk_drop_summary = interval.max(Duration::from_millis(1));
         self
     }
 

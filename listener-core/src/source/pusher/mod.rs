@@ -17,6 +17,7 @@
 mod auth;
 pub(crate) mod chunks;
 mod config;
+mod drops;
 pub mod protocol;
 mod session;
 
@@ -29,6 +30,8 @@ use auth::Authorizer;
 pub use auth::{AuthRefusal, ChannelAuth, ChannelAuthorizer};
 pub use chunks::ChunkLimits;
 pub use config::{validate_cluster, PusherSource, SubscriptionError, DEFAULT_SUBSCRIBE_TIMEOUT};
+use drops::DropLog;
+pub use drops::DEFAULT_CHUNK_DROP_SUMMARY_INTERVAL;
 use session::End;
 
 pub use super::connection::DEFAULT_STABLE_AFTER;
@@ -44,13 +47,30 @@ impl Source for PusherSource {
     async fn run(self: Box<Self>, cx: SourceContext) -> Result<()> {
         self.validate()?;
         let authorizer = Authorizer::new(self.auth.clone(), self.key.clone())?;
+        let mut drops = DropLog::new(self.chunk_drop_summary);
+        let result = self.reconnecting(&cx, &authorizer, &mut drops).await;
+        drops.finish();
+        result
+    }
+}
+
+impl PusherSource {
+    /// Connections one after the other, until shutdown or a fatal error.
+    async fn reconnecting(
+        &self,
+        cx: &SourceContext,
+        authorizer: &Authorizer,
+        drops: &mut DropLog,
+    ) -> Result<()> {
         let mut failures: u32 = 0;
         let mut last_immediate: Option<Instant> = None;
         loop {
             if cx.is_shutting_down() {
                 return Ok(());
             }
-            let (error, immediately) = match self.connect_and_serve(&cx, &authorizer).await {
+            let end = self.connect_and_serve(cx, authorizer, drops).await;
+            drops.flush(Instant::now());
+            let (error, immediately) = match end {
                 End::Shutdown => return Ok(()),
                 End::Fatal(error) => {
                     return Err(match error {

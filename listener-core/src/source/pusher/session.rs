@@ -15,6 +15,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::auth::{AuthRefusal, Authorizer};
 use super::chunks::{Assembler, ChunkOutcome};
 use super::config::{PusherSource, SubscriptionError};
+use super::drops::DropLog;
 use super::protocol::{
     self, code_action, CodeAction, Established, Frame, PusherError, SubscriptionErrorData,
 };
@@ -42,6 +43,7 @@ impl PusherSource {
         &self,
         cx: &SourceContext,
         authorizer: &Authorizer,
+        drops: &mut DropLog,
     ) -> End {
         let options = &self.connection;
         let connect = tokio_tungstenite::connect_async_with_config(
@@ -72,6 +74,7 @@ impl PusherSource {
             write,
             read,
             assembler: Assembler::new(self.chunk_limits),
+            drops,
             subscribed: None,
         };
         session.run(authorizer).await
@@ -124,6 +127,8 @@ struct Session<'a, S> {
     write: SplitSink<WebSocketStream<S>, Message>,
     read: SplitStream<WebSocketStream<S>>,
     assembler: Assembler,
+    /// The source's log of dropped chunked events, across its connections.
+    drops: &'a mut DropLog,
     /// When `pusher_internal:subscription_succeeded` came, if it has.
     subscribed: Option<Instant>,
 }
@@ -251,6 +256,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 _ = sweep.tick() => {
                     self.assembler.evict_expired(std::time::Instant::now());
                     self.report_dropped_chunks();
+                    self.drops.flush(Instant::now());
                     continue;
                 }
                 msg = self.read.next() => msg,
@@ -368,10 +374,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         }
     }
 
-    /// Incomplete chunked events are lost events: log and report each one.
+    /// Incomplete chunked events are lost events: report each one, and log them at a
+    /// bounded rate.
     fn report_dropped_chunks(&mut self) {
-        for message in self.assembler.take_dropped() {
-            tracing::warn!(%message, "chunked event dropped");
+        let dropped = self.assembler.take_dropped();
+        if dropped.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for message in dropped {
+            self.drops.record(&message, now);
             self.cx
                 .report_error(Error::Source(SourceError::Chunk(message)));
         }
