@@ -1019,14 +1019,24 @@ async fn throughput(bench: &mut Bench, args: &Args) -> anyhow::Result<String> {
     bench.direct(n / 10, "warm_d", None).await?;
     bench.floor(n / 10, "warm_f", None).await?;
     let (mut direct, mut ours, mut floor) = (Vec::new(), Vec::new(), Vec::new());
+    // CPU per event of this process (relay, worker, floor loops and the injecting source
+    // alike) and of nats-server, per variant, each run's from /proc.
+    let mut cpu: [Vec<f64>; 3] = Default::default();
+    let mut server_cpu: [Vec<f64>; 3] = Default::default();
+    let nats_pid = bench.nats.pid();
     for r in 0..args.runs {
         // Interleaved, in a rotating order, so drift hits every variant alike.
         for k in 0..3 {
-            match (r + k) % 3 {
+            let v = (r + k) % 3;
+            let (own, server) = (cpu_time(), tree_cpu_time(nats_pid));
+            match v {
                 0 => direct.push(bench.direct(n, &format!("d{r}"), None).await?.rate),
                 1 => ours.push(bench.ours(n, &format!("o{r}"), None).await?.rate),
                 _ => floor.push(bench.floor(n, &format!("f{r}"), None).await?.rate),
             }
+            let per_event = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+            cpu[v].push(per_event(cpu_time() - own));
+            server_cpu[v].push(per_event(tree_cpu_time(nats_pid) - server));
         }
         eprintln!("throughput run {}/{} done", r + 1, args.runs);
     }
@@ -1035,6 +1045,13 @@ async fn throughput(bench: &mut Bench, args: &Args) -> anyhow::Result<String> {
         median(ours.clone()),
         median(floor.clone()),
     );
+    let cpu_cells = |v: usize| {
+        format!(
+            "{:.1} µs | {:.1} µs",
+            median(cpu[v].clone()),
+            median(server_cpu[v].clone())
+        )
+    };
 
     let pace = Pace::at(o / 2.0);
     let per_run = (pace.rate() * args.latency_secs as f64) as usize;
@@ -1059,21 +1076,29 @@ async fn throughput(bench: &mut Bench, args: &Args) -> anyhow::Result<String> {
         bench.template.event("evt_x_0").len(),
         args.runs
     ));
-    t.push_str("| variant | events/s (median) | runs |\n| --- | ---: | --- |\n");
+    t.push_str("| variant | events/s (median) | runs | CPU per event: this process (median) | nats-server (median) |\n| --- | ---: | --- | ---: | ---: |\n");
     t.push_str(&format!(
-        "| direct: injecting source -> dispatcher -> 1 no-op handler, in-process | {d:.0} | {} |\n",
-        fmt_runs(&direct)
+        "| direct: injecting source -> dispatcher -> 1 no-op handler, in-process | {d:.0} | {} | {} |\n",
+        fmt_runs(&direct),
+        cpu_cells(0)
     ));
     t.push_str(&format!(
-        "| ours: injecting source -> relay -> JetStream -> worker -> 1 no-op handler | {o:.0} | {} |\n",
-        fmt_runs(&ours)
+        "| ours: injecting source -> relay -> JetStream -> worker -> 1 no-op handler | {o:.0} | {} | {} |\n",
+        fmt_runs(&ours),
+        cpu_cells(1)
     ));
     t.push_str(&format!(
-        "| floor: bare async-nats, publish with ack ({DEFAULT_MAX_PENDING_ACKS} pending) and pull ({BATCH} per batch) and ack | {f:.0} | {} |\n",
-        fmt_runs(&floor)
+        "| floor: bare async-nats, publish with ack ({DEFAULT_MAX_PENDING_ACKS} pending) and pull ({BATCH} per batch) and ack | {f:.0} | {} | {} |\n",
+        fmt_runs(&floor),
+        cpu_cells(2)
     ));
     t.push_str("\n| ratio | value | target |\n| --- | ---: | --- |\n");
     t.push_str(&format!("| ours / floor | {:.2} | >= 0.8 |\n", o / f));
+    let total = |v: usize| median(cpu[v].clone()) + median(server_cpu[v].clone());
+    t.push_str(&format!(
+        "| floor / ours in CPU per event (this process + nats-server) | {:.2} | |\n",
+        total(2) / total(1)
+    ));
     t.push_str(&format!("| ours / direct | {:.2} | |\n", o / d));
 
     t.push_str(&format!(
@@ -1276,6 +1301,10 @@ async fn memory(bench: &Bench, args: &Args) -> anyhow::Result<String> {
     let peaks = (hwm_kib(relay.pid), hwm_kib(worker.pid));
     relay.stop().await?;
     let handled = worker.stop().await?;
+    let handled = handled
+        .strip_prefix("count ")
+        .unwrap_or(&handled)
+        .to_owned();
     delete_streams(&bench.js, &stream).await;
 
     let warm = samples
@@ -1291,7 +1320,7 @@ async fn memory(bench: &Bench, args: &Args) -> anyhow::Result<String> {
     let end = *samples.last().unwrap_or(&warm);
     let mut t = String::new();
     t.push_str(&format!(
-        "### JetStream memory (a relay process and a worker process, {n} events in batches of {} in {:.1} s: {:.0} events/s; worker: {handled})\n\n",
+        "### JetStream memory (a relay process and a worker process, {n} events in batches of {} in {:.1} s: {:.0} events/s; the worker handled {handled})\n\n",
         args.memory_batch,
         elapsed.as_secs_f64(),
         n as f64 / elapsed.as_secs_f64()
