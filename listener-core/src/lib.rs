@@ -111,6 +111,7 @@ pub mod layer;
 pub mod lifecycle;
 mod listener;
 pub mod policy;
+mod poll;
 pub mod prelude;
 pub mod preview;
 mod registry;

@@ -7,7 +7,6 @@
 pub(crate) mod dedupe;
 mod lanes;
 
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -349,16 +348,9 @@ impl Dispatcher {
             let started = if inner.eager_start && !handler.is_blocking() {
                 // Poll the run once here; only a run that has to wait becomes a task.
                 let mut run = Box::pin(run);
-                let first = std::future::poll_fn(|cx| {
-                    // The run catches its handler's panics; this catches what panics
-                    // around them (a tracing layer, say), which would otherwise unwind
-                    // into the source.
-                    Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        run.as_mut().poll(cx)
-                    })))
-                })
-                .await;
-                match first {
+                // The run catches its handler's panics; this catches what panics around
+                // them (a tracing layer, say), which would otherwise unwind into the source.
+                match crate::poll::poll_once(&mut run).await {
                     Ok(Poll::Ready(outcome)) => Started::Finished(outcome),
                     Ok(Poll::Pending) => Started::Spawned(name, inner.tracker.spawn(run)),
                     Err(panic) => {

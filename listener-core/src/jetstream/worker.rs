@@ -10,7 +10,6 @@
 //! acknowledgement, no delay) what did not finish, so another worker takes it at once.
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -237,16 +236,10 @@ impl Source for Worker {
                             // Like the dispatcher's eager start: processed here up to its
                             // first wait; only a message that has to wait becomes a task.
                             let mut run = Box::pin(run);
-                            let first = std::future::poll_fn(|cx| {
-                                // A panic around the handlers (they catch their own) ends
-                                // this message's processing, as it ends a task; unanswered,
-                                // the stream delivers it again after the ack wait.
-                                Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
-                                    run.as_mut().poll(cx)
-                                })))
-                            })
-                            .await;
-                            match first {
+                            // A panic around the handlers (they catch their own) ends this
+                            // message's processing, as it ends a task; unanswered, the
+                            // stream delivers it again after the ack wait.
+                            match crate::poll::poll_once(&mut run).await {
                                 Ok(Poll::Ready(())) => {}
                                 Ok(Poll::Pending) => {
                                     runs.spawn(run);
