@@ -443,10 +443,7 @@ impl Source for InjectSource {
             for i in 0..job.n {
                 pacer.before(i).await;
                 let body = self.template.event(&Template::id(&job.tag, i));
-                let delivered = match listener_core::decode::decode(&body) {
-                    Ok(event) => cx.deliver_envelope(event, &body).await.map(drop),
-                    Err(e) => Err(e.into()),
-                };
+                let delivered = cx.deliver_body(&body).await.map(drop);
                 if let Err(e) = delivered {
                     result = Err(anyhow::anyhow!("event {i} of {}: {e}", job.tag));
                     break;

@@ -5,13 +5,15 @@
 //! - what the fast path accepts, the general path accepts as the same event;
 //! - the fast path declines a V3 trigger message the general path accepts only when the body
 //!   repeats a key the fast path reads (the general path keeps the last one);
+//! - the relay's identity decode accepts and refuses what the general path does, with the
+//!   same event apart from the payload (`null` where its fast path took the body);
 //! - `decode` gives the general path's result (same event, or the same error);
 //!   `decode_value(parse(..))` too;
 //! - `decode_expecting(bytes, E)` gives `decode`'s event when it is in `E` (or an admin
 //!   event), an envelope mismatch naming the actual envelope otherwise, and `decode`'s error
 //!   when there is one.
 
-use listener_core::__fuzz::{decode_fast, decode_general};
+use listener_core::__fuzz::{decode_fast, decode_general, decode_identity};
 use listener_core::decode::{self, DecodeError};
 use listener_core::{Envelope, TriggerEvent, V3_TRIGGER_MESSAGE};
 use serde_json::value::RawValue;
@@ -56,6 +58,27 @@ pub fn check(data: &[u8]) {
                 "the fast path declined a V3 trigger message without a repeated key"
             );
         }
+    }
+
+    match (decode_identity(data), &general) {
+        (Ok(mut identity), Ok(general)) => {
+            assert!(
+                identity.payload.is_null() || identity.payload == general.payload,
+                "the identity decode kept a different payload"
+            );
+            identity.payload = general.payload.clone();
+            assert_eq!(&identity, general, "identity decode vs the general path");
+        }
+        (Err(a), Err(b)) => assert_eq!(
+            a.to_string(),
+            b.to_string(),
+            "identity decode vs the general path: different errors"
+        ),
+        (a, b) => panic!(
+            "identity decode vs the general path: {} vs {}",
+            describe(&a),
+            describe(b)
+        ),
     }
 
     let public = decode::decode(data);

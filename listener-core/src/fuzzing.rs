@@ -14,6 +14,12 @@ pub fn decode_fast(bytes: &[u8]) -> Option<TriggerEvent> {
     crate::decode::fuzz_fast(bytes)
 }
 
+/// What a JetStream relay decodes: [`decode`](crate::decode::decode)'s event, except that
+/// a V3 trigger message's payload is validated, not built (`null`).
+pub fn decode_identity(bytes: &[u8]) -> Result<TriggerEvent, DecodeError> {
+    crate::decode::decode_identity(bytes)
+}
+
 /// The general path alone (after the byte order mark is skipped): parse into a `Value`,
 /// detect the envelope, take the fields apart.
 pub fn decode_general(bytes: &[u8]) -> Result<TriggerEvent, DecodeError> {

@@ -98,8 +98,55 @@ pub(super) struct Skip;
 
 impl<'de> serde::Deserialize<'de> for Skip {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Lenient::deserialize(d).map(|_| Skip)
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Skip;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            // A string with escapes arrives unescaped in a scratch buffer: seen, not copied.
+            fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_unit<E>(self) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_none<E>(self) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Skip, A::Error> {
+                skip_seq(seq)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Skip, A::Error> {
+                skip_map(map)
+            }
+        }
+        d.deserialize_any(Visitor)
     }
+}
+
+/// Reads every element through [`Skip`].
+fn skip_seq<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<Skip, A::Error> {
+    while seq.next_element::<Skip>()?.is_some() {}
+    Ok(Skip)
+}
+
+/// Reads every entry through [`Skip`].
+fn skip_map<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Skip, A::Error> {
+    while map.next_entry::<Skip, Skip>()?.is_some() {}
+    Ok(Skip)
 }
 
 impl<'de: 'a, 'a> serde::Deserialize<'de> for Lenient<'a> {
@@ -139,17 +186,15 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Lenient<'a> {
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
-                mut seq: A,
+                seq: A,
             ) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<Skip>()?.is_some() {}
-                Ok(Lenient::Other)
+                skip_seq(seq).map(|_| Lenient::Other)
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
+                map: A,
             ) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<Skip, Skip>()?.is_some() {}
-                Ok(Lenient::Other)
+                skip_map(map).map(|_| Lenient::Other)
             }
         }
         d.deserialize_any(Visitor)

@@ -18,17 +18,29 @@ pub(super) fn is_v3(map: &Map<String, Value>) -> bool {
 }
 
 /// A V3 envelope as it comes off the wire, read in one pass: identity fields borrowed,
-/// `metadata` into its few fields, `data` into the payload `Value`, everything else
-/// validated and dropped. A `metadata` that is not an object fails the read (such a body is
-/// not V3 to the general path either, which then takes it).
-#[derive(Default)]
-struct Wire<'a> {
+/// `metadata` into its few fields, `data` into `D` (the payload `Value`, or [`Skip`] when
+/// only the identity is wanted), everything else validated and dropped. A `metadata` that
+/// is not an object fails the read (such a body is not V3 to the general path either, which
+/// then takes it).
+struct Wire<'a, D> {
     kind: Lenient<'a>,
     id: Lenient<'a>,
     timestamp: Lenient<'a>,
     metadata: Option<WireMetadata<'a>>,
     /// `Some` when `data` is there (`null` included).
-    data: Option<Value>,
+    data: Option<D>,
+}
+
+impl<D> Default for Wire<'_, D> {
+    fn default() -> Self {
+        Wire {
+            kind: Lenient::Missing,
+            id: Lenient::Missing,
+            timestamp: Lenient::Missing,
+            metadata: None,
+            data: None,
+        }
+    }
 }
 
 /// A V3 trigger message's `metadata`.
@@ -49,6 +61,7 @@ fn read_fields<'de, A, F>(mut map: A, fields: &mut F) -> Result<(), A::Error>
 where
     A: serde::de::MapAccess<'de>,
     F: Fields<'de>,
+    F::Data: Deserialize<'de>,
 {
     use serde::de::Error;
     while let Some(key) = map.next_key::<Lenient<'de>>()? {
@@ -84,11 +97,14 @@ where
 
 /// A struct read by [`read_fields`]: where each known key's value goes.
 trait Fields<'a> {
-    fn slot(&mut self, key: &str) -> Option<Slot<'_, 'a>>;
+    /// What `data` is read into, where there is a `data`.
+    type Data;
+    fn slot(&mut self, key: &str) -> Option<Slot<'_, 'a, Self::Data>>;
 }
 
-impl<'a> Fields<'a> for Wire<'a> {
-    fn slot(&mut self, key: &str) -> Option<Slot<'_, 'a>> {
+impl<'a, D> Fields<'a> for Wire<'a, D> {
+    type Data = D;
+    fn slot(&mut self, key: &str) -> Option<Slot<'_, 'a, D>> {
         match key {
             "type" => Some(Slot::Lenient(&mut self.kind)),
             "id" => Some(Slot::Lenient(&mut self.id)),
@@ -101,7 +117,8 @@ impl<'a> Fields<'a> for Wire<'a> {
 }
 
 impl<'a> Fields<'a> for WireMetadata<'a> {
-    fn slot(&mut self, key: &str) -> Option<Slot<'_, 'a>> {
+    type Data = Skip;
+    fn slot(&mut self, key: &str) -> Option<Slot<'_, 'a, Skip>> {
         match key {
             "trigger_id" => Some(Slot::Lenient(&mut self.trigger_id)),
             "trigger_slug" => Some(Slot::Lenient(&mut self.trigger_slug)),
@@ -115,30 +132,30 @@ impl<'a> Fields<'a> for WireMetadata<'a> {
 }
 
 /// Where a known key's value goes.
-enum Slot<'s, 'a> {
+enum Slot<'s, 'a, D> {
     Lenient(&'s mut Lenient<'a>),
     Metadata(&'s mut Option<WireMetadata<'a>>),
-    Data(&'s mut Option<Value>),
+    Data(&'s mut Option<D>),
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Wire<'a> {
+impl<'de: 'a, 'a, P: Deserialize<'de>> Deserialize<'de> for Wire<'a, P> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Wire<'de>;
+        struct Visitor<P>(std::marker::PhantomData<P>);
+        impl<'de, P: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<P> {
+            type Value = Wire<'de, P>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a V3 envelope object")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 map: A,
-            ) -> Result<Wire<'de>, A::Error> {
+            ) -> Result<Wire<'de, P>, A::Error> {
                 let mut wire = Wire::default();
                 read_fields(map, &mut wire)?;
                 Ok(wire)
             }
         }
-        d.deserialize_map(Visitor)
+        d.deserialize_map(Visitor(std::marker::PhantomData))
     }
 }
 
@@ -172,7 +189,23 @@ impl<'de: 'a, 'a> Deserialize<'de> for WireMetadata<'a> {
 /// event, duplicate keys, a `metadata` that is not an object, invalid JSON…); the caller
 /// then takes the general path, which gives the same event for every body this one accepts.
 pub(super) fn decode_trigger_message(bytes: &[u8]) -> Option<TriggerEvent> {
-    let wire: Wire<'_> = serde_json::from_slice(bytes).ok()?;
+    read_trigger_message::<Value>(bytes, |data| data)
+}
+
+/// [`decode_trigger_message`] without the payload: `data` is validated as the payload
+/// would be (so exactly the same bodies are accepted) but not kept; the event's payload
+/// is `null`. For what needs only an event's identity and passes its bytes on.
+#[cfg(any(feature = "jetstream", feature = "fuzzing", test))]
+pub(super) fn decode_trigger_message_identity(bytes: &[u8]) -> Option<TriggerEvent> {
+    read_trigger_message::<Skip>(bytes, |Skip| Value::Null)
+}
+
+fn read_trigger_message<'a, D: Deserialize<'a>>(
+    bytes: &'a [u8],
+    payload: impl FnOnce(D) -> Value,
+) -> Option<TriggerEvent> {
+    // Invalid UTF-8 is the general path's to report.
+    let wire: Wire<'_, D> = serde_json::from_str(super::as_text(bytes)?).ok()?;
     let event_type = match wire.kind {
         Lenient::Str(t) if t == V3_TRIGGER_MESSAGE => t,
         _ => return None,
@@ -181,7 +214,7 @@ pub(super) fn decode_trigger_message(bytes: &[u8]) -> Option<TriggerEvent> {
         return None;
     }
     let meta = wire.metadata?;
-    let payload = wire.data?;
+    let payload = payload(wire.data?);
 
     Some(trigger_message(TriggerMessage {
         event_type: event_type.into_owned(),

@@ -13,6 +13,7 @@ use super::subject::subject_of;
 use crate::decode;
 use crate::error::Error;
 use crate::event::TriggerEvent;
+use crate::source::Body;
 
 /// One message for the stream. Its headers are written for each publish from what is kept
 /// here (a publish that is not acknowledged is published again), rather than kept as a
@@ -23,27 +24,21 @@ pub(crate) struct Outgoing {
     pub(crate) payload: Bytes,
     /// `Nats-Msg-Id`.
     pub(crate) msg_id: String,
-    /// Whether the event had a delivery id of its own (`msg_id` then is that id, and goes
-    /// in `Listener-Event-Id` too).
-    has_event_id: bool,
+    /// Whether the event's delivery id (`msg_id` then) goes in `Listener-Event-Id`: it had
+    /// one and the body may not say it.
+    event_id_header: bool,
     attempt: Option<u32>,
     source: String,
     received_at: String,
-    envelope: &'static str,
 }
 
 impl Outgoing {
-    /// The message for `event`, received by `source`: the body is `envelope` (the bytes as
-    /// they arrived) or, when the source gave none, the event written as a V3 envelope.
-    pub(crate) fn new(
-        prefix: &str,
-        source: &str,
-        event: &TriggerEvent,
-        envelope: Option<&[u8]>,
-    ) -> Self {
-        let payload = match envelope {
-            Some(bytes) => Bytes::copy_from_slice(bytes),
-            None => Bytes::from(encode_v3(event)),
+    /// The message for `event`, received by `source`: the body is the bytes as they
+    /// arrived or, when the source gave none, the event written as a V3 envelope.
+    pub(crate) fn new(prefix: &str, source: &str, event: &TriggerEvent, body: Body<'_>) -> Self {
+        let payload = match body {
+            Body::Decoded(bytes) | Body::Received(bytes) => Bytes::copy_from_slice(bytes),
+            Body::None => Bytes::from(encode_v3(event)),
         };
         let has_event_id = !event.event_id.is_empty();
         let msg_id = if has_event_id {
@@ -55,19 +50,20 @@ impl Outgoing {
             subject: subject_of(prefix, event),
             payload,
             msg_id,
-            has_event_id,
+            event_id_header: has_event_id && matches!(body, Body::Received(_)),
             attempt: event.metadata.delivery_attempt,
             source: headers::value(source),
             received_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-            envelope: event.envelope.as_str(),
         }
     }
 
-    /// The message's headers ([`headers`]).
+    /// The message's headers ([`headers`]): `Nats-Msg-Id`, the source and the receive time,
+    /// and, when the source had them, a delivery id the body does not say and the sender's
+    /// attempt.
     pub(crate) fn headers(&self) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(headers::name::MSG_ID, self.msg_id.clone());
-        if self.has_event_id {
+        if self.event_id_header {
             h.insert(headers::name::EVENT_ID, self.msg_id.clone());
         }
         if let Some(attempt) = self.attempt {
@@ -75,7 +71,6 @@ impl Outgoing {
         }
         h.insert(headers::name::SOURCE, self.source.clone());
         h.insert(headers::name::RECEIVED_AT, self.received_at.clone());
-        h.insert(headers::name::ENVELOPE, self.envelope);
         h
     }
 
@@ -129,8 +124,8 @@ pub(crate) fn encode_v3(event: &TriggerEvent) -> Vec<u8> {
 }
 
 /// The event in a stream message: its body decoded as any envelope, then what the relay put
-/// in the headers (delivery id, the sender's attempt). A body without an id keeps the
-/// message id (`Nats-Msg-Id`) as its delivery id.
+/// in the headers (a delivery id the body does not say, the sender's attempt). A body
+/// without an id keeps the message id (`Nats-Msg-Id`) as its delivery id.
 pub(crate) fn read_event(
     payload: &[u8],
     message_headers: Option<&HeaderMap>,
@@ -165,18 +160,15 @@ mod tests {
             .with_event_id("evt_1")
             .with_trigger_id("ti_1")
             .with_user_id("u1");
-        let out = Outgoing::new("listener", "test", &ev, None);
+        let out = Outgoing::new("listener", "test", &ev, Body::None);
         assert_eq!(out.subject, "listener.slack.slack_receive_message");
         assert_eq!(out.msg_id, "evt_1");
         let h = out.headers();
-        for (name, value) in [
-            (headers::MSG_ID, "evt_1"),
-            (headers::EVENT_ID, "evt_1"),
-            (headers::SOURCE, "test"),
-            (headers::ENVELOPE, "V3"),
-        ] {
+        for (name, value) in [(headers::MSG_ID, "evt_1"), (headers::SOURCE, "test")] {
             assert_eq!(h.get(name).map(|v| v.as_str()), Some(value), "{name}");
         }
+        // The written body says the id; there was no attempt.
+        assert!(h.get(headers::EVENT_ID).is_none());
         assert!(h.get(headers::DELIVERY_ATTEMPT).is_none());
         assert!(humantime::parse_rfc3339(h.get(headers::RECEIVED_AT).unwrap().as_str()).is_ok());
         assert_eq!(out.headers(), h, "every publish carries the same headers");
@@ -194,9 +186,14 @@ mod tests {
         let mut ev = decode::decode(body).unwrap();
         ev.event_id = "msg_webhook".into();
         ev.metadata.delivery_attempt = Some(3);
-        let out = Outgoing::new("listener", "webhook", &ev, Some(body));
+        let out = Outgoing::new("listener", "webhook", &ev, Body::Received(body));
         assert_eq!(&out.payload[..], &body[..]);
         assert_eq!(out.msg_id, "msg_webhook");
+        assert_eq!(
+            out.headers().get(headers::EVENT_ID).map(|v| v.as_str()),
+            Some("msg_webhook"),
+            "an id the body does not say travels in a header"
+        );
         let back = read_event(&out.payload, Some(&out.headers())).unwrap();
         assert_eq!(back.event_id, "msg_webhook");
         assert_eq!(back.metadata.delivery_attempt, Some(3));
@@ -207,13 +204,27 @@ mod tests {
         let body = br#"{"appName":"slack","clientId":"c","payload":{},"originalPayload":{},"metadata":{"id":"ti","triggerName":"SLACK_X","connection":{}}}"#;
         let ev = decode::decode(body).unwrap();
         assert!(ev.event_id.is_empty());
-        let a = Outgoing::new("p", "relay-a", &ev, Some(body));
-        let b = Outgoing::new("p", "relay-b", &ev, Some(body));
+        let a = Outgoing::new("p", "relay-a", &ev, Body::Decoded(body));
+        let b = Outgoing::new("p", "relay-b", &ev, Body::Decoded(body));
         assert_eq!(a.msg_id, b.msg_id);
         assert!(a.msg_id.starts_with("sha256-") && a.msg_id.len() == 39);
         assert_eq!(
             read_event(&a.payload, Some(&a.headers())).unwrap().event_id,
             a.msg_id
+        );
+    }
+
+    #[test]
+    fn a_decoded_body_says_its_id_itself() {
+        let body = br#"{"id":"evt_9","type":"composio.trigger.message","metadata":{"trigger_slug":"SLACK_X"},"data":{}}"#;
+        let ev = decode::decode(body).unwrap();
+        let out = Outgoing::new("p", "realtime", &ev, Body::Decoded(body));
+        let h = out.headers();
+        assert_eq!(h.get(headers::MSG_ID).map(|v| v.as_str()), Some("evt_9"));
+        assert!(h.get(headers::EVENT_ID).is_none());
+        assert_eq!(
+            read_event(&out.payload, Some(&h)).unwrap().event_id,
+            "evt_9"
         );
     }
 

@@ -9,7 +9,9 @@ use async_nats::HeaderMap;
 /// JetStream's deduplication header: the event's delivery id, or a digest of the body when
 /// the envelope carries none.
 pub const MSG_ID: &str = "Nats-Msg-Id";
-/// The event's delivery id as the source had it (a webhook's `webhook-id`, V3's `id`).
+/// The event's delivery id, when the body may not say it: a webhook's `webhook-id`. Absent
+/// when the body is the envelope the event was decoded from, unchanged (its own `id` is the
+/// delivery id, and `Nats-Msg-Id` repeats it).
 pub const EVENT_ID: &str = "Listener-Event-Id";
 /// The webhook sender's delivery attempt (`x-composio-delivery-attempt`), when it said.
 pub const DELIVERY_ATTEMPT: &str = "Listener-Delivery-Attempt";
@@ -17,8 +19,6 @@ pub const DELIVERY_ATTEMPT: &str = "Listener-Delivery-Attempt";
 pub const SOURCE: &str = "Listener-Source";
 /// When the relay received the event (RFC 3339, UTC, milliseconds).
 pub const RECEIVED_AT: &str = "Listener-Received-At";
-/// The envelope the body is in (`V3`, `V2`, `V1`, `legacy-realtime`, `admin`).
-pub const ENVELOPE: &str = "Listener-Envelope";
 
 /// A dead letter: why the last delivery failed.
 pub const DEAD_ERROR: &str = "Listener-Dead-Error";
@@ -50,7 +50,6 @@ pub(crate) mod name {
         HeaderName::from_static(super::DELIVERY_ATTEMPT);
     pub(crate) const SOURCE: HeaderName = HeaderName::from_static(super::SOURCE);
     pub(crate) const RECEIVED_AT: HeaderName = HeaderName::from_static(super::RECEIVED_AT);
-    pub(crate) const ENVELOPE: HeaderName = HeaderName::from_static(super::ENVELOPE);
     pub(crate) const REPLAY_GROUP: HeaderName = HeaderName::from_static(super::REPLAY_GROUP);
     pub(crate) const REPLAY_OF: HeaderName = HeaderName::from_static(super::REPLAY_OF);
 }
@@ -88,7 +87,6 @@ mod tests {
             (name::DELIVERY_ATTEMPT, DELIVERY_ATTEMPT),
             (name::SOURCE, SOURCE),
             (name::RECEIVED_AT, RECEIVED_AT),
-            (name::ENVELOPE, ENVELOPE),
             (name::REPLAY_GROUP, REPLAY_GROUP),
             (name::REPLAY_OF, REPLAY_OF),
         ] {

@@ -33,7 +33,7 @@ use super::setup;
 use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 use crate::event::TriggerEvent;
-use crate::source::{async_trait, Health, Source, SourceContext};
+use crate::source::{async_trait, Body, Health, Source, SourceContext};
 use crate::telemetry;
 
 type AckFuture = Pin<Box<dyn Future<Output = Result<PublishAck, PublishError>> + Send>>;
@@ -123,10 +123,10 @@ impl Relay {
         Box::new(Publisher(Arc::clone(self)))
     }
 
-    /// Buffers `event` (received by `source`, `envelope` its bytes when it has them) for
-    /// the stream; never waits. Past the buffer's bound the oldest event is dropped.
-    pub(crate) fn enqueue(&self, source: &str, event: &TriggerEvent, envelope: Option<&[u8]>) {
-        let item = Outgoing::new(&self.cfg.stream.prefix, source, event, envelope);
+    /// Buffers `event` (received by `source`, with its `body`) for the stream; never waits.
+    /// Past the buffer's bound the oldest event is dropped.
+    pub(crate) fn enqueue(&self, source: &str, event: &TriggerEvent, body: Body<'_>) {
+        let item = Outgoing::new(&self.cfg.stream.prefix, source, event, body);
         let mut dropped = Vec::new();
         {
             let mut buffer = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
@@ -175,7 +175,7 @@ impl Relay {
         &self,
         source: &str,
         event: &TriggerEvent,
-        envelope: Option<&[u8]>,
+        body: Body<'_>,
     ) -> Result<(), JetStreamError> {
         let Some((client, js)) = self.ready.get() else {
             return Err(JetStreamError::Unavailable(
@@ -185,7 +185,7 @@ impl Relay {
         if client.connection_state() != State::Connected {
             return Err(JetStreamError::Unavailable("disconnected from NATS".into()));
         }
-        let item = Outgoing::new(&self.cfg.stream.prefix, source, event, envelope);
+        let item = Outgoing::new(&self.cfg.stream.prefix, source, event, body);
         let timeout = self.cfg.relay.publish_timeout;
         let subject = item.subject.clone();
         let published = tokio::time::timeout(timeout, async {

@@ -158,6 +158,29 @@ impl HealthBoard {
     }
 }
 
+/// The bytes a delivery came with: what a JetStream relay stores (rather than the event),
+/// and whether the event's delivery id is in them.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
+pub(crate) enum Body<'a> {
+    /// None: a relay writes the event as a V3 envelope, its delivery id in it.
+    None,
+    /// The bytes as they arrived, decoded into the event by the context itself and
+    /// unchanged since: the event's delivery id is the body's own.
+    Decoded(&'a [u8]),
+    /// The bytes as they arrived, decoded by the source, which may have changed the event
+    /// since (a webhook takes the delivery id from its `webhook-id` header): the id travels
+    /// beside them.
+    Received(&'a [u8]),
+}
+
+impl<'a> Body<'a> {
+    #[cfg(feature = "jetstream")]
+    fn received(bytes: Option<&'a [u8]>) -> Self {
+        bytes.map_or(Body::None, Body::Received)
+    }
+}
+
 /// What a running source is given: the way to deliver events, report health and errors,
 /// and the shutdown signal.
 #[derive(Clone)]
@@ -217,7 +240,7 @@ impl SourceContext {
     /// envelope: a source that has the bytes it decoded should give them with
     /// [`deliver_envelope`](Self::deliver_envelope).
     pub async fn deliver(&self, event: TriggerEvent) -> Result<Dispatched> {
-        self.deliver_inner(event, None).await
+        self.deliver_inner(event, Body::None).await
     }
 
     /// Like [`deliver`](Self::deliver), with the bytes the event was decoded from: behind a
@@ -228,19 +251,33 @@ impl SourceContext {
         event: TriggerEvent,
         envelope: &[u8],
     ) -> Result<Dispatched> {
-        self.deliver_inner(event, Some(envelope)).await
+        self.deliver_inner(event, Body::Received(envelope)).await
+    }
+
+    /// Decodes `body` (any envelope, as [`decode`](crate::decode::decode) does) and
+    /// delivers the event with its bytes, as [`deliver_envelope`](Self::deliver_envelope).
+    /// Behind a JetStream relay only what the stream needs is decoded (the payload is
+    /// validated, not built: the worker that handles the event decodes it). A body that is
+    /// not an event is an [`Error::Decode`] and nothing is delivered; the source logs and
+    /// reports it ([`report_error`](Self::report_error)) and goes on.
+    pub async fn deliver_body(&self, body: &[u8]) -> Result<Dispatched> {
+        #[cfg(feature = "jetstream")]
+        let event = if self.relay.is_some() {
+            crate::decode::decode_identity(body)?
+        } else {
+            crate::decode::decode(body)?
+        };
+        #[cfg(not(feature = "jetstream"))]
+        let event = crate::decode::decode(body)?;
+        self.deliver_inner(event, Body::Decoded(body)).await
     }
 
     #[cfg_attr(not(feature = "jetstream"), allow(unused_variables))]
-    async fn deliver_inner(
-        &self,
-        event: TriggerEvent,
-        envelope: Option<&[u8]>,
-    ) -> Result<Dispatched> {
+    async fn deliver_inner(&self, event: TriggerEvent, body: Body<'_>) -> Result<Dispatched> {
         let received = telemetry::received(&self.name, &event);
         #[cfg(feature = "jetstream")]
         if let Some(relay) = &self.relay {
-            relay.enqueue(&self.name, &event, envelope);
+            relay.enqueue(&self.name, &event, body);
             return Ok(Dispatched::Relayed);
         }
         let dispatched = self.dispatcher.dispatch(event).await;
@@ -292,10 +329,12 @@ impl SourceContext {
         envelope: Option<&[u8]>,
     ) -> Result<Dispatched> {
         let Some(relay) = &self.relay else {
-            return self.deliver_inner(event, envelope).await;
+            return self.deliver_inner(event, Body::received(envelope)).await;
         };
         telemetry::received(&self.name, &event);
-        relay.store(&self.name, &event, envelope).await?;
+        relay
+            .store(&self.name, &event, Body::received(envelope))
+            .await?;
         Ok(Dispatched::Relayed)
     }
 

@@ -17,7 +17,6 @@ use super::connection::connection_setters;
 pub use super::connection::DEFAULT_MAX_FRAME_BYTES;
 use super::keepalive::{Due, Keepalive};
 use super::{ConnectionOptions, Health, Source, SourceContext};
-use crate::decode;
 use crate::error::ConfigError;
 use crate::error::{Error, Result};
 use crate::preview::{preview, PREVIEW_CHARS};
@@ -136,13 +135,9 @@ impl WebSocketSource {
                         // Pings are answered by tungstenite; pongs only prove liveness.
                         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
                     };
-                    match decode::decode(bytes) {
-                        Ok(event) => {
-                            if let Err(Error::ShuttingDown) = cx.deliver_envelope(event, bytes).await {
-                                return SessionEnd::Shutdown;
-                            }
-                        }
-                        Err(e) => {
+                    match cx.deliver_body(bytes).await {
+                        Err(Error::ShuttingDown) => return SessionEnd::Shutdown,
+                        Err(e @ Error::Decode(_)) => {
                             tracing::warn!(
                                 error = %e,
                                 frame = %preview(bytes, PREVIEW_CHARS),
@@ -150,6 +145,7 @@ impl WebSocketSource {
                             );
                             cx.report_error(e);
                         }
+                        _ => {}
                     }
                 }
             }

@@ -19,7 +19,6 @@ use super::drops::DropLog;
 use super::protocol::{
     self, code_action, CodeAction, Established, Frame, PusherError, SubscriptionErrorData,
 };
-use crate::decode;
 use crate::error::Error;
 use crate::preview::{preview, truncate_chars, PREVIEW_CHARS};
 use crate::source::keepalive::{Due, Keepalive};
@@ -362,15 +361,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     }
 
     async fn deliver(&mut self, body: &[u8]) -> Option<End> {
-        match decode::decode(body) {
-            Ok(event) => match self.cx.deliver_envelope(event, body).await {
-                Err(Error::ShuttingDown) => Some(End::Shutdown),
-                _ => None,
-            },
-            Err(e) => {
-                self.bad_payload(e.into(), body);
+        match self.cx.deliver_body(body).await {
+            Err(Error::ShuttingDown) => Some(End::Shutdown),
+            Err(e @ Error::Decode(_)) => {
+                self.bad_payload(e, body);
                 None
             }
+            _ => None,
         }
     }
 
