@@ -319,24 +319,43 @@ mod record {
         }
     }
 
-    /// Counts an event a relay published to `stream`.
-    #[cfg(feature = "jetstream")]
-    pub(crate) fn relay_published(stream: &str, duplicate: bool) {
-        let duplicate = if duplicate { "true" } else { "false" };
-        counter!(RELAY_PUBLISHED, "stream" => stream.to_owned(), "duplicate" => duplicate)
-            .increment(1);
-    }
-
     /// Counts an event a relay dropped.
     #[cfg(feature = "jetstream")]
     pub(crate) fn relay_dropped(stream: &str) {
         counter!(RELAY_DROPPED, "stream" => stream.to_owned()).increment(1);
     }
 
-    /// Records how many events a relay's buffer holds.
+    /// A relay's per-event metrics, registered with the recorder installed when the
+    /// listener was built (as [`HandlerMetrics`]): each update is then a handle's.
     #[cfg(feature = "jetstream")]
-    pub(crate) fn relay_buffered(stream: &str, events: usize) {
-        gauge!(RELAY_BUFFERED, "stream" => stream.to_owned()).set(events as f64);
+    pub(crate) struct RelayMetrics {
+        buffered: Gauge,
+        /// Indexed by whether the stream had the event already.
+        published: [Counter; 2],
+    }
+
+    #[cfg(feature = "jetstream")]
+    impl RelayMetrics {
+        /// Registers the metrics of the relay to `stream`.
+        pub(crate) fn new(stream: &str) -> Self {
+            let label = || SharedString::from(stream.to_owned());
+            RelayMetrics {
+                buffered: gauge!(RELAY_BUFFERED, "stream" => label()),
+                published: ["false", "true"].map(
+                    |duplicate| counter!(RELAY_PUBLISHED, "stream" => label(), "duplicate" => duplicate),
+                ),
+            }
+        }
+
+        /// Records how many events the relay's buffer holds.
+        pub(crate) fn buffered(&self, events: usize) {
+            self.buffered.set(events as f64);
+        }
+
+        /// Counts an event the stream acknowledged (`duplicate`: it had it already).
+        pub(crate) fn published(&self, duplicate: bool) {
+            self.published[usize::from(duplicate)].increment(1);
+        }
     }
 
     /// Counts a stream message a worker of `group` answered.
@@ -447,16 +466,27 @@ mod record {
     pub(crate) fn webhook_response(_: &str, _: u16) {}
 
     #[cfg(feature = "jetstream")]
-    #[inline]
-    pub(crate) fn relay_published(_: &str, _: bool) {}
-
     #[cfg(feature = "jetstream")]
     #[inline]
     pub(crate) fn relay_dropped(_: &str) {}
 
+    /// A relay's metrics: nothing, without the `metrics` feature.
     #[cfg(feature = "jetstream")]
-    #[inline]
-    pub(crate) fn relay_buffered(_: &str, _: usize) {}
+    pub(crate) struct RelayMetrics;
+
+    #[cfg(feature = "jetstream")]
+    impl RelayMetrics {
+        #[inline]
+        pub(crate) fn new(_: &str) -> Self {
+            RelayMetrics
+        }
+
+        #[inline]
+        pub(crate) fn buffered(&self, _: usize) {}
+
+        #[inline]
+        pub(crate) fn published(&self, _: bool) {}
+    }
 
     #[cfg(feature = "jetstream")]
     #[inline]
@@ -468,7 +498,7 @@ pub use record::describe;
 pub(crate) use record::webhook_response;
 pub(crate) use record::{decode_failed, health_changed, received, reconnect, HandlerMetrics};
 #[cfg(feature = "jetstream")]
-pub(crate) use record::{relay_buffered, relay_dropped, relay_published, worker_message};
+pub(crate) use record::{relay_dropped, worker_message, RelayMetrics};
 
 /// The handle of an installed Prometheus recorder: renders the text format
 /// (re-exported from `metrics-exporter-prometheus`).
@@ -588,6 +618,27 @@ mod tests {
                 drop(alive);
                 text
             })
+        }
+
+        #[cfg(feature = "jetstream")]
+        #[test]
+        fn a_relay_counts_what_it_published_and_gauges_its_buffer() {
+            let text = render(|| {
+                let m = RelayMetrics::new("EVENTS");
+                m.buffered(7);
+                m.buffered(3);
+                m.published(false);
+                m.published(false);
+                m.published(true);
+                m
+            });
+            for line in [
+                r#"listener_relay_buffered{stream="EVENTS"} 3"#,
+                r#"listener_relay_published_total{stream="EVENTS",duplicate="false"} 2"#,
+                r#"listener_relay_published_total{stream="EVENTS",duplicate="true"} 1"#,
+            ] {
+                assert!(text.contains(line), "{line} in\n{text}");
+            }
         }
 
         #[test]

@@ -69,40 +69,52 @@ impl Layer for CompletionLayer {
             // acknowledgement is its record).
             return next.run().await;
         }
-        let key = key(at, run.handler());
-        if again {
-            match tokio::time::timeout(RECORD_TIMEOUT, store.get(key.clone())).await {
-                Ok(Ok(Some(_))) => {
-                    return next.skip("succeeded on an earlier delivery of this event")
-                }
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, key = %key, "cannot read the completion record; running the handler")
-                }
-                Err(_) => {
-                    tracing::warn!(key = %key, "reading the completion record timed out; running the handler")
-                }
-            }
-        }
-        let result = next.run().await;
-        if result.is_ok() && run.handlers() > 1 && run.skipped().is_none() {
-            match tokio::time::timeout(
-                RECORD_TIMEOUT,
-                store.put(key.clone(), Bytes::from_static(b"1")),
-            )
-            .await
-            {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, key = %key, "cannot write the completion record; a redelivery would run the handler again")
-                }
-                Err(_) => {
-                    tracing::warn!(key = %key, "writing the completion record timed out; a redelivery would run the handler again")
-                }
-            }
-        }
-        result
+        // Apart, so that the common path above stays a small future (this one holds the
+        // bucket's futures).
+        Box::pin(with_record(store, at, again, run, next)).await
     }
+}
+
+/// Runs `next` unless its record says it succeeded already (`again`: a redelivery or a
+/// replay); writes the record when it succeeds on an event with several handlers.
+async fn with_record(
+    store: &kv::Store,
+    at: &StreamDelivery,
+    again: bool,
+    run: &Run,
+    next: Next<'_>,
+) -> RunResult {
+    let key = key(at, run.handler());
+    if again {
+        match tokio::time::timeout(RECORD_TIMEOUT, store.get(key.clone())).await {
+            Ok(Ok(Some(_))) => return next.skip("succeeded on an earlier delivery of this event"),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, key = %key, "cannot read the completion record; running the handler")
+            }
+            Err(_) => {
+                tracing::warn!(key = %key, "reading the completion record timed out; running the handler")
+            }
+        }
+    }
+    let result = next.run().await;
+    if result.is_ok() && run.handlers() > 1 && run.skipped().is_none() {
+        match tokio::time::timeout(
+            RECORD_TIMEOUT,
+            store.put(key.clone(), Bytes::from_static(b"1")),
+        )
+        .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, key = %key, "cannot write the completion record; a redelivery would run the handler again")
+            }
+            Err(_) => {
+                tracing::warn!(key = %key, "writing the completion record timed out; a redelivery would run the handler again")
+            }
+        }
+    }
+    result
 }
 
 #[cfg(test)]

@@ -128,19 +128,18 @@ pub(crate) fn encode_v3(event: &TriggerEvent) -> Vec<u8> {
 /// without an id keeps the message id (`Nats-Msg-Id`) as its delivery id.
 pub(crate) fn read_event(
     payload: &[u8],
-    message_headers: Option<&HeaderMap>,
+    known: &headers::Known<'_>,
 ) -> Result<TriggerEvent, Error> {
     let mut event = decode::decode(payload)?;
-    if let Some(id) =
-        headers::get(message_headers, headers::name::EVENT_ID).filter(|v| !v.is_empty())
-    {
+    if let Some(id) = known.event_id.filter(|v| !v.is_empty()) {
         event.event_id = id.to_owned();
     } else if event.event_id.is_empty() {
-        if let Some(id) = headers::get(message_headers, headers::name::MSG_ID) {
+        if let Some(id) = known.msg_id {
             event.event_id = id.to_owned();
         }
     }
-    if let Some(attempt) = headers::get(message_headers, headers::name::DELIVERY_ATTEMPT)
+    if let Some(attempt) = known
+        .delivery_attempt
         .and_then(|v| v.trim().parse::<u32>().ok())
     {
         event.metadata.delivery_attempt = Some(attempt);
@@ -172,7 +171,7 @@ mod tests {
         assert!(h.get(headers::DELIVERY_ATTEMPT).is_none());
         assert!(humantime::parse_rfc3339(h.get(headers::RECEIVED_AT).unwrap().as_str()).is_ok());
         assert_eq!(out.headers(), h, "every publish carries the same headers");
-        let back = read_event(&out.payload, Some(&out.headers())).unwrap();
+        let back = read_event(&out.payload, &headers::Known::of(Some(&out.headers()))).unwrap();
         assert_eq!(back.event_id, "evt_1");
         assert_eq!(back.id, "ti_1");
         assert_eq!(back.user_id, "u1");
@@ -194,7 +193,7 @@ mod tests {
             Some("msg_webhook"),
             "an id the body does not say travels in a header"
         );
-        let back = read_event(&out.payload, Some(&out.headers())).unwrap();
+        let back = read_event(&out.payload, &headers::Known::of(Some(&out.headers()))).unwrap();
         assert_eq!(back.event_id, "msg_webhook");
         assert_eq!(back.metadata.delivery_attempt, Some(3));
     }
@@ -209,7 +208,7 @@ mod tests {
         assert_eq!(a.msg_id, b.msg_id);
         assert!(a.msg_id.starts_with("sha256-") && a.msg_id.len() == 39);
         assert_eq!(
-            read_event(&a.payload, Some(&a.headers())).unwrap().event_id,
+            read_event(&a.payload, &headers::Known::of(Some(&a.headers()))).unwrap().event_id,
             a.msg_id
         );
     }
@@ -223,13 +222,13 @@ mod tests {
         assert_eq!(h.get(headers::MSG_ID).map(|v| v.as_str()), Some("evt_9"));
         assert!(h.get(headers::EVENT_ID).is_none());
         assert_eq!(
-            read_event(&out.payload, Some(&h)).unwrap().event_id,
+            read_event(&out.payload, &headers::Known::of(Some(&h))).unwrap().event_id,
             "evt_9"
         );
     }
 
     #[test]
     fn a_body_that_is_not_an_event_is_a_decode_error() {
-        assert!(read_event(b"{not json", None).is_err());
+        assert!(read_event(b"{not json", &headers::Known::default()).is_err());
     }
 }

@@ -3,7 +3,6 @@
 //! The body of a stream message is the envelope as the source received it; what the source
 //! learned beside it travels in these headers, which any NATS client can read.
 
-use async_nats::header::HeaderName;
 use async_nats::HeaderMap;
 
 /// JetStream's deduplication header: the event's delivery id, or a digest of the body when
@@ -39,8 +38,8 @@ pub const REPLAY_GROUP: &str = "Listener-Replay-Group";
 /// A replayed dead letter: the stream sequence it was first stored at.
 pub const REPLAY_OF: &str = "Listener-Replay-Of";
 
-/// The names above as [`HeaderName`]s made at compile time, for the paths every event takes:
-/// inserting or looking up a `&str` name validates and copies it each time, these neither.
+/// The names a relay writes for every event as [`HeaderName`]s made at compile time:
+/// inserting a `&str` name validates and copies it each time, these neither.
 pub(crate) mod name {
     use async_nats::header::HeaderName;
 
@@ -50,8 +49,36 @@ pub(crate) mod name {
         HeaderName::from_static(super::DELIVERY_ATTEMPT);
     pub(crate) const SOURCE: HeaderName = HeaderName::from_static(super::SOURCE);
     pub(crate) const RECEIVED_AT: HeaderName = HeaderName::from_static(super::RECEIVED_AT);
-    pub(crate) const REPLAY_GROUP: HeaderName = HeaderName::from_static(super::REPLAY_GROUP);
-    pub(crate) const REPLAY_OF: HeaderName = HeaderName::from_static(super::REPLAY_OF);
+}
+
+/// What a worker reads from a message's headers (the last value of each), found in one
+/// pass over them: a lookup per name would hash every name looked up.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Known<'a> {
+    pub(crate) msg_id: Option<&'a str>,
+    pub(crate) event_id: Option<&'a str>,
+    pub(crate) delivery_attempt: Option<&'a str>,
+    pub(crate) replay_group: Option<&'a str>,
+    pub(crate) replay_of: Option<&'a str>,
+}
+
+impl<'a> Known<'a> {
+    /// The headers this module names, out of `headers`.
+    pub(crate) fn of(headers: Option<&'a HeaderMap>) -> Self {
+        let mut known = Known::default();
+        for (name, values) in headers.into_iter().flat_map(HeaderMap::iter) {
+            let slot = match name.as_ref() {
+                MSG_ID => &mut known.msg_id,
+                EVENT_ID => &mut known.event_id,
+                DELIVERY_ATTEMPT => &mut known.delivery_attempt,
+                REPLAY_GROUP => &mut known.replay_group,
+                REPLAY_OF => &mut known.replay_of,
+                _ => continue,
+            };
+            *slot = values.last().map(|v| v.as_str());
+        }
+        known
+    }
 }
 
 /// The longest header value written (an error message is cut to it).
@@ -70,13 +97,10 @@ pub(crate) fn value(text: &str) -> String {
     out
 }
 
-/// The last value of `name` (one of [`name`]'s), when there is one.
-pub(crate) fn get(headers: Option<&HeaderMap>, name: HeaderName) -> Option<&str> {
-    headers?.get_last(name).map(|v| v.as_str())
-}
-
 #[cfg(test)]
 mod tests {
+    use async_nats::header::HeaderName;
+
     use super::*;
 
     #[test]
@@ -87,14 +111,33 @@ mod tests {
             (name::DELIVERY_ATTEMPT, DELIVERY_ATTEMPT),
             (name::SOURCE, SOURCE),
             (name::RECEIVED_AT, RECEIVED_AT),
-            (name::REPLAY_GROUP, REPLAY_GROUP),
-            (name::REPLAY_OF, REPLAY_OF),
         ] {
             assert_eq!(fast, text.parse::<HeaderName>().unwrap(), "{text}");
-            let mut h = HeaderMap::new();
-            h.insert(text, "v");
-            assert_eq!(get(Some(&h), fast), Some("v"), "{text}");
         }
+    }
+
+    #[test]
+    fn known_headers_are_found_in_one_pass_with_their_last_value() {
+        let mut h = HeaderMap::new();
+        h.insert(name::MSG_ID, "m");
+        h.insert(name::EVENT_ID, "e");
+        h.insert(DELIVERY_ATTEMPT, "3");
+        h.insert(REPLAY_GROUP, "g");
+        h.append(REPLAY_OF, "1");
+        h.append(REPLAY_OF, "7");
+        h.insert(SOURCE, "not looked for");
+        let k = Known::of(Some(&h));
+        assert_eq!(k.msg_id, Some("m"));
+        assert_eq!(k.event_id, Some("e"));
+        assert_eq!(k.delivery_attempt, Some("3"));
+        assert_eq!(k.replay_group, Some("g"));
+        assert_eq!(k.replay_of, Some("7"));
+        let none = Known::of(None);
+        assert!(none.msg_id.is_none() && none.replay_of.is_none());
+        // Names are exact, as the server's are.
+        let mut lower = HeaderMap::new();
+        lower.insert("nats-msg-id", "m");
+        assert!(Known::of(Some(&lower)).msg_id.is_none());
     }
 
     #[test]

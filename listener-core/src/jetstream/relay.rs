@@ -77,6 +77,7 @@ pub(crate) struct Relay {
     dropped: AtomicU64,
     /// The error hook, through a context of the publishing task.
     reporter: OnceLock<SourceContext>,
+    metrics: telemetry::RelayMetrics,
 }
 
 impl std::fmt::Debug for Relay {
@@ -100,6 +101,7 @@ impl Drop for Feeder {
 impl Relay {
     pub(crate) fn new(cfg: Arc<JetStream>) -> Arc<Self> {
         let name = format!("jetstream relay {} ({})", cfg.servers, cfg.stream.name);
+        let metrics = telemetry::RelayMetrics::new(&cfg.stream.name);
         Arc::new(Relay {
             cfg,
             name,
@@ -109,6 +111,7 @@ impl Relay {
             feeders: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
             reporter: OnceLock::new(),
+            metrics,
         })
     }
 
@@ -140,7 +143,7 @@ impl Relay {
                     None => break,
                 }
             }
-            telemetry::relay_buffered(&self.cfg.stream.name, buffer.items.len());
+            self.metrics.buffered(buffer.items.len());
         }
         self.wake.notify_one();
         for msg_id in dropped {
@@ -196,7 +199,7 @@ impl Relay {
         .await;
         match published {
             Ok(Ok(ack)) => {
-                telemetry::relay_published(&self.cfg.stream.name, ack.duplicate);
+                self.metrics.published(ack.duplicate);
                 Ok(())
             }
             Ok(Err(e)) => Err(JetStreamError::Publish {
@@ -273,7 +276,7 @@ impl Relay {
             if let Some((_, ack)) = pending.front_mut() {
                 match tokio::time::timeout(timeout, ack).await {
                     Ok(Ok(ack)) => {
-                        telemetry::relay_published(&self.cfg.stream.name, ack.duplicate);
+                        self.metrics.published(ack.duplicate);
                         pending.pop_front();
                         if failures > 0 {
                             failures = 0;
@@ -341,7 +344,7 @@ impl Relay {
     fn pop(&self) -> Option<Outgoing> {
         let mut buffer = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
         let item = buffer.pop_front();
-        telemetry::relay_buffered(&self.cfg.stream.name, buffer.items.len());
+        self.metrics.buffered(buffer.items.len());
         item
     }
 
@@ -351,7 +354,7 @@ impl Relay {
         for item in items.rev() {
             buffer.push_front(item);
         }
-        telemetry::relay_buffered(&self.cfg.stream.name, buffer.items.len());
+        self.metrics.buffered(buffer.items.len());
     }
 
     fn len(&self) -> usize {
