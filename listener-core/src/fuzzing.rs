@@ -14,8 +14,9 @@ pub fn decode_fast(bytes: &[u8]) -> Option<TriggerEvent> {
     crate::decode::fuzz_fast(bytes)
 }
 
-/// What a JetStream relay decodes: [`decode`](crate::decode::decode)'s event, except that
-/// a V3 trigger message's payload is validated, not built (`null`).
+/// What a JetStream relay decodes: the same bodies as [`decode`](crate::decode::decode)
+/// with the same identity (delivery id, slug, toolkit, type, envelope); a V3 trigger
+/// message has nothing else (its payload validated, not built).
 pub fn decode_identity(bytes: &[u8]) -> Result<TriggerEvent, DecodeError> {
     crate::decode::decode_identity(bytes)
 }

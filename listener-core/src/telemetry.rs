@@ -115,6 +115,47 @@ pub fn outcome(result: &Result<(), FailureKind>) -> &'static str {
     }
 }
 
+/// How a JetStream worker answered a stream message: the `outcome` label of
+/// [`WORKER_MESSAGES`].
+#[cfg(feature = "jetstream")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// Every matching handler succeeded (or none matched).
+    Acked,
+    /// A handler failed: delivered again after a back-off.
+    Redelivered,
+    /// Moved to the dead letters and terminated.
+    DeadLettered,
+    /// Handed back at shutdown, for another worker.
+    HandedBack,
+    /// A dead letter replayed for another group.
+    OtherGroup,
+}
+
+#[cfg(feature = "jetstream")]
+impl Answer {
+    /// Every answer, in the order of their discriminants.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    const ALL: [Answer; 5] = [
+        Answer::Acked,
+        Answer::Redelivered,
+        Answer::DeadLettered,
+        Answer::HandedBack,
+        Answer::OtherGroup,
+    ];
+
+    /// The label value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Answer::Acked => "acked",
+            Answer::Redelivered => "redelivered",
+            Answer::DeadLettered => "dead_lettered",
+            Answer::HandedBack => "handed_back",
+            Answer::OtherGroup => "other_group",
+        }
+    }
+}
+
 /// The `error` label of a decode failure.
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 fn decode_error_label(error: &DecodeError) -> &'static str {
@@ -358,10 +399,29 @@ mod record {
         }
     }
 
-    /// Counts a stream message a worker of `group` answered.
+    /// A worker's per-message metrics, registered with the recorder installed when the
+    /// listener was built (as [`HandlerMetrics`]).
     #[cfg(feature = "jetstream")]
-    pub(crate) fn worker_message(group: &str, outcome: &'static str) {
-        counter!(WORKER_MESSAGES, "group" => group.to_owned(), "outcome" => outcome).increment(1);
+    pub(crate) struct WorkerMetrics {
+        /// Indexed like [`Answer::ALL`].
+        answers: [Counter; 5],
+    }
+
+    #[cfg(feature = "jetstream")]
+    impl WorkerMetrics {
+        /// Registers the metrics of a worker of `group`.
+        pub(crate) fn new(group: &str) -> Self {
+            WorkerMetrics {
+                answers: Answer::ALL.map(|answer| {
+                    counter!(WORKER_MESSAGES, "group" => group.to_owned(), "outcome" => answer.as_str())
+                }),
+            }
+        }
+
+        /// Counts a stream message the worker answered.
+        pub(crate) fn answered(&self, answer: Answer) {
+            self.answers[answer as usize].increment(1);
+        }
     }
 
     /// Counts an answer of webhook source `source` to a delivery.
@@ -488,9 +548,20 @@ mod record {
         pub(crate) fn published(&self, _: bool) {}
     }
 
+    /// A worker's metrics: nothing, without the `metrics` feature.
     #[cfg(feature = "jetstream")]
-    #[inline]
-    pub(crate) fn worker_message(_: &str, _: &'static str) {}
+    pub(crate) struct WorkerMetrics;
+
+    #[cfg(feature = "jetstream")]
+    impl WorkerMetrics {
+        #[inline]
+        pub(crate) fn new(_: &str) -> Self {
+            WorkerMetrics
+        }
+
+        #[inline]
+        pub(crate) fn answered(&self, _: super::Answer) {}
+    }
 }
 
 pub use record::describe;
@@ -498,7 +569,7 @@ pub use record::describe;
 pub(crate) use record::webhook_response;
 pub(crate) use record::{decode_failed, health_changed, received, reconnect, HandlerMetrics};
 #[cfg(feature = "jetstream")]
-pub(crate) use record::{relay_dropped, worker_message, RelayMetrics};
+pub(crate) use record::{relay_dropped, RelayMetrics, WorkerMetrics};
 
 /// The handle of an installed Prometheus recorder: renders the text format
 /// (re-exported from `metrics-exporter-prometheus`).
@@ -618,6 +689,28 @@ mod tests {
                 drop(alive);
                 text
             })
+        }
+
+        #[cfg(feature = "jetstream")]
+        #[test]
+        fn a_worker_counts_its_answers_by_outcome() {
+            let text = render(|| {
+                let m = WorkerMetrics::new("bots");
+                m.answered(Answer::Acked);
+                m.answered(Answer::Acked);
+                m.answered(Answer::DeadLettered);
+                m
+            });
+            for line in [
+                r#"listener_worker_messages_total{group="bots",outcome="acked"} 2"#,
+                r#"listener_worker_messages_total{group="bots",outcome="dead_lettered"} 1"#,
+                r#"listener_worker_messages_total{group="bots",outcome="redelivered"} 0"#,
+            ] {
+                assert!(text.contains(line), "{line} in\n{text}");
+            }
+            for answer in Answer::ALL {
+                assert_eq!(Answer::ALL[answer as usize], answer);
+            }
         }
 
         #[cfg(feature = "jetstream")]

@@ -57,10 +57,11 @@ pub fn decode(bytes: &[u8]) -> Result<TriggerEvent> {
     decode_general(bytes)
 }
 
-/// What a relay needs of an event: [`decode`]'s event, except that a V3 trigger message's
-/// payload is validated (exactly as [`decode`] validates it) but not built: it is `null`.
-/// The relay passes the bytes on, and whoever handles the event decodes them in full.
-/// Accepts and refuses the same bodies as [`decode`].
+/// What a relay needs of an event, which it routes and stores as bytes (whoever handles it
+/// decodes them in full): accepts and refuses the same bodies as [`decode`], with the same
+/// delivery id, trigger slug, toolkit, type and envelope. For a V3 trigger message that is
+/// all the event has: the payload is validated (exactly as [`decode`] validates it) but
+/// not built, it is `null`, and the other fields are empty. Other envelopes decode in full.
 #[cfg(any(feature = "jetstream", feature = "fuzzing", test))]
 pub(crate) fn decode_identity(bytes: &[u8]) -> Result<TriggerEvent> {
     let bytes = without_bom(bytes);

@@ -189,35 +189,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for WireMetadata<'a> {
 /// event, duplicate keys, a `metadata` that is not an object, invalid JSON…); the caller
 /// then takes the general path, which gives the same event for every body this one accepts.
 pub(super) fn decode_trigger_message(bytes: &[u8]) -> Option<TriggerEvent> {
-    read_trigger_message::<Value>(bytes, |data| data)
-}
-
-/// [`decode_trigger_message`] without the payload: `data` is validated as the payload
-/// would be (so exactly the same bodies are accepted) but not kept; the event's payload
-/// is `null`. For what needs only an event's identity and passes its bytes on.
-#[cfg(any(feature = "jetstream", feature = "fuzzing", test))]
-pub(super) fn decode_trigger_message_identity(bytes: &[u8]) -> Option<TriggerEvent> {
-    read_trigger_message::<Skip>(bytes, |Skip| Value::Null)
-}
-
-fn read_trigger_message<'a, D: Deserialize<'a>>(
-    bytes: &'a [u8],
-    payload: impl FnOnce(D) -> Value,
-) -> Option<TriggerEvent> {
-    // Invalid UTF-8 is the general path's to report.
-    let wire: Wire<'_, D> = serde_json::from_str(super::as_text(bytes)?).ok()?;
-    let event_type = match wire.kind {
-        Lenient::Str(t) if t == V3_TRIGGER_MESSAGE => t,
-        _ => return None,
-    };
-    if !wire.id.is_present() {
-        return None;
-    }
-    let meta = wire.metadata?;
-    let payload = payload(wire.data?);
-
+    let (wire, meta, payload) = read_trigger_message::<Value>(bytes)?;
     Some(trigger_message(TriggerMessage {
-        event_type: event_type.into_owned(),
+        event_type: V3_TRIGGER_MESSAGE.to_owned(),
         event_id: wire.id.into_string(),
         timestamp: wire.timestamp.into_opt_string(),
         payload,
@@ -228,6 +202,35 @@ fn read_trigger_message<'a, D: Deserialize<'a>>(
         auth_config_id: meta.auth_config_id.into_string(),
         log_id: meta.log_id.into_string(),
     }))
+}
+
+/// [`decode_trigger_message`] for what needs only an event's identity and passes its bytes
+/// on (a JetStream relay): the same bodies are accepted (`data` and every other value are
+/// validated as the full read validates them), and the event has only its delivery id,
+/// trigger slug, toolkit, type and envelope; the payload is `null` and the other fields are
+/// empty (none of them is allocated).
+#[cfg(any(feature = "jetstream", feature = "fuzzing", test))]
+pub(super) fn decode_trigger_message_identity(bytes: &[u8]) -> Option<TriggerEvent> {
+    let (wire, meta, Skip) = read_trigger_message::<Skip>(bytes)?;
+    Some(
+        TriggerEvent::new(meta.trigger_slug.into_string(), Value::Null)
+            .with_event_id(wire.id.into_string()),
+    )
+}
+
+/// A V3 trigger message's envelope, with its metadata and `data` read into `D`; `None` for
+/// anything else (see [`decode_trigger_message`]).
+fn read_trigger_message<'a, D: Deserialize<'a>>(
+    bytes: &'a [u8],
+) -> Option<(Wire<'a, D>, WireMetadata<'a>, D)> {
+    // Invalid UTF-8 is the general path's to report.
+    let mut wire: Wire<'_, D> = serde_json::from_str(super::as_text(bytes)?).ok()?;
+    if !matches!(&wire.kind, Lenient::Str(t) if t == V3_TRIGGER_MESSAGE) || !wire.id.is_present() {
+        return None;
+    }
+    let meta = wire.metadata.take()?;
+    let data = wire.data.take()?;
+    Some((wire, meta, data))
 }
 
 /// A V3 trigger message's fields, however they were read.

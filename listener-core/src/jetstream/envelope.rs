@@ -208,7 +208,9 @@ mod tests {
         assert_eq!(a.msg_id, b.msg_id);
         assert!(a.msg_id.starts_with("sha256-") && a.msg_id.len() == 39);
         assert_eq!(
-            read_event(&a.payload, &headers::Known::of(Some(&a.headers()))).unwrap().event_id,
+            read_event(&a.payload, &headers::Known::of(Some(&a.headers())))
+                .unwrap()
+                .event_id,
             a.msg_id
         );
     }
@@ -222,7 +224,9 @@ mod tests {
         assert_eq!(h.get(headers::MSG_ID).map(|v| v.as_str()), Some("evt_9"));
         assert!(h.get(headers::EVENT_ID).is_none());
         assert_eq!(
-            read_event(&out.payload, &headers::Known::of(Some(&h))).unwrap().event_id,
+            read_event(&out.payload, &headers::Known::of(Some(&h)))
+                .unwrap()
+                .event_id,
             "evt_9"
         );
     }

@@ -34,7 +34,7 @@ use crate::error::Result;
 use crate::event::StreamDelivery;
 use crate::report::DispatchReport;
 use crate::source::{async_trait, Health, Source, SourceContext};
-use crate::telemetry;
+use crate::telemetry::{self, Answer};
 
 /// How long one pull request waits for messages.
 const PULL_EXPIRES: Duration = Duration::from_secs(5);
@@ -73,6 +73,8 @@ pub(crate) struct Worker {
     /// The dispatcher's eager start: a message is processed on the pulling task up to its
     /// first wait.
     eager: bool,
+    /// Registered when the listener is built.
+    metrics: Arc<telemetry::WorkerMetrics>,
 }
 
 impl Worker {
@@ -83,12 +85,14 @@ impl Worker {
         drain: Duration,
         eager: bool,
     ) -> Self {
+        let metrics = Arc::new(telemetry::WorkerMetrics::new(&cfg.worker.group));
         Worker {
             cfg,
             completions,
             max_in_flight,
             drain,
             eager,
+            metrics,
         }
     }
 
@@ -165,6 +169,7 @@ impl Source for Worker {
             js,
             cx: cx.clone(),
             abandon: CancellationToken::new(),
+            metrics: Arc::clone(&self.metrics),
         });
         let slots = Arc::new(Semaphore::new(self.max_in_flight));
         let mut runs = JoinSet::new();
@@ -311,6 +316,7 @@ struct Shared {
     cx: SourceContext,
     /// Cancelled when the drain time is over: unfinished runs are handed back.
     abandon: CancellationToken,
+    metrics: Arc<telemetry::WorkerMetrics>,
 }
 
 impl Shared {
@@ -333,7 +339,7 @@ impl Shared {
             if let Some(only) = known.replay_group {
                 if only != group {
                     // A dead letter of another group, replayed for that group only.
-                    self.answer(&message, AckKind::Ack, "other_group").await;
+                    self.answer(&message, AckKind::Ack, Answer::OtherGroup).await;
                     return;
                 }
             }
@@ -367,14 +373,14 @@ impl Shared {
             let report = self.run_with_progress(&message, event).await;
             match report {
                 None => {
-                    self.answer(&message, AckKind::Nak(None), "handed_back").await;
+                    self.answer(&message, AckKind::Nak(None), Answer::HandedBack).await;
                 }
                 Some(Err(_)) => {
                     // The listener stopped before the event was dispatched.
-                    self.answer(&message, AckKind::Nak(None), "handed_back").await;
+                    self.answer(&message, AckKind::Nak(None), Answer::HandedBack).await;
                 }
                 Some(Ok(report)) if report.all_ok() => {
-                    self.answer(&message, AckKind::Ack, "acked").await;
+                    self.answer(&message, AckKind::Ack, Answer::Acked).await;
                 }
                 Some(Ok(report)) => {
                     let (handlers, error) = failed(&report);
@@ -384,7 +390,7 @@ impl Shared {
                     } else {
                         let delay = self.cfg.worker.redelivery.delay(delivered);
                         tracing::info!(event_id = %label, handlers = %handlers, retry_in_ms = delay.as_millis() as u64, "handlers failed; the stream delivers the event again");
-                        self.answer(&message, AckKind::Nak(Some(delay)), "redelivered").await;
+                        self.answer(&message, AckKind::Nak(Some(delay)), Answer::Redelivered).await;
                     }
                 }
             }
@@ -424,11 +430,11 @@ impl Shared {
         }
     }
 
-    async fn answer(&self, message: &jetstream::Message, kind: AckKind, outcome: &'static str) {
+    async fn answer(&self, message: &jetstream::Message, kind: AckKind, outcome: Answer) {
         if let Err(e) = message.ack_with(kind).await {
-            tracing::warn!(error = %e, outcome, "answering the stream failed; it will deliver the event again after the ack wait");
+            tracing::warn!(error = %e, outcome = outcome.as_str(), "answering the stream failed; it will deliver the event again after the ack wait");
         }
-        telemetry::worker_message(&self.cfg.worker.group, outcome);
+        self.metrics.answered(outcome);
     }
 
     /// Stores the message in the dead letters with why, then terminates it; if it cannot
@@ -466,13 +472,16 @@ impl Shared {
         })
         .await;
         match stored {
-            Ok(Ok(_)) => self.answer(message, AckKind::Term, "dead_lettered").await,
+            Ok(Ok(_)) => {
+                self.answer(message, AckKind::Term, Answer::DeadLettered)
+                    .await
+            }
             Ok(Err(e)) => {
                 tracing::error!(error = %e, subject = %subject, "cannot store the dead letter; the stream delivers the event again later");
                 self.answer(
                     message,
                     AckKind::Nak(Some(self.cfg.worker.redelivery.max)),
-                    "redelivered",
+                    Answer::Redelivered,
                 )
                 .await;
             }
@@ -481,7 +490,7 @@ impl Shared {
                 self.answer(
                     message,
                     AckKind::Nak(Some(self.cfg.worker.redelivery.max)),
-                    "redelivered",
+                    Answer::Redelivered,
                 )
                 .await;
             }
