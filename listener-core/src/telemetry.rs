@@ -321,14 +321,53 @@ mod record {
         slug: SharedString,
     }
 
-    /// Counts an event `source` handed over.
-    pub(crate) fn received(source: &Arc<str>, event: &TriggerEvent) -> Received {
-        let slug = slug_label(&event.trigger_slug);
-        counter!(EVENTS_RECEIVED, "source" => Arc::clone(source), "trigger_slug" => slug.clone())
-            .increment(1);
-        Received {
-            source: Arc::clone(source),
-            slug,
+    /// How many trigger slugs a source keeps its [`EVENTS_RECEIVED`] counter handle for.
+    pub(super) const RECEIVED_HANDLES: usize = 16;
+
+    /// One source's [`EVENTS_RECEIVED`] counters: the handles of the first
+    /// [`RECEIVED_HANDLES`] trigger slugs it sees, registered with the recorder on the
+    /// first event of each; an event of another slug registers its counter each time.
+    pub(crate) struct ReceivedCounters {
+        source: Arc<str>,
+        /// (trigger slug as the event has it, its label, the counter).
+        handles: RwLock<Vec<(String, SharedString, Counter)>>,
+    }
+
+    impl ReceivedCounters {
+        pub(crate) fn new(source: &Arc<str>) -> Self {
+            ReceivedCounters {
+                source: Arc::clone(source),
+                handles: RwLock::new(Vec::new()),
+            }
+        }
+
+        /// Counts an event the source handed over.
+        pub(crate) fn received(&self, event: &TriggerEvent) -> Received {
+            let known = self.handles.read().unwrap_or_else(|p| p.into_inner());
+            if let Some((_, slug, counter)) =
+                known.iter().find(|(raw, _, _)| *raw == event.trigger_slug)
+            {
+                counter.increment(1);
+                return self.of(slug.clone());
+            }
+            drop(known);
+            let slug = slug_label(&event.trigger_slug);
+            let counter = counter!(EVENTS_RECEIVED, "source" => Arc::clone(&self.source), "trigger_slug" => slug.clone());
+            counter.increment(1);
+            let mut known = self.handles.write().unwrap_or_else(|p| p.into_inner());
+            if known.len() < RECEIVED_HANDLES
+                && !known.iter().any(|(raw, _, _)| *raw == event.trigger_slug)
+            {
+                known.push((event.trigger_slug.clone(), slug.clone(), counter));
+            }
+            self.of(slug)
+        }
+
+        fn of(&self, slug: SharedString) -> Received {
+            Received {
+                source: Arc::clone(&self.source),
+                slug,
+            }
         }
     }
 
@@ -502,9 +541,19 @@ mod record {
 
     pub(crate) struct Received;
 
-    #[inline]
-    pub(crate) fn received(_: &Arc<str>, _: &TriggerEvent) -> Received {
-        Received
+    /// A source's received counters: nothing, without the `metrics` feature.
+    pub(crate) struct ReceivedCounters;
+
+    impl ReceivedCounters {
+        #[inline]
+        pub(crate) fn new(_: &Arc<str>) -> Self {
+            ReceivedCounters
+        }
+
+        #[inline]
+        pub(crate) fn received(&self, _: &TriggerEvent) -> Received {
+            Received
+        }
     }
 
     impl Received {
@@ -567,7 +616,9 @@ mod record {
 pub use record::describe;
 #[cfg(feature = "webhook-server")]
 pub(crate) use record::webhook_response;
-pub(crate) use record::{decode_failed, health_changed, received, reconnect, HandlerMetrics};
+pub(crate) use record::{
+    decode_failed, health_changed, reconnect, HandlerMetrics, ReceivedCounters,
+};
 #[cfg(feature = "jetstream")]
 pub(crate) use record::{relay_dropped, RelayMetrics, WorkerMetrics};
 
@@ -776,15 +827,46 @@ mod tests {
         }
 
         #[test]
+        fn slugs_beyond_the_kept_handles_are_counted_too() {
+            let source: Arc<str> = Arc::from("many");
+            let kept = super::super::record::RECEIVED_HANDLES;
+            let events: Vec<crate::TriggerEvent> = (0..kept + 4)
+                .map(|i| {
+                    crate::TriggerEvent::new(format!("TOOL_SLUG_{i}"), serde_json::Value::Null)
+                })
+                .collect();
+            let text = render(|| {
+                let counters = ReceivedCounters::new(&source);
+                for event in events.iter().chain(&events) {
+                    counters.received(event);
+                }
+            });
+            for i in 0..kept + 4 {
+                let line = format!(
+                    r#"listener_events_received_total{{source="many",trigger_slug="TOOL_SLUG_{i}"}} 2"#
+                );
+                assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+            }
+        }
+
+        #[test]
         fn sources_are_counted_by_name() {
             let source: Arc<str> = Arc::from("websocket ws://127.0.0.1:1/");
             let event = crate::decode::decode(
                 br#"{"id":"e1","type":"composio.trigger.message","metadata":{"trigger_slug":"GITHUB_STAR_ADDED_EVENT"},"data":{}}"#,
             )
             .unwrap();
+            let other = crate::decode::decode(
+                br#"{"id":"e2","type":"composio.trigger.message","metadata":{"trigger_slug":"SLACK_X"},"data":{}}"#,
+            )
+            .unwrap();
             let text = render(|| {
-                received(&source, &event);
-                received(&source, &event).duplicate();
+                let counters = ReceivedCounters::new(&source);
+                counters.received(&event);
+                counters.received(&event).duplicate();
+                counters.received(&other);
+                // A second source's counters add to the same series.
+                ReceivedCounters::new(&source).received(&event);
                 decode_failed(&source, &crate::decode::decode(b"[]").unwrap_err());
                 reconnect(&source);
                 health_changed(&source, "reconnecting");
@@ -792,8 +874,9 @@ mod tests {
             let s = r#"source="websocket ws://127.0.0.1:1/""#;
             for line in [
                 format!(
-                    r#"listener_events_received_total{{{s},trigger_slug="GITHUB_STAR_ADDED_EVENT"}} 2"#
+                    r#"listener_events_received_total{{{s},trigger_slug="GITHUB_STAR_ADDED_EVENT"}} 3"#
                 ),
+                format!(r#"listener_events_received_total{{{s},trigger_slug="SLACK_X"}} 1"#),
                 format!(
                     r#"listener_duplicates_dropped_total{{{s},trigger_slug="GITHUB_STAR_ADDED_EVENT"}} 1"#
                 ),

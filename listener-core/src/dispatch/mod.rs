@@ -231,12 +231,15 @@ impl Dispatcher {
     /// Like [`dispatch_and_wait`](Self::dispatch_and_wait), without the dedupe window: for
     /// events whose transport deduplicates and redelivers on its own (a JetStream
     /// consumer), where a redelivery must run again.
+    ///
+    /// A plain function giving the inner future, so that no layer of futures keeps a
+    /// copy of the event (some 560 bytes) besides the one that uses it.
     #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
-    pub(crate) async fn dispatch_and_wait_undeduplicated(
+    pub(crate) fn dispatch_and_wait_undeduplicated(
         &self,
         event: TriggerEvent,
-    ) -> Result<DispatchReport> {
-        self.dispatch_and_wait_inner(event, false).await
+    ) -> impl std::future::Future<Output = Result<DispatchReport>> + Send + '_ {
+        self.dispatch_and_wait_inner(event, false)
     }
 
     async fn dispatch_and_wait_inner(

@@ -87,6 +87,10 @@ const MAX_VALUE: usize = 1024;
 /// `value` as a header value: control characters (CR and LF end a header line) become
 /// spaces, and it is cut to [`MAX_VALUE`] bytes at a character boundary.
 pub(crate) fn value(text: &str) -> String {
+    // The common case (a delivery id, a source's name): nothing to change.
+    if text.len() <= MAX_VALUE && text.bytes().all(|b| b.is_ascii() && !b.is_ascii_control()) {
+        return text.to_owned();
+    }
     let mut out = String::with_capacity(text.len().min(MAX_VALUE));
     for c in text.chars() {
         if out.len() + c.len_utf8() > MAX_VALUE {

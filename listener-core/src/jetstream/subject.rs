@@ -33,12 +33,24 @@ fn push_token(subject: &mut String, token: &str) {
         subject.push('_');
         return;
     }
-    for c in token.chars().take(MAX_TOKEN) {
-        subject.push(if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-            c.to_ascii_lowercase()
-        } else {
-            '_'
-        });
+    let kept = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let cut = if token.len() <= MAX_TOKEN {
+        token
+    } else {
+        &token[..token
+            .char_indices()
+            .nth(MAX_TOKEN)
+            .map_or(token.len(), |(i, _)| i)]
+    };
+    if cut.bytes().all(|b| kept(char::from(b))) {
+        // The common case (a slug): copied whole, then lower-cased in place.
+        let start = subject.len();
+        subject.push_str(cut);
+        subject[start..].make_ascii_lowercase();
+        return;
+    }
+    for c in cut.chars() {
+        subject.push(if kept(c) { c.to_ascii_lowercase() } else { '_' });
     }
 }
 

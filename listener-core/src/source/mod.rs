@@ -190,6 +190,7 @@ pub struct SourceContext {
     dispatcher: Dispatcher,
     board: Arc<HealthBoard>,
     shutdown: CancellationToken,
+    received: Arc<telemetry::ReceivedCounters>,
     /// Behind a JetStream relay, events go to the stream instead of the dispatcher.
     #[cfg(feature = "jetstream")]
     relay: Option<Arc<crate::jetstream::Relay>>,
@@ -211,8 +212,10 @@ impl SourceContext {
         shutdown: CancellationToken,
     ) -> Self {
         let index = board.register(name.clone());
+        let name: Arc<str> = Arc::from(name);
         SourceContext {
-            name: Arc::from(name),
+            received: Arc::new(telemetry::ReceivedCounters::new(&name)),
+            name,
             index,
             dispatcher,
             board,
@@ -274,7 +277,7 @@ impl SourceContext {
 
     #[cfg_attr(not(feature = "jetstream"), allow(unused_variables))]
     async fn deliver_inner(&self, event: TriggerEvent, body: Body<'_>) -> Result<Dispatched> {
-        let received = telemetry::received(&self.name, &event);
+        let received = self.received.received(&event);
         #[cfg(feature = "jetstream")]
         if let Some(relay) = &self.relay {
             relay.enqueue(&self.name, &event, body);
@@ -296,7 +299,7 @@ impl SourceContext {
             self.deliver_durably(event, None).await?;
             return Ok(DispatchReport::default());
         }
-        let received = telemetry::received(&self.name, &event);
+        let received = self.received.received(&event);
         let report = self.dispatcher.dispatch_and_wait(event).await;
         if report.as_ref().is_ok_and(|r| r.duplicate) {
             received.duplicate();
@@ -331,7 +334,7 @@ impl SourceContext {
         let Some(relay) = &self.relay else {
             return self.deliver_inner(event, Body::received(envelope)).await;
         };
-        telemetry::received(&self.name, &event);
+        self.received.received(&event);
         relay
             .store(&self.name, &event, Body::received(envelope))
             .await?;
@@ -340,12 +343,15 @@ impl SourceContext {
 
     /// A JetStream worker's delivery: dispatched without the dedupe window (the stream
     /// deduplicates, and a redelivery must run again), waiting for the handlers.
+    /// A plain function giving the dispatcher's future (see
+    /// `Dispatcher::dispatch_and_wait_undeduplicated`).
     #[cfg(feature = "jetstream")]
-    pub(crate) async fn deliver_from_stream(&self, event: TriggerEvent) -> Result<DispatchReport> {
-        telemetry::received(&self.name, &event);
-        self.dispatcher
-            .dispatch_and_wait_undeduplicated(event)
-            .await
+    pub(crate) fn deliver_from_stream(
+        &self,
+        event: TriggerEvent,
+    ) -> impl std::future::Future<Output = Result<DispatchReport>> + Send + '_ {
+        self.received.received(&event);
+        self.dispatcher.dispatch_and_wait_undeduplicated(event)
     }
 
     /// Whether a delivery would wait for in-flight capacity right now.
