@@ -255,12 +255,14 @@ impl Relay {
         let max_pending = self.cfg.relay.max_pending_acks;
         let timeout = self.cfg.relay.publish_timeout;
         let mut pending: VecDeque<(Outgoing, AckFuture)> = VecDeque::with_capacity(max_pending);
+        // What is taken from the buffer at once (one lock for the lot), to be published now.
+        let mut taken: VecDeque<Outgoing> = VecDeque::with_capacity(max_pending);
         let mut failures: u32 = 0;
         loop {
             // Fill the pipeline from the buffer, in order.
             let mut refused = None;
-            while pending.len() < max_pending {
-                let Some(item) = self.pop() else { break };
+            self.take(&mut taken, max_pending - pending.len());
+            while let Some(item) = taken.pop_front() {
                 match js.send_publish(item.subject.clone(), publish(&item)).await {
                     Ok(ack) => pending.push_back((item, ack.into_future())),
                     Err(e) => {
@@ -268,7 +270,8 @@ impl Relay {
                             subject: item.subject.clone(),
                             message: e.to_string(),
                         });
-                        self.requeue(std::iter::once(item));
+                        taken.push_front(item);
+                        self.requeue(taken.drain(..));
                         break;
                     }
                 }
@@ -341,11 +344,19 @@ impl Relay {
         }
     }
 
-    fn pop(&self) -> Option<Outgoing> {
+    /// Moves up to `n` events from the front of the buffer to the back of `into`.
+    fn take(&self, into: &mut VecDeque<Outgoing>, n: usize) {
+        if n == 0 {
+            return;
+        }
         let mut buffer = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
-        let item = buffer.pop_front();
+        for _ in 0..n {
+            match buffer.pop_front() {
+                Some(item) => into.push_back(item),
+                None => break,
+            }
+        }
         self.metrics.buffered(buffer.items.len());
-        item
     }
 
     /// Puts `items` (in order) back at the front of the buffer.
