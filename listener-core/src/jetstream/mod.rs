@@ -29,9 +29,11 @@
 //! event's delivery id (a digest of the body when the envelope has none), so JetStream's
 //! duplicate window stores an event once however many relays received it. The body is
 //! the envelope as it arrived, which any NATS client in any language can decode with
-//! Composio's SDK; what the source added travels in headers ([`headers`]): the delivery
-//! id taken from a webhook header, the sender's delivery attempt, the source, the receive
-//! time, the envelope.
+//! Composio's SDK; what the source added travels in headers ([`headers`]): the source and
+//! the receive time, and where there is one, the delivery id taken from a webhook header
+//! and the sender's delivery attempt. A relay behind the realtime channel decodes only an
+//! event's identity (the payload is validated, not built): the worker that handles it
+//! decodes it in full.
 //!
 //! - **Webhooks behind a relay** are answered 200 only once the stream acknowledged the
 //!   publish (200 means stored); while the stream is unreachable, 503 with `Retry-After`,
