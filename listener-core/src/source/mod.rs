@@ -240,8 +240,9 @@ impl SourceContext {
     /// Hands one decoded event to the dispatcher; waits while the in-flight bound is
     /// reached. [`Error::ShuttingDown`] means: stop reading. Behind a JetStream relay
     /// (feature `jetstream`) the event is buffered for the stream instead, written as a V3
-    /// envelope: a source that has the bytes it decoded should give them with
-    /// [`deliver_envelope`](Self::deliver_envelope).
+    /// envelope: a source that receives bytes should hand them over with
+    /// [`deliver_body`](Self::deliver_body) (which decodes them), or give the bytes it
+    /// decoded with [`deliver_envelope`](Self::deliver_envelope).
     pub async fn deliver(&self, event: TriggerEvent) -> Result<Dispatched> {
         self.deliver_inner(event, Body::None).await
     }
