@@ -350,15 +350,19 @@ mod record {
                 counter.increment(1);
                 return self.of(slug.clone());
             }
+            // Once the handles are all taken, a slug without one never takes the write lock.
+            let room = known.len() < RECEIVED_HANDLES;
             drop(known);
             let slug = slug_label(&event.trigger_slug);
             let counter = counter!(EVENTS_RECEIVED, "source" => Arc::clone(&self.source), "trigger_slug" => slug.clone());
             counter.increment(1);
-            let mut known = self.handles.write().unwrap_or_else(|p| p.into_inner());
-            if known.len() < RECEIVED_HANDLES
-                && !known.iter().any(|(raw, _, _)| *raw == event.trigger_slug)
-            {
-                known.push((event.trigger_slug.clone(), slug.clone(), counter));
+            if room {
+                let mut known = self.handles.write().unwrap_or_else(|p| p.into_inner());
+                if known.len() < RECEIVED_HANDLES
+                    && !known.iter().any(|(raw, _, _)| *raw == event.trigger_slug)
+                {
+                    known.push((event.trigger_slug.clone(), slug.clone(), counter));
+                }
             }
             self.of(slug)
         }
