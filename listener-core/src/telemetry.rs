@@ -403,12 +403,6 @@ mod record {
         }
     }
 
-    /// Counts an event a relay dropped.
-    #[cfg(feature = "jetstream")]
-    pub(crate) fn relay_dropped(stream: &str) {
-        counter!(RELAY_DROPPED, "stream" => stream.to_owned()).increment(1);
-    }
-
     /// A relay's per-event metrics, registered with the recorder installed when the
     /// listener was built (as [`HandlerMetrics`]): each update is then a handle's.
     #[cfg(feature = "jetstream")]
@@ -416,6 +410,7 @@ mod record {
         buffered: Gauge,
         /// Indexed by whether the stream had the event already.
         published: [Counter; 2],
+        dropped: Counter,
     }
 
     #[cfg(feature = "jetstream")]
@@ -428,7 +423,13 @@ mod record {
                 published: ["false", "true"].map(
                     |duplicate| counter!(RELAY_PUBLISHED, "stream" => label(), "duplicate" => duplicate),
                 ),
+                dropped: counter!(RELAY_DROPPED, "stream" => label()),
             }
+        }
+
+        /// Counts an event the relay dropped (its buffer full).
+        pub(crate) fn dropped(&self) {
+            self.dropped.increment(1);
         }
 
         /// Records how many events the relay's buffer holds.
@@ -578,11 +579,6 @@ mod record {
     #[inline]
     pub(crate) fn webhook_response(_: &str, _: u16) {}
 
-    #[cfg(feature = "jetstream")]
-    #[cfg(feature = "jetstream")]
-    #[inline]
-    pub(crate) fn relay_dropped(_: &str) {}
-
     /// A relay's metrics: nothing, without the `metrics` feature.
     #[cfg(feature = "jetstream")]
     pub(crate) struct RelayMetrics;
@@ -596,6 +592,9 @@ mod record {
 
         #[inline]
         pub(crate) fn buffered(&self, _: usize) {}
+
+        #[inline]
+        pub(crate) fn dropped(&self) {}
 
         #[inline]
         pub(crate) fn published(&self, _: bool) {}
@@ -624,7 +623,7 @@ pub(crate) use record::{
     decode_failed, health_changed, reconnect, HandlerMetrics, ReceivedCounters,
 };
 #[cfg(feature = "jetstream")]
-pub(crate) use record::{relay_dropped, RelayMetrics, WorkerMetrics};
+pub(crate) use record::{RelayMetrics, WorkerMetrics};
 
 /// The handle of an installed Prometheus recorder: renders the text format
 /// (re-exported from `metrics-exporter-prometheus`).
@@ -778,12 +777,14 @@ mod tests {
                 m.published(false);
                 m.published(false);
                 m.published(true);
+                m.dropped();
                 m
             });
             for line in [
                 r#"listener_relay_buffered{stream="EVENTS"} 3"#,
                 r#"listener_relay_published_total{stream="EVENTS",duplicate="false"} 2"#,
                 r#"listener_relay_published_total{stream="EVENTS",duplicate="true"} 1"#,
+                r#"listener_relay_dropped_total{stream="EVENTS"} 1"#,
             ] {
                 assert!(text.contains(line), "{line} in\n{text}");
             }

@@ -153,7 +153,7 @@ impl Relay {
 
     fn report_dropped(&self, msg_id: String) {
         let total = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-        telemetry::relay_dropped(&self.cfg.stream.name);
+        self.metrics.dropped();
         // The first of a run and then one in a thousand: the hook hears of each.
         if total == 1 || total % 1000 == 0 {
             tracing::warn!(
