@@ -369,8 +369,7 @@ impl Shared {
                 delivered,
                 replayed: replay_of.is_some(),
             });
-            // For the failure logs: the message's id names the event without a copy of it.
-            let label = known.event_id.filter(|v| !v.is_empty()).or(known.msg_id).unwrap_or_default();
+            let label = event.label().to_owned();
             let report = self.run_with_progress(&message, event).await;
             match report {
                 None => {
